@@ -1,0 +1,7 @@
+"""``python -m maxxton_async`` runs the ``maxxton-async`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
