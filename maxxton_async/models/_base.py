@@ -1,0 +1,106 @@
+"""The shared struct configuration and the per-type decoder cache.
+
+Conventions every model follows (and why):
+
+* **camelCase on the wire**: Maxxton's JSON uses camelCase names (reference excerpt, every
+  response example), so models are declared in snake_case with ``rename="camel"``.
+* **Unknown fields are ignored**, msgspec's default: "any adjustments made to the REST API
+  will also apply to the webhooks" (guide, Webhooks), so new server fields must not break
+  decoding of old clients.
+* **Optional fields default to ``None``** and mean "absent or null": the reference never
+  distinguishes the two, and ``T | None = None`` reads better than ``UnsetType``.
+  ``omit_defaults=True`` keeps request bodies free of ``null`` for fields left unset.
+* **Enumerations are plain ``str``/``int`` fields** with ``StrEnum``/``IntEnum`` constants next
+  to them: an enum-typed field would make a whole page fail to decode on the first value a
+  newer server adds, and restricted fields such as ``gender`` can even hold the mask
+  ``"****"`` (reference, Customers). ``StrEnum``/``IntEnum`` members compare equal to the
+  raw values, so ``event.event_type == EventType.CUSTOMER_EVENT`` works.
+* **Dates** are :class:`datetime.date`; **date-times** are aware UTC :class:`datetime.datetime`
+  ("The dates that are being entered along with time depicts the UTC time zone", reference
+  preamble), normalised by :func:`utc` in ``__post_init__``.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+import msgspec
+
+from .._errors import ResponseDecodeError
+
+__all__ = ["Model", "decode", "decoder_for", "encode", "utc"]
+
+T = TypeVar("T")
+
+_ENCODER = msgspec.json.Encoder()
+
+
+class Model(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """Base class of every camelCase Maxxton model.
+
+    ``rename`` and ``omit_defaults`` are inherited; ``kw_only`` applies only to the fields of
+    the class that sets it, so every subclass repeats ``kw_only=True``.
+    """
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Return ``value`` as an aware UTC date-time.
+
+    A naive value is taken to be UTC already (reference preamble: date-times are UTC; the
+    guide's ``expectedArrivalDateTime`` format ``YYYY-MM-DDThh:mm:ss`` carries no offset); an
+    aware one in another zone is converted.
+    """
+    if value is None or value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@functools.cache
+def _decoder(tp: Any) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(tp)
+
+
+def decoder_for(tp: type[T]) -> msgspec.json.Decoder[T]:
+    """Return the cached JSON decoder for ``tp`` (e.g. ``Page[Customer]``, ``list[Event]``).
+
+    Building a decoder walks the whole type tree; caching makes each type pay that once.
+    """
+    return cast("msgspec.json.Decoder[T]", _decoder(cast("Any", tp)))
+
+
+def decode(
+    tp: type[T],
+    data: bytes,
+    *,
+    method: str | None = None,
+    path: str | None = None,
+    status: int | None = None,
+) -> T:
+    """Decode JSON ``data`` into ``tp``.
+
+    Raises:
+        ResponseDecodeError: the body is not valid JSON or does not match ``tp``; the error
+            keeps the raw bytes in ``body`` and msgspec's message (with the JSON path of the
+            offending value) in ``detail``.
+    """
+    try:
+        return decoder_for(tp).decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        name = getattr(tp, "__name__", None) or repr(tp)
+        raise ResponseDecodeError(
+            f"body does not decode as {name}: {exc}",
+            detail=str(exc),
+            method=method,
+            path=path,
+            status=status,
+            body=data,
+        ) from exc
+
+
+def encode(obj: object) -> bytes:
+    """Encode a model (or any msgspec-supported value) to JSON bytes."""
+    return _ENCODER.encode(obj)
