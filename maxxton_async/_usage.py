@@ -7,31 +7,47 @@ included -- is recorded in a :class:`Ledger` before it reaches the wire, and a
 :class:`Budget` reads the ledger to warn, or to refuse before anything is sent.
 
 Ledgers here: :class:`MemoryLedger` (tests, one process). Durable ones live in their own
-modules: ``SQLiteLedger`` (the embedded default) and ``RedisLedger`` (fleets).
+modules: ``SQLiteLedger`` (the embedded default, ``_sqlite.py``) and ``RedisLedger``
+(fleets, ``_redis.py``).
+
+A hard budget must send nothing once spent, even when several processes share one
+ledger. Reading the count and then recording would let every process that read "one
+left" send, so ledgers that can do better implement :class:`BoundedLedger`: one atomic
+check-and-increment (a ``BEGIN IMMEDIATE`` transaction in SQLite, a Lua script in Redis).
+For a plain :class:`Ledger`, :class:`Usage` falls back to read-then-record, which can
+overshoot a hard limit by at most the number of attempts that were between their read
+and their record at the moment the limit was reached (one per concurrent sender).
 """
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import enum
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._errors import BudgetExceededError
 
+if TYPE_CHECKING:
+    from ._pacing import Pacing
+
 __all__ = [
+    "BoundedLedger",
     "Budget",
     "DayUsage",
+    "DeferredLedger",
     "Ledger",
     "MemoryLedger",
     "Usage",
     "UsageCounts",
     "UsageKind",
     "UsageSnapshot",
+    "month_key",
     "utc_now",
 ]
 
@@ -130,12 +146,143 @@ class Ledger(Protocol):
         ...
 
 
+@runtime_checkable
+class BoundedLedger(Ledger, Protocol):
+    """A :class:`Ledger` that can check a limit and count in one atomic step.
+
+    Hard budgets use it so that concurrent writers (processes, hosts) cannot overshoot.
+    """
+
+    async def record_within(
+        self,
+        *,
+        scope: str,
+        environment: str,
+        kind: UsageKind,
+        at: datetime,
+        daily: int,
+        monthly: int,
+        count: int = 1,
+    ) -> tuple[bool, UsageCounts]:
+        """Count ``count`` attempts only if both totals stay within ``daily``/``monthly``.
+
+        Returns ``(True, new totals)`` when counted, ``(False, current totals)`` when the
+        attempts would exceed a limit (then nothing was counted).
+        """
+        ...
+
+
+@runtime_checkable
+class DeferredLedger(Ledger, Protocol):
+    """A :class:`Ledger` that can count without making the sender wait for the store.
+
+    A durable store costs a thread hop (SQLite) or a round trip (Redis) per statement,
+    100 µs or more; counting in batches in the background makes the per-call cost a dict
+    update. Counts are written within one event-loop turn of the call, and always by
+    :meth:`flush` and ``aclose()``; a process killed in between loses at most that turn's
+    counts. Reads (``counts``, ``history``) flush first, so they see their own writes.
+    """
+
+    def record_later(
+        self,
+        *,
+        scope: str,
+        environment: str,
+        kind: UsageKind,
+        at: datetime,
+        count: int = 1,
+        on_counted: Callable[[UsageCounts], None] | None = None,
+    ) -> None:
+        """Queue ``count`` attempts; ``on_counted`` gets the totals once they are written."""
+        ...
+
+    async def flush(self) -> None:
+        """Write every queued count now."""
+        ...
+
+
+BatchKey = tuple[str, str, date, UsageKind]
+TotalsKey = tuple[str, str, date]
+
+
+class WriteBehind:
+    """Aggregates counts in memory and writes them in batches through ``apply``.
+
+    Shared by the durable ledgers. ``apply`` receives ``{(scope, environment, day, kind):
+    n}`` and returns the new totals per ``(scope, environment, day)``. A failed write keeps
+    its counts queued for the next attempt (logged), so nothing is dropped silently.
+    """
+
+    def __init__(
+        self, apply: Callable[[dict[BatchKey, int]], Awaitable[dict[TotalsKey, UsageCounts]]]
+    ) -> None:
+        self._apply = apply
+        self._pending: dict[BatchKey, int] = {}
+        # A dict used as an ordered set: one callback per (totals, observer), however
+        # many calls were queued with it.
+        self._callbacks: dict[tuple[TotalsKey, Callable[[UsageCounts], None]], None] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def add(
+        self,
+        key: BatchKey,
+        count: int,
+        on_counted: Callable[[UsageCounts], None] | None,
+    ) -> None:
+        """Queue ``count`` under ``key`` and make sure a flush is scheduled."""
+        self._pending[key] = self._pending.get(key, 0) + count
+        if on_counted is not None:
+            self._callbacks[(key[:3], on_counted)] = None
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._background())
+
+    async def _background(self) -> None:
+        try:
+            await self.flush()
+        except Exception:
+            logger.exception("usage ledger write failed; counts kept for the next flush")
+
+    async def flush(self) -> None:
+        """Write everything queued; raise if the store fails (counts stay queued)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            # Bounded: each pass writes what was queued when it started; new counts
+            # queued meanwhile are picked up by at most a few further passes.
+            for _ in range(100):
+                if not self._pending:
+                    return
+                batch, self._pending = self._pending, {}
+                callbacks, self._callbacks = self._callbacks, {}
+                try:
+                    totals = await self._apply(batch)
+                except BaseException:
+                    for key, n in batch.items():
+                        self._pending[key] = self._pending.get(key, 0) + n
+                    callbacks.update(self._callbacks)
+                    self._callbacks = callbacks
+                    raise
+                for tkey, callback in callbacks:
+                    counts = totals.get(tkey)
+                    if counts is not None:
+                        try:
+                            callback(counts)
+                        except Exception:
+                            logger.exception("usage callback failed")
+
+    @property
+    def pending(self) -> int:
+        """Attempts queued and not yet written."""
+        return sum(self._pending.values())
+
+
 class MemoryLedger:
     """A ledger in process memory: exact, fast, gone at exit. For tests and scripts."""
 
     def __init__(self) -> None:
-        self._days: defaultdict[tuple[str, str, date], defaultdict[UsageKind, int]] = (
-            defaultdict(lambda: defaultdict(int))
+        self._days: defaultdict[tuple[str, str, date], defaultdict[UsageKind, int]] = defaultdict(
+            lambda: defaultdict(int)
         )
         self._months: defaultdict[tuple[str, str, str], int] = defaultdict(int)
         self._peaks: dict[tuple[str, str, str], int] = {}
@@ -154,9 +301,30 @@ class MemoryLedger:
         self._months[mkey] += count
         return UsageCounts(day=sum(per_kind.values()), month=self._months[mkey])
 
+    async def record_within(
+        self,
+        *,
+        scope: str,
+        environment: str,
+        kind: UsageKind,
+        at: datetime,
+        daily: int,
+        monthly: int,
+        count: int = 1,
+    ) -> tuple[bool, UsageCounts]:
+        """Count only within the limits; atomic because nothing here awaits."""
+        day = at.astimezone(UTC).date()
+        current = await self.counts(scope=scope, environment=environment, day=day)
+        if current.day + count > daily or current.month + count > monthly:
+            return False, current
+        counts = await self.record(
+            scope=scope, environment=environment, kind=kind, at=at, count=count
+        )
+        return True, counts
+
     async def counts(self, *, scope: str, environment: str, day: date) -> UsageCounts:
         """Return the totals for ``day`` and its month."""
-        per_kind = self._days.get((scope, environment, day), {})
+        per_kind: dict[UsageKind, int] = self._days.get((scope, environment, day), {})
         return UsageCounts(
             day=sum(per_kind.values()),
             month=self._months.get((scope, environment, month_key(day)), 0),
@@ -169,7 +337,7 @@ class MemoryLedger:
         out = []
         day = start
         while day <= end:
-            k = self._days.get((scope, environment, day), {})
+            k: dict[UsageKind, int] = self._days.get((scope, environment, day), {})
             out.append(
                 DayUsage(
                     day,
@@ -231,6 +399,11 @@ class Budget:
             :class:`BudgetExceededError` before it is sent.
         bill_acceptance: count acceptance ("test") calls against the allowance too.
         on_warning: called with ``(limit_name, fraction, used, limit)``.
+
+    Acceptance calls are always counted (under their own environment key, so they never
+    mix with production's), but only billed -- warned about, limited, projected as
+    overage -- when ``bill_acceptance`` is true. The guide: "The number of requests only
+    applies to the production API (api.maxxton.net)" (API Pricing).
     """
 
     monthly: int = FREE_MONTHLY
@@ -245,16 +418,27 @@ class Budget:
         """Whether calls in ``environment`` count against this budget."""
         return environment in BILLED_ENVIRONMENTS or self.bill_acceptance
 
-    def check(self, counts: UsageCounts, *, method: str, path: str) -> None:
-        """Raise if one more request would exceed a hard limit (pure, no I/O)."""
+    def check(self, counts: UsageCounts, *, method: str, path: str, count: int = 1) -> None:
+        """Raise if ``count`` more requests would exceed a hard limit (pure, no I/O)."""
         if not self.hard:
             return
+        error = self.exceeded(counts, method=method, path=path, count=count)
+        if error is not None:
+            raise error
+
+    def exceeded(
+        self, counts: UsageCounts, *, method: str, path: str, count: int = 1
+    ) -> BudgetExceededError | None:
+        """The error to raise if ``count`` more requests would pass a limit, else ``None``.
+
+        Unlike :meth:`check` this ignores :attr:`hard`: it answers "is it spent?".
+        """
         for name, used, limit in (
             ("daily", counts.day, self.daily),
             ("monthly", counts.month, self.monthly),
         ):
-            if used + 1 > limit:
-                raise BudgetExceededError(
+            if used + count > limit:
+                return BudgetExceededError(
                     f"{name} budget spent: {used} of {limit} requests used",
                     limit_name=name,
                     used=used,
@@ -262,6 +446,7 @@ class Budget:
                     method=method,
                     path=path,
                 )
+        return None
 
     def observe(self, counts: UsageCounts, *, day: date) -> None:
         """Emit the warnings that ``counts`` crosses, once per threshold and period."""
@@ -291,6 +476,15 @@ class Usage:
 
     The client calls :meth:`before_send` for every HTTP attempt; users call
     :meth:`snapshot` and :meth:`history`.
+
+    Args:
+        ledger: where attempts are counted (``SQLiteLedger`` is the client's default).
+        scope: the concern counted (Maxxton's ``scope``, i.e. the customer's concern).
+        environment: ``"production"`` or ``"test"``; counted separately.
+        budget: warnings and hard limits; default: Maxxton's free tier, warn only.
+        clock: returns an aware UTC datetime; inject one in tests.
+        pacing: an optional :class:`~maxxton_async.Pacing`; :meth:`before_send` awaits it
+            before counting, so requests are spread out instead of sent in bursts.
     """
 
     def __init__(
@@ -301,13 +495,31 @@ class Usage:
         environment: str,
         budget: Budget | None = None,
         clock: Callable[[], datetime] = utc_now,
+        pacing: Pacing | None = None,
     ) -> None:
+        self._ledger = ledger
+        self._bounded: BoundedLedger | None = None
+        self._deferred: DeferredLedger | None = None
         self.ledger = ledger
         self.budget = budget if budget is not None else Budget()
         self.scope = scope
         self.environment = environment
+        self.pacing = pacing
         self._clock = clock
         self._peak_recorded: dict[str, int] = {}
+        self._observers: dict[date, Callable[[UsageCounts], None]] = {}
+
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger counted into."""
+        return self._ledger
+
+    @ledger.setter
+    def ledger(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        # Resolved once: isinstance() on a runtime protocol costs microseconds per call.
+        self._bounded = ledger if isinstance(ledger, BoundedLedger) else None
+        self._deferred = ledger if isinstance(ledger, DeferredLedger) else None
 
     def __repr__(self) -> str:
         return (
@@ -321,18 +533,92 @@ class Usage:
         return self.budget.applies_to(self.environment)
 
     async def before_send(self, kind: UsageKind, *, method: str, path: str) -> None:
-        """Check the budget, then count one attempt. Called just before the wire."""
+        """Pace, check the budget, then count one attempt. Called just before the wire.
+
+        Raises:
+            BudgetExceededError: a hard budget is spent; the attempt was not counted and
+                must not be sent.
+        """
+        if self.pacing is not None:
+            await self.pacing.wait(now=self._clock, remaining_today=self._free_left_today)
         now = self._clock()
-        if self.billed and self.budget.hard:
-            counts = await self.ledger.counts(
-                scope=self.scope, environment=self.environment, day=now.date()
+        billed = self.billed
+        if billed and self.budget.hard:
+            counts = await self._record_hard(kind, now, method=method, path=path)
+        elif self._deferred is not None:
+            # No hard limit to enforce: count in the background, warn once written.
+            self._deferred.record_later(
+                scope=self.scope,
+                environment=self.environment,
+                kind=kind,
+                at=now,
+                on_counted=self._observer(now.date()) if billed else None,
             )
-            self.budget.check(counts, method=method, path=path)
-        counts = await self.ledger.record(
+            return
+        else:
+            counts = await self.ledger.record(
+                scope=self.scope, environment=self.environment, kind=kind, at=now
+            )
+        if billed:
+            self.budget.observe(counts, day=now.date())
+
+    async def _record_hard(
+        self, kind: UsageKind, now: datetime, *, method: str, path: str
+    ) -> UsageCounts:
+        budget = self.budget
+        if self._bounded is not None:
+            # One atomic check-and-increment: exact across processes and hosts.
+            ok, counts = await self._bounded.record_within(
+                scope=self.scope,
+                environment=self.environment,
+                kind=kind,
+                at=now,
+                daily=budget.daily,
+                monthly=budget.monthly,
+            )
+            if not ok:
+                error = budget.exceeded(counts, method=method, path=path)
+                if error is None:  # pragma: no cover - the ledger disagrees with the budget
+                    error = BudgetExceededError(
+                        "budget spent",
+                        limit_name="daily",
+                        used=counts.day,
+                        limit=budget.daily,
+                        method=method,
+                        path=path,
+                    )
+                raise error
+            return counts
+        # Read-then-record: concurrent senders racing at the limit may overshoot it by
+        # at most one attempt each (see the module docstring).
+        counts = await self.ledger.counts(
+            scope=self.scope, environment=self.environment, day=now.date()
+        )
+        budget.check(counts, method=method, path=path)
+        return await self.ledger.record(
             scope=self.scope, environment=self.environment, kind=kind, at=now
         )
-        if self.billed:
-            self.budget.observe(counts, day=now.date())
+
+    def _observer(self, day: date) -> Callable[[UsageCounts], None]:
+        cached = self._observers.get(day)
+        if cached is None:
+            budget = self.budget
+
+            def observe(counts: UsageCounts) -> None:
+                budget.observe(counts, day=day)
+
+            self._observers = {day: observe}
+            cached = observe
+        return cached
+
+    async def _free_left_today(self) -> int:
+        """Billed requests still free today (for pacing); unbounded when not billed."""
+        if not self.billed:
+            return self.budget.daily
+        counts = await self.ledger.counts(
+            scope=self.scope, environment=self.environment, day=self._clock().date()
+        )
+        return max(self.budget.daily - counts.day, 0)
 
     async def observe_in_flight(self, in_flight: int) -> None:
         """Record a new peak of concurrent requests for the month (cheap when not a peak)."""
@@ -351,9 +637,7 @@ class Usage:
         """
         now = self._clock()
         today = now.date()
-        counts = await self.ledger.counts(
-            scope=self.scope, environment=self.environment, day=today
-        )
+        counts = await self.ledger.counts(scope=self.scope, environment=self.environment, day=today)
         peak = await self.ledger.peak(
             scope=self.scope, environment=self.environment, month=month_key(today)
         )

@@ -1,0 +1,66 @@
+"""Find the test Redis, or skip (or fail, in CI) with a visible reason.
+
+``MAXXTON_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``) names the server. When
+it does not answer, tests that need it are skipped -- unless ``MAXXTON_REQUIRE_REDIS=1``
+(set in CI), in which case they fail, so a broken CI Redis cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import pytest
+
+DEFAULT_URL = "redis://127.0.0.1:6379/15"
+
+
+def redis_url() -> str:
+    """The URL of the test Redis."""
+    return os.environ.get("MAXXTON_TEST_REDIS_URL", DEFAULT_URL)
+
+
+def _ping(url: str) -> str | None:
+    """``None`` when Redis answers, else why not."""
+    try:
+        import redis
+    except ImportError:
+        return "redis-py is not installed (pip install maxxton-async[redis])"
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # any failure to answer means "no Redis"
+        return f"no Redis at {url}: {exc!r}"
+    return None
+
+
+def require_redis() -> str:
+    """Return the Redis URL; skip the test (or fail when MAXXTON_REQUIRE_REDIS=1)."""
+    url = redis_url()
+    reason = _ping(url)
+    if reason is not None:
+        if os.environ.get("MAXXTON_REQUIRE_REDIS") == "1":
+            pytest.fail(f"MAXXTON_REQUIRE_REDIS=1 but {reason}")
+        pytest.skip(reason)
+    return url
+
+
+def unique_prefix(name: str) -> str:
+    """A key prefix no other test run uses; delete its keys with :func:`delete_prefix`."""
+    return f"maxxton-test:{name}:{secrets.token_hex(6)}"
+
+
+def delete_prefix(url: str, prefix: str) -> None:
+    """Delete every key under ``prefix`` (bounded SCAN)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
