@@ -1,5 +1,7 @@
 """maxxton_async: an asyncio SDK for the Maxxton REST API v2."""
 
+from ._auth import CachedToken, MemoryTokenCache, TokenCache, TokenManager
+from ._client import ENVIRONMENTS, ClientStatistics, MaxxtonClient
 from ._errors import (
     APIStatusError,
     AuthenticationError,
@@ -22,7 +24,10 @@ from ._errors import (
     TransportError,
     UnauthorizedError,
 )
+from ._filters import F, Filter, chunk_ids
 from ._limits import Limiter, LimiterStatistics, LocalLimiter
+from ._pagination import Page, Paginator
+from ._retry import RetryPolicy
 from ._usage import (
     Budget,
     DayUsage,
@@ -37,31 +42,43 @@ from ._usage import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ENVIRONMENTS",
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
     "Budget",
     "BudgetExceededError",
+    "CachedToken",
     "ClientClosedError",
+    "ClientStatistics",
     "ConfigurationError",
     "ConflictError",
     "ConnectError",
     "DayUsage",
+    "F",
+    "Filter",
     "IllegalTransitionError",
     "Ledger",
     "Limiter",
     "LimiterStatistics",
     "LimiterUnavailableError",
     "LocalLimiter",
+    "MaxxtonClient",
     "MaxxtonError",
     "MemoryLedger",
+    "MemoryTokenCache",
     "NotFoundError",
     "OutcomeUnknownError",
+    "Page",
+    "Paginator",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseDecodeError",
+    "RetryPolicy",
     "ServerError",
     "TimeoutError",
+    "TokenCache",
+    "TokenManager",
     "TransportError",
     "UnauthorizedError",
     "Usage",
@@ -69,4 +86,5 @@ __all__ = [
     "UsageKind",
     "UsageSnapshot",
     "__version__",
+    "chunk_ids",
 ]

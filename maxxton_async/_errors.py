@@ -153,7 +153,7 @@ class ConnectError(TransportError):
     """The connection could not be made, or dropped before a response arrived."""
 
 
-class TimeoutError(TransportError):  # noqa: A001 - mirrors httpx's naming; lives in our namespace
+class TimeoutError(TransportError):
     """The request did not complete within the configured timeout."""
 
 
@@ -278,9 +278,7 @@ def status_error(
     if body:
         message += f": {_preview(body)}"
     if status == 429:
-        return RateLimitError(
-            message, method=method, path=path, body=body, retry_after=retry_after
-        )
+        return RateLimitError(message, method=method, path=path, body=body, retry_after=retry_after)
     if status >= 500:
         return ServerError(message, method=method, path=path, status=status, body=body)
     cls = _BY_STATUS.get(status, APIStatusError)

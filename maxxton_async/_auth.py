@@ -1,0 +1,221 @@
+"""The OAuth2 client-credentials token: obtained once, shared, refreshed ahead of expiry.
+
+Guide, "Authentication": ``POST /maxxton/v2/authenticate`` with ``grant_type``,
+``client_id``, ``client_secret`` and ``scope`` (the concern code); then every call sends
+``Authorization: {token_type} {access_token}``. Every token call is a billed request
+(guide, "API Pricing" counts requests), so the manager:
+
+* refreshes *once* for all waiting coroutines (single flight);
+* refreshes ahead of expiry by a margin proportional to the token's lifetime (a fixed 60 s
+  margin on a 60 s token would log in on every call);
+* can share the token between processes through a :class:`TokenCache` (SQLite or Redis),
+  so N workers mint one token per lifetime, not N;
+* on a 401 retires only the token that failed (compare-and-clear), so a burst of 401s on
+  one stale token costs one new token, not one each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "CachedToken",
+    "MemoryTokenCache",
+    "TokenCache",
+    "TokenManager",
+    "cache_key",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CachedToken:
+    """An access token and when it expires (epoch seconds, ``time.time()`` based)."""
+
+    access_token: str = field(repr=False)
+    token_type: str
+    expires_at: float
+
+    def __repr__(self) -> str:
+        # The token is a bearer credential: never show it.
+        return f"CachedToken(token_type={self.token_type!r}, expires_at={self.expires_at!r})"
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header value (guide: ``{token_type} {access_token}``)."""
+        return f"{self.token_type} {self.access_token}"
+
+
+@runtime_checkable
+class TokenCache(Protocol):
+    """A store for the current token, shared by every client that uses it."""
+
+    async def get(self, key: str) -> CachedToken | None:
+        """The stored token, or ``None``."""
+        ...
+
+    async def set(self, key: str, token: CachedToken) -> None:
+        """Store ``token`` (replacing any other)."""
+        ...
+
+    async def clear_if(self, key: str, access_token: str) -> bool:
+        """Remove the stored token only if it is ``access_token``; true if removed."""
+        ...
+
+    def lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        """A lock held while one holder mints a token (cross-process for shared stores)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release resources. Idempotent."""
+        ...
+
+
+class MemoryTokenCache:
+    """A token cache in process memory (the default): shared by clients of one process."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, CachedToken] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def __repr__(self) -> str:
+        return f"<MemoryTokenCache keys={len(self._tokens)}>"
+
+    async def get(self, key: str) -> CachedToken | None:
+        """The stored token, or ``None``."""
+        return self._tokens.get(key)
+
+    async def set(self, key: str, token: CachedToken) -> None:
+        """Store ``token``."""
+        self._tokens[key] = token
+
+    async def clear_if(self, key: str, access_token: str) -> bool:
+        """Remove the stored token if it is ``access_token``."""
+        current = self._tokens.get(key)
+        if current is not None and current.access_token == access_token:
+            del self._tokens[key]
+            return True
+        return False
+
+    @asynccontextmanager
+    async def _lock(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            yield
+
+    def lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        """An in-process lock per key."""
+        return self._lock(key)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+def cache_key(base_url: str, client_id: str, scope: str) -> str:
+    """An opaque cache key for one API user on one environment (the secret is not in it)."""
+    raw = f"{base_url}\x00{client_id}\x00{scope}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+Mint = Callable[[], Awaitable[CachedToken]]
+
+
+class TokenManager:
+    """Hands out a valid token, minting one through ``mint`` when needed.
+
+    Args:
+        mint: performs the authenticate call (through the client's own send path, so it
+            is capped, counted and retried like any request) and returns the token.
+        cache: where the token is shared; :class:`MemoryTokenCache` when omitted.
+        key: the cache key (see :func:`cache_key`).
+        margin_fraction: refresh when less than this fraction of the lifetime is left.
+        max_margin: the margin never exceeds this many seconds.
+        clock: epoch seconds; inject a fake one in tests.
+    """
+
+    def __init__(
+        self,
+        mint: Mint,
+        *,
+        key: str,
+        cache: TokenCache | None = None,
+        margin_fraction: float = 0.1,
+        max_margin: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._mint = mint
+        self._key = key
+        self._cache: TokenCache = cache if cache is not None else MemoryTokenCache()
+        self._margin_fraction = margin_fraction
+        self._max_margin = max_margin
+        self._clock = clock
+        self._token: CachedToken | None = None
+        self._refresh_after = 0.0
+        self._lock = asyncio.Lock()
+        self.token_calls = 0
+
+    def __repr__(self) -> str:
+        state = "valid" if self.current() is not None else "none"
+        return f"<TokenManager token={state} token_calls={self.token_calls}>"
+
+    @property
+    def cache(self) -> TokenCache:
+        """The token store."""
+        return self._cache
+
+    def _adopt(self, token: CachedToken) -> bool:
+        now = self._clock()
+        lifetime = token.expires_at - now
+        if lifetime <= 0:
+            return False
+        margin = min(self._max_margin, lifetime * self._margin_fraction)
+        self._token = token
+        self._refresh_after = token.expires_at - margin
+        return True
+
+    def current(self) -> CachedToken | None:
+        """The token to send now, without I/O; ``None`` when it must be (re)fetched."""
+        token = self._token
+        if token is None or self._clock() >= self._refresh_after:
+            return None
+        return token
+
+    async def token(self) -> CachedToken:
+        """A valid token: the current one, the shared one, or a fresh one (single flight)."""
+        token = self.current()
+        if token is not None:
+            return token
+        async with self._lock:
+            # Whoever held the lock before us may have refreshed already.
+            token = self.current()
+            if token is not None:
+                return token
+            cached = await self._cache.get(self._key)
+            if cached is not None and self._adopt(cached) and self.current() is not None:
+                return cached
+            async with self._cache.lock(self._key):
+                # Another process may have minted while we waited for the shared lock.
+                cached = await self._cache.get(self._key)
+                if cached is not None and self._adopt(cached) and self.current() is not None:
+                    return cached
+                fresh = await self._mint()
+                self.token_calls += 1
+                await self._cache.set(self._key, fresh)
+                self._adopt(fresh)
+                return fresh
+
+    async def invalidate(self, token: CachedToken) -> None:
+        """Retire ``token`` after a 401; a newer token (already refreshed) is kept."""
+        if self._token is not None and self._token.access_token == token.access_token:
+            self._token = None
+            self._refresh_after = 0.0
+        await self._cache.clear_if(self._key, token.access_token)
+
+    async def aclose(self) -> None:
+        """Close the cache."""
+        await self._cache.aclose()

@@ -1,0 +1,105 @@
+"""When to send a request again, and after how long.
+
+:class:`RetryPolicy` only decides; the client does the sleeping (and gives its slot back
+first). Retried: failed connections, timeouts, 429, 502, 503 and 504 -- and only for
+idempotent calls. The Maxxton guide does not document 429 or ``Retry-After`` (see
+``maxxton-api-notes.md`` §5); both are honoured when they occur, and the sandbox emits
+them.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+__all__ = ["IDEMPOTENT_METHODS", "RetryPolicy", "parse_retry_after"]
+
+#: Methods safe to repeat (RFC 9110 §9.2.2). Read-only POSTs are declared per call.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date.
+
+    Returns ``None`` when the header is absent or unreadable, and never a negative number.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 HTTP-dates are GMT
+        when = when.replace(tzinfo=UTC)
+    now = now if now is not None else datetime.now(UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, honouring ``Retry-After``.
+
+    The n-th retry (``attempt`` = n, from 1) waits a uniform random time in
+    ``[0, min(backoff_max, backoff_base * 2 ** (n - 1))]`` ("full jitter"), or the server's
+    ``Retry-After`` when it sent one, capped at ``retry_after_max``.
+
+    Args:
+        max_attempts: attempts in all, the first included (1 disables retries).
+        backoff_base: the first retry's upper bound, in seconds.
+        backoff_max: the largest backoff bound, in seconds.
+        retry_after_max: a longer ``Retry-After`` is not waited for: the error is raised.
+        retry_statuses: statuses worth another attempt.
+        rng: the random source of the jitter (inject a seeded one in tests).
+    """
+
+    max_attempts: int = 4
+    backoff_base: float = 0.25
+    backoff_max: float = 8.0
+    retry_after_max: float = 60.0
+    retry_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+    rng: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """A policy that never retries."""
+        return cls(max_attempts=1)
+
+    def backoff(self, attempt: int) -> float:
+        """The jittered delay before retry number ``attempt`` (1 = the first retry)."""
+        bound = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
+        return bound * self.rng()
+
+    def delay_for_status(
+        self, status: int, *, attempt: int, idempotent: bool, retry_after: float | None
+    ) -> float | None:
+        """Seconds to wait before retrying a response, or ``None`` to give up.
+
+        ``attempt`` counts the attempts made so far (1 after the first).
+        """
+        if status not in self.retry_statuses or not idempotent:
+            return None
+        if attempt >= self.max_attempts:
+            return None
+        if retry_after is not None:
+            return None if retry_after > self.retry_after_max else retry_after
+        return self.backoff(attempt)
+
+    def delay_for_error(self, *, attempt: int, idempotent: bool) -> float | None:
+        """Seconds to wait before retrying after a transport failure, or ``None``.
+
+        ``idempotent`` must be true only when resending is safe: the call is idempotent,
+        or the request provably never left (the connection was never made).
+        """
+        if not idempotent or attempt >= self.max_attempts:
+            return None
+        return self.backoff(attempt)

@@ -1,0 +1,154 @@
+"""A small aiohttp server on loopback that counts what it receives.
+
+Used by the transport tests for behaviours the sandbox deliberately does not script
+(exact status sequences, dropped connections at chosen moments). It counts in-flight
+requests, so a concurrency claim is checked by the server, not by the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+CLIENT_ID = "tester"
+CLIENT_SECRET = "s3cr3t-value-never-shown"
+SCOPE = "tst"
+
+
+@dataclass
+class Scripted:
+    status: int = 200
+    body: bytes = b"{}"
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection without answering
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class CountingServer:
+    def __init__(self, *, latency: float = 0.0, token_ttl: int = 3600, items: int = 103,
+                 size_cap: int = 1000) -> None:
+        self.latency = latency
+        self.token_ttl = token_ttl
+        self.items = items
+        self.size_cap = size_cap
+        self.in_flight = 0
+        self.peak = 0
+        self.requests = 0
+        self.auth_calls = 0
+        self.tokens: set[str] = set()
+        self.script: deque[Scripted] = deque()
+        self.seen: list[Seen] = []
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> CountingServer:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    def revoke(self) -> None:
+        self.tokens.clear()
+
+    def api_calls(self, path: str | None = None) -> list[Seen]:
+        return [s for s in self.seen if s.path != "/maxxton/v2/authenticate"
+                and (path is None or s.path == path)]
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            body = await request.read()
+            self.seen.append(Seen(request.method, request.path, request.query_string,
+                                  dict(request.headers), body))
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if request.path == "/maxxton/v2/authenticate":
+                return await self._authenticate(request, body)
+            auth = request.headers.get("Authorization", "")
+            scheme, _, token = auth.partition(" ")
+            if scheme != "Bearer" or token not in self.tokens:
+                return web.json_response(
+                    {"error": "invalid_token", "error_description": "Access token expired"},
+                    status=401,
+                )
+            if self.script:
+                step = self.script.popleft()
+                if step.drop:
+                    assert request.transport is not None
+                    request.transport.close()
+                    return web.Response(status=500)
+                return web.Response(status=step.status, body=step.body, headers=step.headers,
+                                    content_type="application/json")
+            return self._route(request, body)
+        finally:
+            self.in_flight -= 1
+
+    async def _authenticate(self, request: web.Request, body: bytes) -> web.Response:
+        self.auth_calls += 1
+        form: dict[str, str] = dict(request.query)
+        if body:
+            form.update((await request.post()).items())  # type: ignore[arg-type]
+        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+            return web.json_response(
+                {"error": "invalid_client", "error_description": "Bad client credentials"},
+                status=401,
+            )
+        token = secrets.token_hex(8)
+        self.tokens.add(token)
+        return web.json_response({"access_token": token, "token_type": "Bearer",
+                                  "expires_in": self.token_ttl, "scope": form.get("scope")})
+
+    def _route(self, request: web.Request, body: bytes) -> web.Response:
+        tail = request.path.removeprefix("/maxxton/v2/")
+        if tail == "items":
+            if self.items == 0:
+                return web.Response(status=204)
+            page = int(request.query.get("page", 0))
+            size = min(int(request.query.get("size", 20)), self.size_cap)
+            start = page * size
+            content = [{"id": i} for i in range(start, min(start + size, self.items))]
+            total_pages = -(-self.items // size)
+            return self._json({
+                "content": content, "number": page, "size": size,
+                "numberOfElements": len(content), "totalElements": self.items,
+                "totalPages": total_pages, "first": page == 0,
+                "last": page >= total_pages - 1, "empty": not content,
+                "sort": {"sorted": False, "unsorted": True, "empty": True},
+            })
+        if tail == "echo":
+            return self._json({
+                "method": request.method,
+                "query": [[k, v] for k, v in request.query.items()],
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "json": msgspec.json.decode(body) if body else None,
+            })
+        return self._json({"ok": True, "path": request.path})
+
+    @staticmethod
+    def _json(data: Any) -> web.Response:
+        return web.Response(body=msgspec.json.encode(data), content_type="application/json")
