@@ -26,7 +26,7 @@ from ._errors import (
 )
 from ._filters import F, Filter, chunk_ids
 from ._limits import Limiter, LimiterStatistics, LocalLimiter
-from ._pagination import Page, Paginator
+from ._pagination import Paginator
 from ._retry import RetryPolicy
 from ._usage import (
     Budget,
@@ -38,6 +38,7 @@ from ._usage import (
     UsageKind,
     UsageSnapshot,
 )
+from .models import Page
 
 __version__ = "0.1.0"
 

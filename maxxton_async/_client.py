@@ -43,9 +43,12 @@ from ._errors import (
 )
 from ._filters import FilterLike, Params, SortLike, build_query
 from ._limits import Limiter, LocalLimiter
-from ._pagination import Page, Paginator
+from ._pagination import Paginator
 from ._retry import IDEMPOTENT_METHODS, RetryPolicy, parse_retry_after
 from ._usage import Budget, Ledger, MemoryLedger, Usage, UsageKind
+from .models._base import decoder_for
+from .models._page import Page
+from .models._token import Token
 
 __all__ = ["AUTH_PATH", "ENVIRONMENTS", "ClientStatistics", "MaxxtonClient", "decoder_for"]
 
@@ -62,22 +65,6 @@ API_PREFIX: Final = "/maxxton/v2/"
 T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
-_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
-
-
-def decoder_for(type_: Any) -> msgspec.json.Decoder[Any]:
-    """One cached ``msgspec.json.Decoder`` per target type (building one is costly)."""
-    decoder = _decoders.get(type_)
-    if decoder is None:
-        decoder = _decoders[type_] = msgspec.json.Decoder(type_)
-    return decoder
-
-
-class _Token(msgspec.Struct, kw_only=True):
-    # The authenticate answer is snake_case on the wire (reference, "Authenticate").
-    access_token: str
-    token_type: str = "Bearer"
-    expires_in: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -687,7 +674,7 @@ class MaxxtonClient:
                 method="POST", path=AUTH_PATH, status=response.status, body=response.body
             )
         try:
-            token = decoder_for(_Token).decode(response.body)
+            token = decoder_for(Token).decode(response.body)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ResponseDecodeError(
                 f"authenticate answer does not decode: {exc}",

@@ -1,4 +1,4 @@
-"""Paged lists: the ``Page[T]`` envelope and the paginator behind ``client.paginate``.
+"""Paged lists: the paginator behind ``client.paginate`` (the envelope is ``models.Page``).
 
 Guide, "Pagination": ``page`` counts from 0, ``size`` defaults to 20, and the answer is a
 Spring page envelope (``content``, ``number``, ``size``, ``totalPages``, ``last``, …).
@@ -19,30 +19,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Generic, TypeVar
 
-import msgspec
+from .models._page import Page
 
-__all__ = ["Page", "Paginator"]
+__all__ = ["Paginator"]
 
 T = TypeVar("T")
-
-
-class Page(msgspec.Struct, Generic[T], rename="camel", kw_only=True, gc=False):
-    """One page of a list endpoint (Spring's envelope).
-
-    ``sort`` is kept raw: the customers reference shows an array of orders, newer pages an
-    object; neither is needed to page.
-    """
-
-    content: list[T] = msgspec.field(default_factory=list)
-    number: int = 0
-    size: int = 0
-    number_of_elements: int = 0
-    total_elements: int = 0
-    total_pages: int = 0
-    first: bool = True
-    last: bool = True
-    empty: bool = True
-    sort: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
 
 
 FetchPage = Callable[[int], Awaitable["Page[T] | None"]]
@@ -98,7 +79,7 @@ class Paginator(Generic[T]):
                 return
             if first.content:
                 yield first
-            if first.last or first.total_pages <= 1:
+            if first.is_last or first.total_pages <= 1:
                 return
             if not self._prefetch:
                 number = 1
@@ -107,7 +88,7 @@ class Paginator(Generic[T]):
                     if page is None:
                         return
                     yield page
-                    if page.last:
+                    if page.is_last:
                         return
                     number += 1
                 return
