@@ -22,8 +22,9 @@ import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import TracebackType
-from typing import Any, Final, NamedTuple, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, overload
 
 import aiohttp
 import msgspec
@@ -49,6 +50,9 @@ from ._usage import Budget, Ledger, MemoryLedger, Usage, UsageKind
 from .models._base import decoder_for
 from .models._page import Page
 from .models._token import Token
+
+if TYPE_CHECKING:
+    from . import resources
 
 __all__ = ["AUTH_PATH", "ENVIRONMENTS", "ClientStatistics", "MaxxtonClient", "decoder_for"]
 
@@ -298,6 +302,87 @@ class MaxxtonClient:
                 session._retry_connection = False
             self._session = session
         return session
+
+    # -- resource namespaces (openai-python style: one attribute per API area) ------------
+    # Imported lazily: resources import this module for typing, and a script that only
+    # uses request() should not pay for them.
+
+    @cached_property
+    def customers(self) -> resources.Customers:
+        """Customers: get, list, iterate, get_many, create/update."""
+        from .resources import Customers
+
+        return Customers(self)
+
+    @cached_property
+    def reservations(self) -> resources.Reservations:
+        """Reservations: read, proposal, create, status changes, payment link."""
+        from .resources import Reservations
+
+        return Reservations(self)
+
+    @cached_property
+    def accommodation_types(self) -> resources.AccommodationTypes:
+        """Accommodation types (resources)."""
+        from .resources import AccommodationTypes
+
+        return AccommodationTypes(self)
+
+    @cached_property
+    def units(self) -> resources.Units:
+        """Units."""
+        from .resources import Units
+
+        return Units(self)
+
+    @cached_property
+    def locations(self) -> resources.Locations:
+        """Locations (resorts)."""
+        from .resources import Locations
+
+        return Locations(self)
+
+    @cached_property
+    def distribution_channels(self) -> resources.DistributionChannels:
+        """Distribution channels."""
+        from .resources import DistributionChannels
+
+        return DistributionChannels(self)
+
+    @cached_property
+    def offers(self) -> resources.Offers:
+        """Offers."""
+        from .resources import Offers
+
+        return Offers(self)
+
+    @cached_property
+    def owners(self) -> resources.Owners:
+        """Owners."""
+        from .resources import Owners
+
+        return Owners(self)
+
+    @cached_property
+    def events(self) -> resources.Events:
+        """The events feed (guide, Event Flow)."""
+        from .resources import Events
+
+        return Events(self)
+
+    @cached_property
+    def availability(self) -> resources.Availability:
+        """Accommodation type availability and prices (guide, Reservation Flow option 2)."""
+        from .resources import Availability
+
+        return Availability(self)
+
+    @cached_property
+    def search(self) -> resources.Search:
+        """Accommodation type search and arrival-range search."""
+        from .resources import Search
+
+        return Search(self)
 
     # -- introspection -----------------------------------------------------------------
 
