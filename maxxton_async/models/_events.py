@@ -8,7 +8,7 @@ maxxton-api-notes.md §2); they live only in this module.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from ._base import Model, utc
@@ -82,7 +82,11 @@ class Event(Model, kw_only=True, gc=False):
     creation_date: datetime | None = None
 
     def __post_init__(self) -> None:
-        self.creation_date = utc(self.creation_date)
+        # Inlined fast path: the server sends "...Z", which msgspec already decodes to UTC;
+        # only other offsets or naive values need utc(). Events are decoded in bulk.
+        created = self.creation_date
+        if created is not None and created.tzinfo is not UTC:
+            self.creation_date = utc(created)
 
     @property
     def is_merge(self) -> bool:
