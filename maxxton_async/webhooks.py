@@ -59,7 +59,7 @@ SIGNATURE_VERSION = "v1"
 
 _DIGEST_SIZE = hashlib.sha256().digest_size
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 WebhookHandler = Callable[[WebhookNotification], Awaitable[object]]
 """An async callable handling one notification; its return value is ignored."""
@@ -217,20 +217,20 @@ def webhook_handler(
         try:
             verify_signature(body, request.headers.get(SIGNATURE_HEADER), key)
         except WebhookSignatureError as exc:
-            logger.warning("webhook refused: %s (%s)", exc.message, exc.reason)
+            _logger.warning("webhook refused: %s (%s)", exc.message, exc.reason)
             return web.json_response(
                 {"status": "unauthorized", "note": exc.message, "reason": exc.reason}, status=401
             )
         try:
             notification = parse(body)
         except WebhookPayloadError as exc:
-            logger.warning("webhook body does not decode: %s", exc.detail)
+            _logger.warning("webhook body does not decode: %s", exc.detail)
             return web.json_response({"status": "bad_request", "note": exc.detail}, status=400)
         event = notification.event_type
         handler = table.get(str(event) if event is not None else notification.type, fallback)
         ids = {"notificationId": notification.notification_id, "type": notification.type}
         if handler is None:
-            logger.info("webhook %s: no handler for type %r", *ids.values())
+            _logger.info("webhook %s: no handler for type %r", *ids.values())
             return web.json_response(
                 {"status": "ignored", "note": "no handler for this type", **ids},
                 status=unhandled_status,
@@ -238,7 +238,7 @@ def webhook_handler(
         try:
             await handler(notification)
         except Exception:
-            logger.exception("webhook %s (%s): handler failed", *ids.values())
+            _logger.exception("webhook %s (%s): handler failed", *ids.values())
             return web.json_response(
                 {"status": "error", "note": "handler failed; please retry", **ids}, status=500
             )
