@@ -1,0 +1,194 @@
+"""A worker process for the multi-process tests of the ledgers, limiter and token caches.
+
+Usage: ``python store_worker.py MODE STORE ARG...`` where STORE is ``sqlite:PATH`` or
+``redis:URL|PREFIX``. Prints one line of JSON with its result. Every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import sys
+import time
+from datetime import UTC, datetime
+
+from maxxton_async._auth import CachedToken
+from maxxton_async._usage import Budget, Ledger, Usage, UsageKind
+
+
+def _ledger(store: str) -> Ledger:
+    kind, _, rest = store.partition(":")
+    if kind == "sqlite":
+        from maxxton_async._sqlite import SQLiteLedger
+
+        return SQLiteLedger(rest)
+    from maxxton_async._redis import RedisLedger
+
+    url, _, prefix = rest.partition("|")
+    return RedisLedger(url, prefix=prefix)
+
+
+async def ledger_mode(store: str, n: int) -> dict[str, int]:
+    """n records: half exact (record), half deferred (Usage.before_send)."""
+    ledger = _ledger(store)
+    usage = Usage(ledger, scope="mp", environment="production")
+    now = datetime.now(UTC)
+    for i in range(n // 2):
+        await ledger.record(scope="mp", environment="production", kind=UsageKind.CALL, at=now)
+        if i % 50 == 0:
+            await asyncio.sleep(0)
+    for _ in range(n - n // 2):
+        await usage.before_send(UsageKind.RETRY, method="GET", path="/x")
+    await ledger.aclose()
+    return {"done": n}
+
+
+async def budget_mode(store: str, attempts: int, daily: int) -> dict[str, int]:
+    """Try ``attempts`` sends under a hard daily budget; report how many went out."""
+    from maxxton_async._errors import BudgetExceededError
+
+    ledger = _ledger(store)
+    usage = Usage(
+        ledger, scope="hard", environment="production", budget=Budget(daily=daily, hard=True)
+    )
+    sent = refused = 0
+
+    async def one() -> None:
+        nonlocal sent, refused
+        try:
+            await usage.before_send(UsageKind.CALL, method="GET", path="/x")
+        except BudgetExceededError:
+            refused += 1
+        else:
+            sent += 1  # the send function: only reached when the budget allowed it
+
+    await asyncio.gather(*(one() for _ in range(attempts)))
+    await ledger.aclose()
+    return {"sent": sent, "refused": refused}
+
+
+async def token_mode(store: str, key: str, counter: str) -> dict[str, object]:
+    """Get-or-mint a token through the shared cache; minting bumps a counter in the store."""
+    kind, _, rest = store.partition(":")
+    if kind == "sqlite":
+        from maxxton_async._sqlite import SQLiteTokenCache
+
+        cache = SQLiteTokenCache(rest)
+
+        async def mint() -> None:
+            def bump() -> None:
+                conn = sqlite3.connect(counter, timeout=10)
+                with conn:
+                    conn.execute("CREATE TABLE IF NOT EXISTS mints (n INTEGER)")
+                    conn.execute("INSERT INTO mints VALUES (1)")
+                conn.close()
+
+            await asyncio.to_thread(bump)
+    else:
+        from maxxton_async._redis import RedisTokenCache
+
+        url, _, prefix = rest.partition("|")
+        cache = RedisTokenCache(url, prefix=prefix)  # type: ignore[assignment]
+        import redis.asyncio as aioredis
+
+        r = aioredis.Redis.from_url(url)
+
+        async def mint() -> None:
+            await r.incr(counter)
+
+    async def get_token() -> CachedToken:
+        token = await cache.get(key)
+        if token is not None:
+            return token
+        async with cache.lock(key):
+            token = await cache.get(key)  # someone may have minted while we waited
+            if token is not None:
+                return token
+            await mint()
+            await asyncio.sleep(0.05)  # a token call takes a while
+            token = CachedToken(
+                access_token=f"tok-{time.time_ns()}",
+                token_type="Bearer",
+                expires_at=time.time() + 600,
+            )
+            await cache.set(key, token)
+            return token
+
+    tokens = await asyncio.gather(*(get_token() for _ in range(5)))
+    await cache.aclose()
+    return {"tokens": sorted({t.access_token for t in tokens})}
+
+
+async def http_mode(
+    url: str, prefix_key: str, base_url: str, requests: int, tasks: int
+) -> dict[str, int]:
+    """Send ``requests`` GETs from ``tasks`` tasks through a shared RedisLimiter."""
+    import aiohttp
+
+    from maxxton_async._redis import RedisLimiter
+
+    limiter = RedisLimiter(url, permits=15, key=prefix_key, lease=5.0)
+    done = 0
+    queue = list(range(requests))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def runner() -> None:
+            nonlocal done
+            while queue:
+                queue.pop()
+                async with limiter.slot(), session.get(base_url) as resp:
+                    await resp.read()
+                    assert resp.status == 200
+                done += 1
+
+        await asyncio.gather(*(runner() for _ in range(tasks)))
+    peak = limiter.statistics().peak_in_flight
+    await limiter.aclose()
+    return {"done": done, "local_peak": peak}
+
+
+async def hold_mode(url: str, key: str, slots: int, lease: float) -> None:
+    """Take ``slots`` permits, say so, then hang until killed."""
+    from maxxton_async._redis import RedisLimiter
+
+    limiter = RedisLimiter(url, permits=15, key=key, lease=lease)
+    held = asyncio.Event()
+    count = 0
+
+    async def hold() -> None:
+        nonlocal count
+        async with limiter.slot():
+            count += 1
+            if count == slots:
+                held.set()
+            await asyncio.sleep(120)  # bounded; the test kills us long before
+
+    tasks = [asyncio.create_task(hold()) for _ in range(slots)]
+    await asyncio.wait_for(held.wait(), 30)
+    print(json.dumps({"held": slots}), flush=True)
+    await asyncio.wait_for(asyncio.gather(*tasks), 130)
+
+
+def main(argv: list[str]) -> int:
+    mode = argv[0]
+    if mode == "ledger":
+        result: object = asyncio.run(ledger_mode(argv[1], int(argv[2])))
+    elif mode == "budget":
+        result = asyncio.run(budget_mode(argv[1], int(argv[2]), int(argv[3])))
+    elif mode == "token":
+        result = asyncio.run(token_mode(argv[1], argv[2], argv[3]))
+    elif mode == "http":
+        result = asyncio.run(http_mode(argv[1], argv[2], argv[3], int(argv[4]), int(argv[5])))
+    elif mode == "hold":
+        asyncio.run(hold_mode(argv[1], argv[2], int(argv[3]), float(argv[4])))
+        return 0
+    else:
+        print(f"unknown mode {mode}", file=sys.stderr)
+        return 2
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
