@@ -27,6 +27,7 @@ from maxxton_async.models import (
     PageSort,
     PersonSubject,
     Reservation,
+    ReservationProposal,
     ReservationProposalRequest,
     ReservationStatus,
     SearchResult,
@@ -479,6 +480,23 @@ def test_proposal_request_body() -> None:
         ReservationProposalRequest(
             distribution_channel_code="WEB", category_code="STD", accommodation_types=[]
         )
+
+
+def test_proposal_answer_decodes() -> None:
+    body = (
+        b'{"arrivalDate":"2026-08-01","departureDate":"2026-08-08","currencyCode":"EUR",'
+        b'"totalPrice":812.5,"customerBill":[{"description":"Lodge","total":750.0,'
+        b'"resourceId":100},{"description":"Tourist tax","total":62.5}],'
+        b'"reservedResources":[{"resourceId":100,"type":"ACCOMMODATIONTYPE",'
+        b'"startDate":"2026-08-01","endDate":"2026-08-08","price":750.0,"offerId":null}],'
+        b'"units":[{"unitId":10001,"code":"A-1"}]}'
+    )
+    p = decode(ReservationProposal, body)
+    assert p.total_price == 812.5
+    assert [line.total for line in p.customer_bill] == [750.0, 62.5]
+    assert p.reserved_resources[0].start_date == date(2026, 8, 1)
+    assert p.reserved_resources[0].offer_id is None
+    assert p.units[0].unit_id == 10001
 
 
 # --- search, availability request, token ----------------------------------------------------

@@ -4,7 +4,7 @@ Conventions (camelCase wire names, ``None`` for absent, enums as constants next 
 fields, aware UTC date-times) are described in :mod:`maxxton_async.models._base`.
 """
 
-from ._accommodation import AccommodationType, Location, Unit
+from ._accommodation import AccommodationType, Location, Translation, Unit
 from ._availability import AvailabilityRecord, AvailabilityRequest, AvailabilityUnit, Price
 from ._base import Model, decode, decoder_for, encode
 from ._channels import DistributionChannel, Offer, Owner
@@ -102,6 +102,7 @@ __all__ = [
     "StatusUpdateResult",
     "Subjects",
     "Token",
+    "Translation",
     "Unit",
     "WebhookData",
     "WebhookEventType",

@@ -10,9 +10,20 @@ everything else the server sends is ignored, not rejected. The remaining names a
 
 from __future__ import annotations
 
+import msgspec
+
 from ._base import Model
 
-__all__ = ["AccommodationType", "Location", "Unit"]
+__all__ = ["AccommodationType", "Location", "Translation", "Unit"]
+
+
+class Translation(Model, kw_only=True):
+    """A name and description in one ``language`` (filtered by the ``locale`` header, guide,
+    Header)."""
+
+    language: str | None = None
+    name: str | None = None
+    description: str | None = None
 
 
 class AccommodationType(Model, kw_only=True):
@@ -27,6 +38,12 @@ class AccommodationType(Model, kw_only=True):
     """``ACCOMMODATIONTYPE`` for accommodation types (resources share one id space with
     add-ons and offers, guide "Resources and Reserved Resources")."""
     max_capacity: int | None = None
+    pets_allowed: bool | None = None
+    priority: int | None = None
+    description: str | None = None
+    translations: list[Translation] = msgspec.field(default_factory=list)
+    archived: bool | None = None
+    """Archived records are only returned with ``x-show-archived: true`` (guide, Header)."""
 
 
 class Unit(Model, kw_only=True):
@@ -38,6 +55,10 @@ class Unit(Model, kw_only=True):
     code: str | None = None
     name: str | None = None
     location_id: int | None = None
+    owner_id: int | None = None
+    max_capacity: int | None = None
+    pets_allowed: bool | None = None
+    archived: bool | None = None
 
 
 class Location(Model, kw_only=True):
@@ -49,3 +70,9 @@ class Location(Model, kw_only=True):
     region_id: int | None = None
     latitude: float | None = None
     longitude: float | None = None
+    city: str | None = None
+    country_code: str | None = None
+    priority: int | None = None
+    description: str | None = None
+    translations: list[Translation] = msgspec.field(default_factory=list)
+    archived: bool | None = None

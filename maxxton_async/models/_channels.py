@@ -7,7 +7,12 @@ and unknown fields are ignored.
 
 from __future__ import annotations
 
-from ._base import Model
+from datetime import date, datetime
+
+import msgspec
+
+from ._accommodation import Translation
+from ._base import Model, utc
 from ._customers import MailAddress
 
 __all__ = ["DistributionChannel", "Offer", "Owner"]
@@ -23,6 +28,8 @@ class DistributionChannel(Model, kw_only=True):
     code: str | None = None
     name: str | None = None
     parent_id: int | None = None
+    currency_code: str | None = None
+    archived: bool | None = None
 
 
 class Offer(Model, kw_only=True):
@@ -33,6 +40,11 @@ class Offer(Model, kw_only=True):
     code: str | None = None
     name: str | None = None
     location_id: int | None = None
+    description: str | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    translations: list[Translation] = msgspec.field(default_factory=list)
+    archived: bool | None = None
 
 
 class Owner(Model, kw_only=True):
@@ -46,4 +58,10 @@ class Owner(Model, kw_only=True):
     first_name: str | None = None
     last_name: str | None = None
     company_name: str | None = None
+    email: str | None = None
+    iban_number: str | None = None
     mail_address: MailAddress | None = None
+    creation_date: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.creation_date = utc(self.creation_date)

@@ -15,6 +15,7 @@ from typing import Annotated
 import msgspec
 
 from .._errors import IllegalTransitionError
+from ._availability import AvailabilityUnit
 from ._base import Model, utc
 from ._customers import Customer
 
@@ -151,6 +152,7 @@ class Reservation(Model, kw_only=True):
     """Known values: :class:`ReservationType`."""
     arrival_date: date | None = None
     departure_date: date | None = None
+    duration: int | None = None
     customer_id: int | None = None
     resource_id: int | None = None
     unit_id: int | None = None
@@ -257,6 +259,7 @@ class BillLine(Model, kw_only=True):
     """One line of a bill (**inferred** shape)."""
 
     name: str | None = None
+    description: str | None = None
     resource_id: int | None = None
     quantity: float | None = None
     total: float | None = None
@@ -271,8 +274,12 @@ class ReservedResource(Model, kw_only=True):
     type: str | None = None
     """E.g. ``ACCOMMODATIONTYPE``, ``ADDON``."""
     name: str | None = None
+    unit_id: int | None = None
     start_date: date | None = None
     end_date: date | None = None
+    price: float | None = None
+    offer_id: int | None = None
+    offer_code: str | None = None
 
 
 class ReservationProposal(Model, kw_only=True):
@@ -287,6 +294,8 @@ class ReservationProposal(Model, kw_only=True):
     customer_bill: list[BillLine] = msgspec.field(default_factory=list)
     agent_bill: list[BillLine] = msgspec.field(default_factory=list)
     reserved_resources: list[ReservedResource] = msgspec.field(default_factory=list)
+    units: list[AvailabilityUnit] = msgspec.field(default_factory=list)
+    """Free units, with the query parameter ``returnUnits=true`` (reference)."""
 
 
 class StatusUpdate(Model, kw_only=True):
