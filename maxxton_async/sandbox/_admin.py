@@ -1,0 +1,128 @@
+"""Admin endpoints under ``/_sandbox/``: observe and steer a running sandbox over HTTP.
+
+They sit outside the API paths, so they are never counted, limited, faulted or authenticated;
+a CLI-started sandbox can be driven from another process the same way tests drive it in Python.
+
+=======================  ===========================================================
+``GET  /_sandbox/stats``  counters and the request log (``?log=N`` keeps the newest N)
+``POST /_sandbox/reset``  zero the counters; ``{"faults": true}`` also clears the knobs
+``GET  /_sandbox/faults`` the fault knobs
+``POST /_sandbox/faults`` set knobs: a JSON object of :class:`Faults` fields
+``POST /_sandbox/mutate`` ``{"n": 5}``: apply changes, answer the events appended
+``POST /_sandbox/webhooks`` ``{"url", "secret", "name"?, "types"?}``: answer ``webhookId``
+``POST /_sandbox/revoke``  revoke every token
+``POST /_sandbox/clock``   ``{"advance": seconds}``: move the token clock forward
+=======================  ===========================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from ._state import STATE_KEY
+
+__all__ = ["add_admin_routes"]
+
+
+def _ok(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=msgspec.json.encode(payload), status=status, content_type="application/json"
+    )
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        raise web.HTTPBadRequest(reason="Malformed JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(reason="Body must be a JSON object")
+    return body
+
+
+async def _stats(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    limit = request.query.get("log")
+    return _ok(state.stats.as_dict(int(limit) if limit is not None else None))
+
+
+async def _reset(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    body = await _body(request)
+    state.stats.reset()
+    if body.get("faults"):
+        state.faults.clear()
+    return _ok({"reset": True})
+
+
+async def _get_faults(request: web.Request) -> web.StreamResponse:
+    return _ok(request.app[STATE_KEY].faults.as_dict())
+
+
+async def _set_faults(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    try:
+        state.faults.update(**await _body(request))
+    except (TypeError, ValueError) as exc:
+        return _ok({"error": str(exc)}, 400)
+    return _ok(state.faults.as_dict())
+
+
+async def _mutate(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    body = await _body(request)
+    n = body.get("n", 1)
+    if not isinstance(n, int) or not 0 <= n <= 100_000:
+        return _ok({"error": "n must be an integer between 0 and 100000"}, 400)
+    return _ok({"events": state.mutate(n)})
+
+
+async def _webhooks(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    body = await _body(request)
+    url, secret = body.get("url"), body.get("secret")
+    if not isinstance(url, str) or not isinstance(secret, str):
+        return _ok({"error": "url and secret are required strings"}, 400)
+    try:
+        webhook_id = state.webhooks.register(
+            url,
+            secret,
+            name=str(body.get("name") or "Sandbox webhook"),
+            types=tuple(body.get("types") or ()),
+        )
+    except ValueError as exc:
+        return _ok({"error": str(exc)}, 400)
+    return _ok({"webhookId": webhook_id})
+
+
+async def _revoke(request: web.Request) -> web.StreamResponse:
+    return _ok({"revoked": request.app[STATE_KEY].revoke_tokens()})
+
+
+async def _clock(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    body = await _body(request)
+    advance = body.get("advance", 0)
+    if not isinstance(advance, int | float):
+        return _ok({"error": "advance must be a number of seconds"}, 400)
+    state.advance_time(float(advance))
+    return _ok({"offset": state.clock_offset})
+
+
+def add_admin_routes(app: web.Application) -> None:
+    """Register the admin endpoints on ``app``."""
+    r = app.router
+    r.add_get("/_sandbox/stats", _stats)
+    r.add_post("/_sandbox/reset", _reset)
+    r.add_get("/_sandbox/faults", _get_faults)
+    r.add_post("/_sandbox/faults", _set_faults)
+    r.add_post("/_sandbox/mutate", _mutate)
+    r.add_post("/_sandbox/webhooks", _webhooks)
+    r.add_post("/_sandbox/revoke", _revoke)
+    r.add_post("/_sandbox/clock", _clock)

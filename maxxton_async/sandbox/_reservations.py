@@ -1,0 +1,232 @@
+"""Reservation writes: proposal, create, status change; each emits its event and webhook.
+
+Follows the guide's Reservation Flow: a proposal stores nothing (3); a new reservation is
+validated against availability and stored with an id and number (4); a status update follows the
+transition chart (5, see :mod:`._transitions`). Every stored change appends a
+``RESERVATION_EVENT`` (guide, Event Flow) and notifies webhooks (guide, Webhooks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from ._data import STATUS_CODES
+from ._transitions import next_status
+
+if TYPE_CHECKING:
+    from ._state import SandboxState
+
+__all__ = ["BookingError", "change_status", "create_reservation", "propose"]
+
+Record = dict[str, Any]
+
+#: Statuses a reservation may be created in (reference, Creates a new reservation,
+#: ``statusValue``); omitted means a confirmed booking, i.e. PROVISIONAL (guide, Reservation Flow).
+CREATE_STATUSES = ("OPTIONAL", "QUOTATION", "PROVISIONAL", "REQUEST")
+
+
+class BookingError(ValueError):
+    """A reservation request the sandbox refuses; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _stay(state: SandboxState, body: Record) -> tuple[Record, Record, int, dt.date, int]:
+    """Validate a proposal/reservation body; returns (type, availability, resourceId, arrival,
+    duration). Required fields per guide, Reservation Flow 4 and reference (create reservation)."""
+    if not isinstance(body, dict):
+        raise BookingError("Request body must be a JSON object")
+    for name in ("distributionChannelCode", "categoryCode", "accommodationTypes"):
+        if not body.get(name):
+            raise BookingError(f"{name} is required")
+    channels = {dc["code"]: dc for dc in state.data.distribution_channels.values()}
+    if body["distributionChannelCode"] not in channels:
+        raise BookingError(f"Unknown distributionChannelCode {body['distributionChannelCode']!r}")
+    items = body["accommodationTypes"]
+    if not isinstance(items, list) or not isinstance(items[0], dict):
+        raise BookingError("accommodationTypes must be a non-empty array of objects")
+    item = items[0]
+    try:
+        resource_id = int(item["resourceId"])
+        duration = int(item["duration"])
+        arrival = dt.date.fromisoformat(str(item.get("arrivalDate") or body["arrivalDate"]))
+    except (KeyError, TypeError, ValueError):
+        raise BookingError(
+            "accommodationTypes[0] needs resourceId, arrivalDate (yyyy-MM-dd) and duration"
+        ) from None
+    at = state.data.accommodation_types.get(resource_id)
+    if at is None:
+        raise BookingError(f"No accommodation type found for resourceId {resource_id}")
+    persons = _persons(item.get("subjects") or body.get("subjects"))
+    if persons > at["maxCapacity"]:
+        raise BookingError(f"{persons} persons exceed maxCapacity {at['maxCapacity']}")
+    avail = state.data.availability(resource_id, arrival, duration)
+    if avail is None:
+        raise BookingError(
+            f"Accommodation type {resource_id} is not available on {arrival} for {duration} days"
+        )
+    return at, avail, resource_id, arrival, duration
+
+
+def _persons(subjects: Any) -> int:
+    if not isinstance(subjects, dict):
+        return 0
+    return sum(
+        int(p.get("quantity", 1)) for p in subjects.get("persons", ()) if isinstance(p, dict)
+    )
+
+
+def _price(avail: Record, body: Record) -> Record:
+    wanted = body.get("offerCode")
+    for price in avail["prices"]:
+        if wanted is None or price["offerCode"] == wanted:
+            return dict(price)
+    raise BookingError(f"Offer {wanted!r} does not apply to this stay")
+
+
+def propose(state: SandboxState, body: Record) -> Record:
+    """A reservation proposal: costs and units for the stay, nothing stored (guide, 3)."""
+    at, avail, resource_id, arrival, duration = _stay(state, body)
+    price = _price(avail, body)
+    departure = arrival + dt.timedelta(days=duration)
+    return {
+        "arrivalDate": arrival.isoformat(),
+        "departureDate": departure.isoformat(),
+        "currencyCode": "EUR",
+        "totalPrice": price["priceInclusive"],
+        "customerBill": [
+            {"description": at["name"], "total": price["price"], "resourceId": resource_id},
+            {
+                "description": "Tourist tax and fees",
+                "total": round(price["priceInclusive"] - price["price"], 2),
+            },
+        ],
+        "reservedResources": [
+            {
+                "resourceId": resource_id,
+                "type": "ACCOMMODATIONTYPE",
+                "startDate": arrival.isoformat(),
+                "endDate": departure.isoformat(),
+                "price": price["price"],
+                "offerId": price["offerId"],
+                "offerCode": price["offerCode"],
+            }
+        ],
+        "units": avail["units"],
+    }
+
+
+def create_reservation(state: SandboxState, body: Record) -> Record:
+    """Store a new reservation (guide, Reservation Flow 4); emits events and a webhook."""
+    at, avail, resource_id, arrival, duration = _stay(state, body)
+    price = _price(avail, body)
+    data = state.data
+    status = body.get("statusValue") or body.get("status") or "PROVISIONAL"
+    if status not in CREATE_STATUSES:
+        raise BookingError(f"A reservation cannot be created with statusValue {status!r}")
+    now = state.utcnow()
+    customer_id = body.get("customerId")
+    new_customer: Record | None = None
+    if customer_id is not None:
+        try:
+            customer_id = int(customer_id)
+        except (TypeError, ValueError):
+            raise BookingError("customerId must be an integer") from None
+        if customer_id not in data.customers:
+            raise BookingError(f"No customer found for customerId {customer_id}")
+    elif isinstance(body.get("customer"), dict):
+        new_customer = _new_customer(state, body["customer"], now)
+        customer_id = new_customer["customerId"]
+    else:
+        raise BookingError("customer or customerId is required")
+    unit_id = body["accommodationTypes"][0].get("unitId")
+    units = [u["unitId"] for u in avail["units"]]
+    if unit_id is not None and unit_id not in units:
+        raise BookingError(f"Unit {unit_id} is not available for this stay")
+    dc = next(
+        d
+        for d in data.distribution_channels.values()
+        if d["code"] == body["distributionChannelCode"]
+    )
+    res_id = data.next_id("reservation")
+    record: Record = {
+        "reservationId": res_id,
+        "reservationNumber": f"{data.seed % 100:02d}{res_id:08d}",
+        "status": STATUS_CODES[status],
+        "statusValue": status,
+        "arrivalDate": arrival.isoformat(),
+        "departureDate": (arrival + dt.timedelta(days=duration)).isoformat(),
+        "duration": duration,
+        "customerId": customer_id,
+        "resourceId": resource_id,
+        "unitId": unit_id if unit_id is not None else units[0],
+        "distributionChannelId": dc["distributionChannelId"],
+        "locationId": at["locationId"],
+        "externalBookingReference": body.get("externalBookingReference"),
+        "bookDate": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "totalPrice": price["priceInclusive"],
+        "currencyCode": "EUR",
+        "type": "RESERVATION",
+    }
+    data.reservations[res_id] = record
+    when = event_time(state)
+    if new_customer is not None:
+        data.add_event("CUSTOMER_EVENT", customer_id, "CUSTOMER", "CREATE", when)
+    data.add_event("RESERVATION_EVENT", res_id, "RESERVATION", "CREATE", when)
+    state.webhooks.notify("reservation.status_change", record, now)
+    return record
+
+
+def _new_customer(state: SandboxState, given: Record, now: dt.datetime) -> Record:
+    data = state.data
+    cid = data.next_id("customer")
+    template = next(iter(data.customers.values()), None)
+    record: Record = dict.fromkeys(template or {})
+    record.update({k: v for k, v in given.items() if k != "customerId"})
+    address = dict(given.get("mailAddress") or {})
+    record["mailAddress"] = address
+    record["customerId"] = cid
+    record["creationDate"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    record.setdefault("login", address.get("email"))
+    data.customers[cid] = record
+    return record
+
+
+def event_time(state: SandboxState) -> dt.datetime:
+    """Now, but never before the last event: ``creationDate`` does not go backwards."""
+    now = state.utcnow().replace(microsecond=0)
+    if state.data.events:
+        last = dt.datetime.strptime(
+            state.data.events[-1]["creationDate"], "%Y-%m-%dT%H:%M:%SZ"
+        ).replace(tzinfo=dt.UTC)
+        now = max(now, last)
+    return now
+
+
+def change_status(
+    state: SandboxState, reservation_id: int, action: str, reason: str | None = None
+) -> Record:
+    """Apply a status action (guide, Reservation Flow 5); 404 if missing, 400 if illegal."""
+    record = state.data.reservations.get(reservation_id)
+    if record is None:
+        raise BookingError(f"No reservation found for reservationId {reservation_id}", 404)
+    if reason is not None:
+        # cancellationReason: max 4000, only with CANCEL/DECLINE (reference, update reservation).
+        if action not in ("CANCEL", "DECLINE"):
+            raise BookingError("cancellationReason is only allowed with CANCEL or DECLINE")
+        if len(reason) > 4000:
+            raise BookingError("cancellationReason is longer than 4000 characters")
+    new = next_status(record["statusValue"], action)
+    record["statusValue"] = new
+    record["status"] = STATUS_CODES[new]
+    if reason is not None:
+        record["cancellationReason"] = reason
+    now = state.utcnow()
+    state.data.add_event(
+        "RESERVATION_EVENT", reservation_id, "RESERVATION", "UPDATE", event_time(state)
+    )
+    state.webhooks.notify("reservation.status_change", record, now)
+    return record

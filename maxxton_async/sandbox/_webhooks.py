@@ -1,0 +1,143 @@
+"""Webhook deliveries: signed POSTs of the guide's container to registered URLs.
+
+Signature (guide, Webhooks, Sender Validation): ``webhook-signature: v1,<base64 HMAC-SHA256 of
+the raw body with the webhook secret>``. The container fields are the guide's (Request
+Structure). Delivery is fire-and-forget: a background task per notification, retried a bounded
+number of times on a 5xx or a connection failure, each outcome kept in the stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from ._stats import SandboxStats, WebhookDelivery
+
+__all__ = ["WEBHOOK_TYPES", "Webhook", "WebhookDispatcher", "sign", "verify"]
+
+#: Reservation webhook types (guide, Webhooks, Available Context & Events).
+WEBHOOK_TYPES = (
+    "reservation.status_change",
+    "reservation.stay_period_change",
+    "reservation.bill_change",
+    "reservation.payment_received",
+    "reservation.refund_given",
+)
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The ``webhook-signature`` header value for ``body`` (guide, Webhooks, Sender Validation)."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def verify(secret: str, body: bytes, header: str) -> bool:
+    """Whether ``header`` is a valid signature of ``body`` (constant-time compare)."""
+    return hmac.compare_digest(sign(secret, body), header.strip())
+
+
+@dataclass(slots=True)
+class Webhook:
+    """A registered subscriber. ``types`` empty means every reservation webhook type."""
+
+    webhook_id: int
+    url: str
+    secret: str
+    name: str = "Sandbox webhook"
+    types: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class WebhookDispatcher:
+    """Holds the subscribers and the delivery tasks in flight."""
+
+    stats: SandboxStats
+    now: Callable[[], dt.datetime]
+    max_attempts: int = 3
+    backoff: float = 0.05
+    timeout: float = 5.0
+    hooks: dict[int, Webhook] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _session: aiohttp.ClientSession | None = None
+    _next_notification: int = 1
+
+    def register(
+        self, url: str, secret: str, *, name: str = "Sandbox webhook", types: tuple[str, ...] = ()
+    ) -> int:
+        """Subscribe ``url``; returns the ``webhookId``."""
+        unknown = set(types) - set(WEBHOOK_TYPES)
+        if unknown:
+            raise ValueError(f"unknown webhook types: {sorted(unknown)}")
+        webhook_id = len(self.hooks) + 1
+        self.hooks[webhook_id] = Webhook(webhook_id, url, secret, name, frozenset(types))
+        return webhook_id
+
+    def notify(self, type_: str, reservation: dict[str, Any], occurred: dt.datetime) -> int:
+        """Schedule a delivery of ``type_`` to every interested subscriber; returns how many."""
+        count = 0
+        for hook in self.hooks.values():
+            if hook.types and type_ not in hook.types:
+                continue
+            notification_id = str(self._next_notification)
+            self._next_notification += 1
+            container = {
+                "notificationId": notification_id,
+                "webhookId": hook.webhook_id,
+                "webhookName": hook.name,
+                "eventOccurred": occurred.isoformat().replace("+00:00", "Z"),
+                "sentDate": self.now().isoformat().replace("+00:00", "Z"),
+                "type": type_,
+                "data": {"reservation": dict(reservation)},
+            }
+            body = msgspec.json.encode(container)
+            delivery = WebhookDelivery(hook.webhook_id, notification_id, type_, hook.url)
+            self.stats.webhooks.append(delivery)
+            task = asyncio.get_running_loop().create_task(self._deliver(hook, body, delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            count += 1
+        return count
+
+    async def _deliver(self, hook: Webhook, body: bytes, delivery: WebhookDelivery) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        headers = {"Content-Type": "application/json", "webhook-signature": sign(hook.secret, body)}
+        for attempt in range(1, self.max_attempts + 1):
+            delivery.attempts = attempt
+            try:
+                async with self._session.post(hook.url, data=body, headers=headers) as resp:
+                    delivery.status = resp.status
+                    await resp.read()
+                    if resp.status < 500:
+                        delivery.delivered = resp.status < 300
+                        delivery.error = None if delivery.delivered else f"HTTP {resp.status}"
+                        return
+                    delivery.error = f"HTTP {resp.status}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                delivery.error = f"{type(exc).__name__}: {exc}"
+            if attempt < self.max_attempts:
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+
+    async def drain(self, max_wait: float = 10.0) -> None:
+        """Wait (at most ``max_wait`` s) until every scheduled delivery has finished."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=max_wait)
+
+    async def aclose(self) -> None:
+        """Cancel pending deliveries and close the HTTP session."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
