@@ -387,6 +387,7 @@ class RedisLimiter:
         self._count: AsyncScript = self._redis.register_script(_COUNT_LUA)
         self._held: set[str] = set()
         self._waiting = 0
+        self._in_flight = 0
         self._peak = 0
         self._gate: asyncio.Lock | None = None
         self._renewer: asyncio.Task[None] | None = None
@@ -454,16 +455,12 @@ class RedisLimiter:
             self._gate = asyncio.Lock()
         permit = secrets.token_hex(16)
         self._waiting += 1
-        queued = True
         try:
             # Only the head of this process's queue talks to Redis; asyncio.Lock is FIFO.
             async with self._gate:
-                self._waiting -= 1
-                queued = False
                 await self._acquire_loop(permit)
         finally:
-            if queued:
-                self._waiting -= 1
+            self._waiting -= 1
         return permit
 
     async def _acquire_loop(self, permit: str) -> None:
@@ -479,7 +476,8 @@ class RedisLimiter:
                 )
                 if ok:
                     granted = True
-                    held = len(self._held)
+                    self._in_flight += 1
+                    held = self._in_flight
                     if held > self._peak:
                         self._peak = held
                     self._ensure_renewer()
@@ -499,6 +497,7 @@ class RedisLimiter:
 
     async def _give_back(self, permit: str) -> None:
         self._held.discard(permit)
+        self._in_flight -= 1
         try:
             # Shielded: a cancelled request must still free its slot for everyone.
             await asyncio.shield(self._release_script(permit))
@@ -543,7 +542,7 @@ class RedisLimiter:
         fb = self._fallback.statistics()
         return LimiterStatistics(
             capacity=self._permits,
-            in_flight=len(self._held) + fb.in_flight,
+            in_flight=self._in_flight + fb.in_flight,
             waiting=self._waiting + fb.waiting,
             peak_in_flight=max(self._peak, fb.peak_in_flight),
         )

@@ -1,0 +1,374 @@
+"""RedisLedger, RedisLimiter and RedisTokenCache against a real Redis (db 15, unique keys)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, date, datetime
+
+import pytest
+from aiohttp import web
+
+from maxxton_async._auth import CachedToken
+from maxxton_async._errors import BudgetExceededError, LimiterUnavailableError
+from maxxton_async._usage import Budget, Usage, UsageKind
+from tests._redis_util import delete_prefix, require_redis, unique_prefix
+from tests.workers.run import ROOT, WORKER, run_workers
+
+pytestmark = pytest.mark.redis
+
+AT = datetime(2026, 3, 31, 23, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[tuple[str, str]]:
+    url = require_redis()
+    prefix = unique_prefix("t")
+    yield url, prefix
+    delete_prefix(url, prefix)
+
+
+async def wait_until(predicate: Callable[[], bool], limit: float = 10.0) -> None:
+    """Poll ``predicate`` every 10 ms, at most ``limit`` seconds (bounded loop)."""
+    for _ in range(int(limit / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_ledger_counts_history_peak_and_rollover(redis_prefix: tuple[str, str]) -> None:
+    from maxxton_async._redis import RedisLedger
+
+    url, prefix = redis_prefix
+    ledger = RedisLedger(url, prefix=prefix)
+    rec = await ledger.record(scope="s", environment="production", kind=UsageKind.CALL, at=AT)
+    assert (rec.day, rec.month) == (1, 1)
+    rec = await ledger.record(
+        scope="s", environment="production", kind=UsageKind.TOKEN, at=AT, count=2
+    )
+    assert (rec.day, rec.month) == (3, 3)
+    april = datetime(2026, 4, 1, 0, 1, tzinfo=UTC)
+    rec = await ledger.record(scope="s", environment="production", kind=UsageKind.RETRY, at=april)
+    assert (rec.day, rec.month) == (1, 1)
+    await ledger.record(scope="s", environment="test", kind=UsageKind.CALL, at=AT)
+    hist = await ledger.history(
+        scope="s", environment="production", start=date(2026, 3, 31), end=date(2026, 4, 1)
+    )
+    assert [(h.calls, h.tokens, h.retries) for h in hist] == [(1, 2, 0), (0, 0, 1)]
+    await ledger.record_peak(scope="s", environment="production", month="2026-03", in_flight=7)
+    await ledger.record_peak(scope="s", environment="production", month="2026-03", in_flight=3)
+    assert await ledger.peak(scope="s", environment="production", month="2026-03") == 7
+    assert await ledger.scopes() == [("s", "production"), ("s", "test")]
+    # Counters expire: day keys after ~40 days, month keys after ~400.
+    import redis
+
+    r = redis.Redis.from_url(url)
+    day_ttl = r.ttl(f"{{{prefix}:s:production}}:d:2026-03-31")
+    month_ttl = r.ttl(f"{{{prefix}:s:production}}:m:2026-03")
+    r.close()
+    assert 39 * 86400 < day_ttl <= 40 * 86400
+    assert 399 * 86400 < month_ttl <= 400 * 86400
+    await ledger.aclose()
+
+
+async def test_deferred_and_hard_budget(redis_prefix: tuple[str, str]) -> None:
+    from maxxton_async._redis import RedisLedger
+
+    url, prefix = redis_prefix
+    ledger = RedisLedger(url, prefix=prefix)
+    usage = Usage(ledger, scope="s", environment="production")
+    for _ in range(100):
+        await usage.before_send(UsageKind.CALL, method="GET", path="/x")
+    assert (await usage.snapshot()).today == 100
+    hard = Usage(ledger, scope="s", environment="production", budget=Budget(daily=102, hard=True))
+    sent = 0
+    for _ in range(5):
+        try:
+            await hard.before_send(UsageKind.CALL, method="GET", path="/x")
+        except BudgetExceededError:
+            continue
+        sent += 1
+    assert sent == 2
+    assert (await hard.snapshot()).today == 102
+    await ledger.aclose()
+
+
+@pytest.mark.slow
+async def test_four_processes_count_exactly(redis_prefix: tuple[str, str]) -> None:
+    from maxxton_async._redis import RedisLedger
+
+    url, prefix = redis_prefix
+    results = await run_workers([["ledger", f"redis:{url}|{prefix}", "500"] for _ in range(4)])
+    assert [r["done"] for r in results] == [500] * 4
+    ledger = RedisLedger(url, prefix=prefix)
+    today = datetime.now(UTC).date()
+    c = await ledger.counts(scope="mp", environment="production", day=today)
+    assert (c.day, c.month) == (2000, 2000)
+    await ledger.aclose()
+
+
+@pytest.mark.slow
+async def test_hard_budget_exact_across_processes(redis_prefix: tuple[str, str]) -> None:
+    url, prefix = redis_prefix
+    results = await run_workers(
+        [["budget", f"redis:{url}|{prefix}", "60", "150"] for _ in range(4)]
+    )
+    assert sum(r["sent"] for r in results) == 150
+    assert sum(r["refused"] for r in results) == 90
+
+
+class ConcurrencyServer:
+    """Counts requests in flight; holds each one a few milliseconds."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.peak = 0
+        self.total = 0
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        self.total += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(0.005)
+        finally:
+            self.in_flight -= 1
+        return web.Response(text="ok")
+
+
+@pytest.fixture
+async def concurrency_server() -> AsyncIterator[ConcurrencyServer]:
+    srv = ConcurrencyServer()
+    app = web.Application()
+    app.router.add_get("/", srv.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    srv.url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+    yield srv
+    await runner.cleanup()
+
+
+@pytest.mark.slow
+async def test_four_processes_share_fifteen_slots(
+    redis_prefix: tuple[str, str], concurrency_server: ConcurrencyServer
+) -> None:
+    url, prefix = redis_prefix
+    key = f"{prefix}:limiter"
+    results = await run_workers(
+        [["http", url, key, concurrency_server.url, "150", "20"] for _ in range(4)]
+    )
+    assert sum(r["done"] for r in results) == 600
+    assert concurrency_server.total == 600
+    assert concurrency_server.peak <= 15
+    assert concurrency_server.peak == 15
+
+
+async def test_limiter_slots_and_statistics(redis_prefix: tuple[str, str]) -> None:
+    from maxxton_async._limits import Limiter
+    from maxxton_async._redis import RedisLimiter
+
+    url, prefix = redis_prefix
+    limiter = RedisLimiter(url, permits=3, key=f"{prefix}:lim", lease=2.0)
+    assert isinstance(limiter, Limiter)
+    assert limiter.capacity == 3
+    entered = 0
+    gate = asyncio.Event()
+
+    async def user() -> None:
+        nonlocal entered
+        async with limiter.slot():
+            entered += 1
+            await gate.wait()
+
+    tasks = [asyncio.create_task(user()) for _ in range(5)]
+    await wait_until(lambda: entered >= 3)
+    await asyncio.sleep(0.05)
+    assert entered == 3  # the other two wait
+    st = limiter.statistics()
+    assert (st.in_flight, st.waiting) == (3, 2)
+    assert await limiter.held_globally() == 3
+    gate.set()
+    async with asyncio.timeout(10):
+        await asyncio.gather(*tasks)
+    assert entered == 5
+    assert await limiter.held_globally() == 0
+    assert limiter.statistics().peak_in_flight == 3
+    await limiter.aclose()
+
+
+async def test_lease_is_renewed_while_held(redis_prefix: tuple[str, str]) -> None:
+    from maxxton_async._redis import RedisLimiter
+
+    url, prefix = redis_prefix
+    limiter = RedisLimiter(url, permits=1, key=f"{prefix}:renew", lease=0.3)
+    other = RedisLimiter(url, permits=1, key=f"{prefix}:renew", lease=0.3)
+    async with limiter.slot():
+        await asyncio.sleep(1.0)  # three leases long: only renewal keeps the slot
+        assert await other.held_globally() == 1
+    assert await other.held_globally() == 0
+    await limiter.aclose()
+    await other.aclose()
+
+
+@pytest.mark.slow
+async def test_killed_holder_slots_return_within_lease(redis_prefix: tuple[str, str]) -> None:
+    from maxxton_async._redis import RedisLimiter
+
+    url, prefix = redis_prefix
+    key = f"{prefix}:kill"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(WORKER),
+        "hold",
+        url,
+        key,
+        "10",
+        "1.0",
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert json.loads(line) == {"held": 10}
+        limiter = RedisLimiter(url, permits=15, key=key, lease=1.0)
+        assert await limiter.held_globally() == 10
+        proc.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(proc.wait(), 10)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    # All 15 permits become ours once the dead holder's leases (1 s) run out.
+    hold = asyncio.Event()
+    got = 0
+
+    async def take() -> None:
+        nonlocal got
+        async with limiter.slot():
+            got += 1
+            await hold.wait()
+
+    tasks = [asyncio.create_task(take()) for _ in range(15)]
+    try:
+        await wait_until(lambda: got >= 15)
+        assert await limiter.held_globally() == 15
+    finally:
+        hold.set()
+        await asyncio.gather(*tasks)
+        await limiter.aclose()
+
+
+async def test_unavailable_fail_raises_typed_error() -> None:
+    from maxxton_async._redis import RedisLimiter
+
+    limiter = RedisLimiter(f"redis://127.0.0.1:{closed_port()}/0", on_unavailable="fail")
+    with pytest.raises(LimiterUnavailableError, match="cannot reach Redis"):
+        async with limiter.slot():
+            pytest.fail("a slot must not be granted without Redis")
+    await limiter.aclose()
+
+
+async def test_unavailable_local_falls_back_with_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from maxxton_async._redis import RedisLimiter
+
+    limiter = RedisLimiter(
+        f"redis://127.0.0.1:{closed_port()}/0", permits=2, on_unavailable="local"
+    )
+    inside = 0
+    peak = 0
+    release = asyncio.Event()
+
+    async def user() -> None:
+        nonlocal inside, peak
+        async with limiter.slot():
+            inside += 1
+            peak = max(peak, inside)
+            await release.wait()
+            inside -= 1
+
+    tasks = [asyncio.create_task(user()) for _ in range(4)]
+    await wait_until(lambda: limiter.statistics().in_flight >= 2)
+    await asyncio.sleep(0.05)
+    assert inside == 2  # the local fallback keeps the same capacity
+    release.set()
+    async with asyncio.timeout(10):
+        await asyncio.gather(*tasks)
+    assert peak == 2
+    assert any("Redis unreachable" in r.getMessage() for r in caplog.records)
+    await limiter.aclose()
+
+
+async def test_token_cache_roundtrip_and_compare_and_clear(
+    redis_prefix: tuple[str, str],
+) -> None:
+    from maxxton_async._redis import RedisTokenCache
+
+    url, prefix = redis_prefix
+    cache = RedisTokenCache(url, prefix=prefix)
+    assert await cache.get("k") is None
+    tok = CachedToken(access_token="a1", token_type="Bearer", expires_at=time.time() + 60)
+    await cache.set("k", tok)
+    assert await cache.get("k") == tok
+    assert await cache.clear_if("k", "zz") is False
+    assert await cache.clear_if("k", "a1") is True
+    assert await cache.get("k") is None
+    await cache.aclose()
+
+
+async def test_token_lock_excludes_and_expires(redis_prefix: tuple[str, str]) -> None:
+    from maxxton_async._redis import RedisTokenCache
+
+    url, prefix = redis_prefix
+    a = RedisTokenCache(url, prefix=prefix, lock_lease=0.3, lock_timeout=5)
+    b = RedisTokenCache(url, prefix=prefix, lock_lease=5, lock_timeout=5)
+    order: list[str] = []
+    async with a.lock("k"):
+        task = asyncio.create_task(_locked(b, order))
+        await asyncio.sleep(0.1)
+        assert order == []  # b waits while a holds it
+        order.append("a")
+    async with asyncio.timeout(5):
+        await task
+    assert order == ["a", "b"]
+    await a.aclose()
+    await b.aclose()
+
+
+async def _locked(cache: object, order: list[str]) -> None:
+    async with cache.lock("k"):  # type: ignore[attr-defined]
+        order.append("b")
+
+
+@pytest.mark.slow
+async def test_four_processes_share_one_token(redis_prefix: tuple[str, str]) -> None:
+    import redis
+
+    url, prefix = redis_prefix
+    counter = f"{prefix}:mints"
+    results = await run_workers(
+        [["token", f"redis:{url}|{prefix}", "key-hash", counter] for _ in range(4)]
+    )
+    assert len({t for r in results for t in r["tokens"]}) == 1
+    r = redis.Redis.from_url(url)
+    assert int(r.get(counter) or 0) == 1
+    r.close()
