@@ -175,7 +175,9 @@ def _log(state: SandboxState, request: web.Request, route: str, ip: str, status:
     stats = state.stats
     stats.statuses[status] += 1
     stats.log.append(
-        RequestRecord(request.method, request.path, request.query_string, status, route, ip)
+        RequestRecord(
+            request.method, request.path, request.raw_path.partition("?")[2], status, route, ip
+        )
     )
 
 
@@ -183,6 +185,8 @@ async def _serve(state: SandboxState, request: web.Request, handler: Handler) ->
     faults = state.faults
     decision: FaultDecision | None = faults.decide() if faults.active else None
     if decision is not None:
+        if faults.hold is not None:
+            await faults.hold.wait()
         if decision.delay > 0:
             state.stats.faults["latency"] += 1
             await asyncio.sleep(decision.delay)

@@ -7,6 +7,7 @@ Rates are drawn from a ``random.Random`` seeded by :attr:`Faults.seed`, so a tes
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -36,6 +37,8 @@ class Faults:
         slow_body_delay: when > 0, bodies are streamed in chunks with this pause between them.
         slow_body_chunk: the chunk size (bytes) of a slow body.
         seed: seed of the dice; setting it (or any knob through ``update``) restarts the dice.
+        hold: when set, every request waits for this event while it counts as in flight (a
+            deterministic way to pile up concurrent requests in tests; Python side only).
     """
 
     latency: float = 0.0
@@ -54,6 +57,7 @@ class Faults:
     slow_body_delay: float = 0.0
     slow_body_chunk: int = 256
     seed: int = 0
+    hold: asyncio.Event | None = field(default=None, repr=False)
     _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
     def update(self, **changes: Any) -> None:
@@ -61,7 +65,7 @@ class Faults:
 
         Unknown names raise ``ValueError`` so a typo in a test does not silently do nothing.
         """
-        known = {f.name for f in fields(self) if not f.name.startswith("_")}
+        known = {f.name for f in fields(self) if not f.name.startswith("_") and f.name != "hold"}
         for name, value in changes.items():
             if name not in known:
                 raise ValueError(f"unknown fault knob {name!r}")
@@ -81,7 +85,11 @@ class Faults:
 
     def as_dict(self) -> dict[str, Any]:
         """The knobs as JSON-ready values."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        out = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if not f.name.startswith("_") and f.name != "hold"
+        }
         out["error_statuses"] = list(self.error_statuses)
         return out
 
@@ -89,7 +97,8 @@ class Faults:
     def active(self) -> bool:
         """Whether any knob is set, so the hot path can skip the dice entirely."""
         return bool(
-            self.latency
+            self.hold is not None
+            or self.latency
             or self.jitter
             or self.error_rate
             or self.rate_limit_burst

@@ -103,7 +103,7 @@ class Sandbox:
             await runner.cleanup()
             raise
         self.port = sock.getsockname()[1]
-        await web.SockSite(runner, sock, shutdown_timeout=1.0, backlog=1024).start()
+        await web.SockSite(runner, sock, backlog=1024).start()
         self._runner = runner
 
     async def stop(self) -> None:
