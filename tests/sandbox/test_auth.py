@@ -29,7 +29,8 @@ async def test_authenticate_forms(
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 3600
     assert body["scope"] == sb.scope
-    assert isinstance(body["client_id"], int) and isinstance(body["concern_id"], int)
+    assert isinstance(body["client_id"], int)
+    assert isinstance(body["concern_id"], int)
     assert {"access_token", "jti", "details"} <= body.keys()
 
 

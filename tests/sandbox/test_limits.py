@@ -85,7 +85,9 @@ async def test_log_records_exactly_what_was_received(
         assert resp.status == 200
     (rec,) = sb.stats.requests_to("GET /maxxton/v2/customers")
     assert rec.query == raw
-    assert rec.status == 200 and rec.method == "GET" and rec.client_ip == "127.0.0.1"
+    assert rec.status == 200
+    assert rec.method == "GET"
+    assert rec.client_ip == "127.0.0.1"
     async with http.get("/_sandbox/stats", params={"log": "1"}) as resp:
         stats = await resp.json()
     assert stats["log"][-1]["query"] == raw

@@ -237,19 +237,23 @@ async def test_http_paging_cap_and_last_page(
     last = await _page(
         http, auth, "customers", [("size", "500"), ("page", str(body["totalPages"] - 1))]
     )
-    assert last["last"] is True and last["first"] is False
+    assert last["last"] is True
+    assert last["first"] is False
     assert last["numberOfElements"] == total - 100 * (body["totalPages"] - 1)
     beyond = await _page(http, auth, "customers", [("page", "999")])
-    assert beyond["empty"] is True and beyond["content"] == []
+    assert beyond["empty"] is True
+    assert beyond["content"] == []
     default = await _page(http, auth, "customers", [])
-    assert default["size"] == 20 and default["number"] == 0
+    assert default["size"] == 20
+    assert default["number"] == 0
 
 
 async def test_http_bad_filter_is_400(http: aiohttp.ClientSession, auth: dict[str, str]) -> None:
     async with http.get(f"{API}/customers", params={"filter": "nosuch:1"}, headers=auth) as resp:
         assert resp.status == 400
         body = await resp.json()
-        assert body["status"] == 400 and "nosuch" in body["message"]
+        assert body["status"] == 400
+        assert "nosuch" in body["message"]
         assert body["path"] == f"{API}/customers"
 
 
