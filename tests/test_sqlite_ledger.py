@@ -157,3 +157,32 @@ async def test_four_processes_share_one_token(tmp_path: Path) -> None:
     conn = sqlite3.connect(counter)
     assert conn.execute("SELECT count(*) FROM mints").fetchone()[0] == 1
     conn.close()
+
+
+async def _seed(db: Path) -> None:
+    ledger = SQLiteLedger(db)
+    now = datetime.now(UTC)
+    await ledger.record(
+        scope="abc", environment="production", kind=UsageKind.CALL, at=now, count=1234
+    )
+    await ledger.record(scope="abc", environment="test", kind=UsageKind.TOKEN, at=now, count=3)
+    await ledger.aclose()
+
+
+def test_cli_usage_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from maxxton_async.cli import main
+
+    db = tmp_path / "u.db"
+    asyncio.run(_seed(db))
+    assert main(["usage", "--db", str(db), "--days", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "1,234" in out  # production today
+    assert "23,766" in out  # free left today: 25,000 - 1,234
+    assert "test" in out  # the acceptance environment is reported separately
+    assert "█" in out
+    assert main(["usage", "--db", str(db), "--scope", "abc", "--environment", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "1,234" not in out
+    assert main(["usage", "--db", str(tmp_path / "empty.db")]) == 1
