@@ -372,3 +372,13 @@ async def test_four_processes_share_one_token(redis_prefix: tuple[str, str]) -> 
     r = redis.Redis.from_url(url)
     assert int(r.get(counter) or 0) == 1
     r.close()
+
+
+def test_missing_redis_skips_or_fails_when_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAXXTON_TEST_REDIS_URL", f"redis://127.0.0.1:{closed_port()}/15")
+    monkeypatch.delenv("MAXXTON_REQUIRE_REDIS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no Redis at"):
+        require_redis()
+    monkeypatch.setenv("MAXXTON_REQUIRE_REDIS", "1")
+    with pytest.raises(pytest.fail.Exception, match="MAXXTON_REQUIRE_REDIS=1"):
+        require_redis()
