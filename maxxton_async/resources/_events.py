@@ -1,0 +1,91 @@
+"""The events feed: what changed, in ``eventId`` order (guide, Event Flow).
+
+The path, the ``eventId`` field and filtering on it are **inferred** (maxxton-api-notes.md §2,
+docs/wire-contract.md, Events): the guide names "the Events endpoint" but not its parameters.
+The cursor expression lives in :meth:`Events.after` only, so a different real-world cursor is
+a one-line change. Sync advances on the event id, never on ``creationDate``: timestamps tie
+(DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from .._filters import F, Filter, FilterLike, SortLike
+from .._pagination import Paginator
+from ..models._events import Event
+from ..models._page import Page
+from ._base import API, Headers, ListEndpoint, merge_filters
+
+__all__ = ["Events"]
+
+DEFAULT_SORT = "eventId,asc"
+"""Events are read oldest first so that the last id seen is a safe cursor."""
+
+
+class Events(ListEndpoint[Event]):
+    """``GET /maxxton/v2/events`` (**inferred** path; paged, sorted by ``eventId``)."""
+
+    _path = f"{API}/events"
+    _model = Event
+
+    @staticmethod
+    def after(event_id: int) -> Filter:
+        """The cursor: events strictly after ``event_id`` (``filter=eventId>N``, inferred)."""
+        if isinstance(event_id, bool) or not isinstance(event_id, int):
+            raise TypeError(f"event_id must be an int, got {event_id!r}")
+        return F("eventId") > event_id
+
+    async def list(  # type: ignore[override]
+        self,
+        after_event_id: int | None = None,
+        page: int = 0,
+        size: int | None = None,
+        filter: FilterLike | None = None,
+        sort: SortLike | None = DEFAULT_SORT,
+        *,
+        headers: Headers | None = None,
+        **params: Any,
+    ) -> Page[Event]:
+        """One page of events after ``after_event_id`` (all events when ``None``), ANDed with
+        ``filter`` (e.g. ``F("eventType") == "RESERVATION_EVENT"``)."""
+        cursor = None if after_event_id is None else self.after(after_event_id)
+        return await super().list(
+            page, size, merge_filters(cursor, filter), sort, headers=headers, **params
+        )
+
+    def iterate(  # type: ignore[override]
+        self,
+        after_event_id: int | None = None,
+        filter: FilterLike | None = None,
+        sort: SortLike | None = DEFAULT_SORT,
+        page_size: int | None = None,
+        prefetch: bool = True,
+        *,
+        lookahead: int | None = None,
+        headers: Headers | None = None,
+        **params: Any,
+    ) -> Paginator[Event]:
+        """Every event after ``after_event_id``, oldest first.
+
+        The page count is read from page 0, so events appended while iterating are not
+        included: remember the last ``event_id`` handled and iterate again after it.
+        """
+        cursor = None if after_event_id is None else self.after(after_event_id)
+        return super().iterate(
+            merge_filters(cursor, filter),
+            sort,
+            page_size,
+            prefetch,
+            lookahead=lookahead,
+            headers=headers,
+            **params,
+        )
+
+    async def latest_id(self, *, headers: Headers | None = None) -> int | None:
+        """The newest ``eventId`` (one call, sorted descending), or ``None`` when there are
+        none: where a fresh sync that ignores history starts."""
+        page = await super().list(0, 1, None, "eventId,desc", headers=headers)
+        items: builtins.list[Event] = page.content
+        return items[0].event_id if items else None

@@ -1,0 +1,318 @@
+"""Reservations: read, the booking flow, status changes, payment links, batch status updates.
+
+The booking flow is the guide's Reservation Flow: (3) a *proposal* prices a stay and stores
+nothing, so it is a read-only POST, safe to retry; (4) *creating* stores the reservation and is
+**never retried**: a resend could book twice, so a lost answer raises ``OutcomeUnknownError``.
+Set ``external_booking_reference`` on every create and look it up
+(``reservations.list(filter=F("externalBookingReference") == ref)``) before sending again;
+(5) status changes go through ``PUT /reservations/{id}`` with ``statusValue``, and only the moves
+of the guide's chart are allowed: they are checked *before* anything is sent (see
+:func:`~maxxton_async.models.check_transition`).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+import msgspec
+
+from .._errors import IllegalTransitionError, NotFoundError
+from ..models._customers import Customer
+from ..models._reservations import (
+    BillLine,
+    PayerType,
+    PaymentLink,
+    Reservation,
+    ReservationCreateRequest,
+    ReservationProposal,
+    ReservationProposalRequest,
+    ReservedResource,
+    StatusAction,
+    StatusUpdate,
+    StatusUpdateResult,
+    check_transition,
+)
+from ._base import API, Found, Headers, ListResource, check_id, require
+from ._batch import BatchResults, run_batch
+
+__all__ = ["ReservationDetails", "Reservations", "StatusChange"]
+
+ReservationRef = int | Reservation
+"""A reservation id, or a :class:`Reservation` (whose ``status`` spares a GET)."""
+
+StatusChange = tuple[ReservationRef, StatusAction | str]
+"""One item of :meth:`Reservations.update_status_many`: ``(reservation, action)``."""
+
+
+class ReservationDetails(Reservation, kw_only=True):
+    """``GET /reservations/{id}/details``: the reservation plus the sections asked for with
+    ``returnSections`` (reference; section shapes **inferred**, docs/wire-contract.md)."""
+
+    customer: Customer | None = None
+    reserved_resources: list[ReservedResource] = msgspec.field(default_factory=list)
+    customer_bill: list[BillLine] = msgspec.field(default_factory=list)
+    agent_bill: list[BillLine] = msgspec.field(default_factory=list)
+
+
+class Reservations(ListResource[Reservation]):
+    """``client.reservations`` (id ``reservationId``; the list answers 204 when nothing
+    matches, which :meth:`list` turns into an empty page)."""
+
+    _path = f"{API}/reservations"
+    _model = Reservation
+    _id_field = "reservationId"
+    _id_attr = "reservation_id"
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def details(
+        self,
+        reservation_id: int,
+        *,
+        return_sections: Sequence[str] | None = None,
+        headers: Headers | None = None,
+    ) -> ReservationDetails:
+        """``GET /reservations/{id}/details`` (guide, Event Flow: the refresh call for
+        RESERVATION_EVENT). ``return_sections`` picks sections (``CUSTOMER``,
+        ``RESERVEDRESOURCES``, ``CUSTOMERBILL``, ...); all by default."""
+        path = f"{self._path}/{check_id(reservation_id)}/details"
+        params = {"returnSections": ",".join(return_sections) if return_sections else None}
+        result: ReservationDetails | None = await self._client.request(
+            "GET", path, params=params, headers=headers, type=ReservationDetails
+        )
+        return require(result, what="reservation details", method="GET", path=path)
+
+    # -- booking flow (guide, Reservation Flow 3 and 4) ---------------------------------
+
+    async def propose(
+        self,
+        request: ReservationProposalRequest,
+        *,
+        headers: Headers | None = None,
+        **params: Any,
+    ) -> ReservationProposal:
+        """``POST /reservations/proposals``: price a stay; nothing is stored (guide, 3).
+
+        Read-only, so it is retried like a GET. ``params`` are the reference's query flags,
+        e.g. ``returnBill=True``, ``returnUnits=True``.
+        """
+        path = f"{self._path}/proposals"
+        result: ReservationProposal | None = await self._client.request(
+            "POST",
+            path,
+            params=params or None,
+            json=request,
+            headers=headers,
+            type=ReservationProposal,
+            idempotent=True,
+        )
+        return require(result, what="a proposal", method="POST", path=path)
+
+    async def create(
+        self,
+        request: ReservationCreateRequest,
+        *,
+        headers: Headers | None = None,
+        **params: Any,
+    ) -> Reservation:
+        """``POST /reservations``: book (guide, 4). **Never retried.**
+
+        If the connection drops after the request left, ``OutcomeUnknownError`` is raised:
+        the reservation may exist. Set ``request.external_booking_reference`` and look for it
+        before sending again, or you may book twice.
+        """
+        result: Reservation | None = await self._client.request(
+            "POST",
+            self._path,
+            params=params or None,
+            json=request,
+            headers=headers,
+            type=Reservation,
+            idempotent=False,
+        )
+        return require(result, what="the new reservation", method="POST", path=self._path)
+
+    # -- status changes (guide, Reservation Flow 5) -------------------------------------
+
+    async def update_status(
+        self,
+        reservation: ReservationRef,
+        action: StatusAction | str,
+        *,
+        current: int | None = None,
+        reason: str | None = None,
+        headers: Headers | None = None,
+    ) -> StatusUpdateResult:
+        """``PUT /reservations/{id}`` with ``statusValue`` = ``action``, checked first.
+
+        The move is checked against the guide's chart *before* the PUT: with no request at
+        all when ``current`` (a status code or :class:`ReservationStatus`) is given or
+        ``reservation`` is a :class:`Reservation` with a status; otherwise after one GET.
+
+        Raises:
+            IllegalTransitionError: the chart does not allow ``action`` from the current
+                status; nothing was sent (beyond the GET, if one was needed).
+        """
+        res_id, status = _ref(reservation, current)
+        act = _action(action)
+        body = StatusUpdate(status_value=act, cancellation_reason=reason)
+        if status is None:
+            status = await self._status_of(res_id, headers=headers)
+        check_transition(status, act)
+        return await self._put_status(res_id, body, headers=headers)
+
+    async def confirm(
+        self, reservation: ReservationRef, *, current: int | None = None
+    ) -> StatusUpdateResult:
+        """CONFIRM (from QUOTATION, OPTIONAL or REQUEST; becomes PROVISIONAL or DEFINITIVE)."""
+        return await self.update_status(reservation, StatusAction.CONFIRM, current=current)
+
+    async def decline(
+        self,
+        reservation: ReservationRef,
+        reason: str | None = None,
+        *,
+        current: int | None = None,
+    ) -> StatusUpdateResult:
+        """DECLINE (from QUOTATION, OPTIONAL, REQUEST or PROVISIONAL); ``reason`` is sent as
+        ``cancellationReason`` (at most 4000 characters)."""
+        return await self.update_status(
+            reservation, StatusAction.DECLINE, current=current, reason=reason
+        )
+
+    async def cancel(
+        self,
+        reservation: ReservationRef,
+        reason: str | None = None,
+        *,
+        current: int | None = None,
+    ) -> StatusUpdateResult:
+        """CANCEL (from PROVISIONAL or DEFINITIVE); ``reason`` as for :meth:`decline`."""
+        return await self.update_status(
+            reservation, StatusAction.CANCEL, current=current, reason=reason
+        )
+
+    async def check_in(
+        self, reservation: ReservationRef, *, current: int | None = None
+    ) -> StatusUpdateResult:
+        """CHECKED_IN (from DEFINITIVE only: a reservation that was paid)."""
+        return await self.update_status(reservation, StatusAction.CHECKED_IN, current=current)
+
+    async def check_out(
+        self, reservation: ReservationRef, *, current: int | None = None
+    ) -> StatusUpdateResult:
+        """CHECKED_OUT (from CHECKED_IN)."""
+        return await self.update_status(reservation, StatusAction.CHECKED_OUT, current=current)
+
+    async def update_status_many(
+        self,
+        changes: Mapping[int, StatusAction | str] | Iterable[StatusChange],
+        *,
+        reason: str | None = None,
+        concurrency: int | None = None,
+        headers: Headers | None = None,
+    ) -> BatchResults[StatusUpdateResult]:
+        """Apply many status changes; one :class:`BatchResult` per change, in order, ``key``
+        the reservation id.
+
+        Current statuses not known from :class:`Reservation` items are read with **one**
+        batched ``get_many`` (``filter=reservationId:[…]``), not one GET each. A change the
+        chart forbids fails with ``IllegalTransitionError`` and an unknown id with
+        ``NotFoundError``, both without a PUT; the other changes are still sent.
+
+        Raises:
+            IllegalTransitionError: an action name is not a status action (bad input;
+                nothing is sent).
+            ValueError: ``reason`` with an action other than CANCEL or DECLINE.
+        """
+        items = builtins.list(changes.items() if isinstance(changes, Mapping) else changes)
+        planned: builtins.list[tuple[int, int | None, StatusUpdate]] = []
+        for ref, action in items:
+            res_id, status = _ref(ref, None)
+            act = _action(action)
+            body = StatusUpdate(status_value=act, cancellation_reason=reason)
+            planned.append((res_id, status, body))
+        unknown = [res_id for res_id, status, _ in planned if status is None]
+        statuses: dict[int, int | None] = {}
+        if unknown:
+            for outcome in await self.get_many(unknown, headers=headers):
+                if isinstance(outcome, Found):
+                    statuses[outcome.id] = outcome.value.status
+
+        async def change(res_id: int, status: int | None, body: StatusUpdate) -> StatusUpdateResult:
+            if status is None:
+                status = statuses.get(res_id)
+            if status is None:
+                raise NotFoundError(
+                    f"reservation {res_id} not found (or has no status)",
+                    method="GET",
+                    path=self._path,
+                    status=404,
+                )
+            check_transition(status, body.status_value)
+            return await self._put_status(res_id, body, headers=headers)
+
+        jobs = [(res_id, partial(change, res_id, status, body)) for res_id, status, body in planned]
+        return await run_batch(jobs, concurrency=concurrency or self._client.limiter.capacity)
+
+    async def _status_of(self, reservation_id: int, *, headers: Headers | None) -> int:
+        reservation = await self.get(reservation_id, headers=headers)
+        if reservation.status is None:
+            raise IllegalTransitionError(
+                f"reservation {reservation_id} has no status; cannot check the transition"
+            )
+        return reservation.status
+
+    async def _put_status(
+        self, reservation_id: int, body: StatusUpdate, *, headers: Headers | None
+    ) -> StatusUpdateResult:
+        path = f"{self._path}/{reservation_id}"
+        # PUT keeps the client's default retries: a repeated action cannot apply twice (the
+        # second one fails the chart with a 400), so a retry never changes a reservation
+        # twice. The price: if an answer was lost and the retry meets a 400, the first
+        # attempt may have been applied; re-read the reservation to know.
+        result: StatusUpdateResult | None = await self._client.request(
+            "PUT", path, json=body, headers=headers, type=StatusUpdateResult
+        )
+        return require(result, what="the status update answer", method="PUT", path=path)
+
+    # -- payment ------------------------------------------------------------------------
+
+    async def payment_link(
+        self,
+        reservation_id: int,
+        currency_code: str = "EUR",
+        payer_type: PayerType | str = PayerType.CUSTOMER,
+        *,
+        headers: Headers | None = None,
+        **params: Any,
+    ) -> PaymentLink:
+        """``GET /reservations/{id}/paymentlink`` (**inferred** path, notes §4).
+
+        ``currencyCode`` and ``payerType`` are required by the reference; ``params`` adds the
+        others (``returnUrl``, ``countryCode``, ``authorize``, ...).
+        """
+        path = f"{self._path}/{check_id(reservation_id)}/paymentlink"
+        query = {**params, "currencyCode": currency_code, "payerType": PayerType(payer_type)}
+        result: PaymentLink | None = await self._client.request(
+            "GET", path, params=query, headers=headers, type=PaymentLink
+        )
+        return require(result, what="a payment link", method="GET", path=path)
+
+
+def _ref(reservation: ReservationRef, current: int | None) -> tuple[int, int | None]:
+    if isinstance(reservation, Reservation):
+        status = current if current is not None else reservation.status
+        return check_id(reservation.reservation_id), status
+    return check_id(reservation), current
+
+
+def _action(action: StatusAction | str) -> StatusAction:
+    try:
+        return StatusAction(action)
+    except ValueError:
+        valid = ", ".join(a.value for a in StatusAction)
+        raise IllegalTransitionError(f"unknown status action {action!r}; valid: {valid}") from None
