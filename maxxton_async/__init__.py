@@ -1,5 +1,7 @@
 """maxxton_async: an asyncio SDK for the Maxxton REST API v2."""
 
+from typing import TYPE_CHECKING
+
 from ._auth import CachedToken, MemoryTokenCache, TokenCache, TokenManager
 from ._client import ENVIRONMENTS, ClientStatistics, MaxxtonClient
 from ._errors import (
@@ -26,11 +28,15 @@ from ._errors import (
 )
 from ._filters import F, Filter, chunk_ids
 from ._limits import Limiter, LimiterStatistics, LocalLimiter
+from ._pacing import Pacing
 from ._pagination import Paginator
 from ._retry import RetryPolicy
+from ._sqlite import SQLiteLedger, SQLiteTokenCache
 from ._usage import (
+    BoundedLedger,
     Budget,
     DayUsage,
+    DeferredLedger,
     Ledger,
     MemoryLedger,
     Usage,
@@ -40,13 +46,30 @@ from ._usage import (
 )
 from .models import Page
 
+if TYPE_CHECKING:
+    from ._redis import RedisLedger, RedisLimiter, RedisTokenCache
+
 __version__ = "0.1.0"
+
+_REDIS_NAMES = frozenset({"RedisLedger", "RedisLimiter", "RedisTokenCache"})
+
+
+def __getattr__(name: str) -> object:
+    # The Redis classes need the optional `redis` extra: import them on first use so that
+    # `import maxxton_async` works without it.
+    if name in _REDIS_NAMES:
+        from . import _redis
+
+        return getattr(_redis, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ENVIRONMENTS",
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "BoundedLedger",
     "Budget",
     "BudgetExceededError",
     "CachedToken",
@@ -56,6 +79,7 @@ __all__ = [
     "ConflictError",
     "ConnectError",
     "DayUsage",
+    "DeferredLedger",
     "F",
     "Filter",
     "IllegalTransitionError",
@@ -70,12 +94,18 @@ __all__ = [
     "MemoryTokenCache",
     "NotFoundError",
     "OutcomeUnknownError",
+    "Pacing",
     "Page",
     "Paginator",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedisLedger",
+    "RedisLimiter",
+    "RedisTokenCache",
     "ResponseDecodeError",
     "RetryPolicy",
+    "SQLiteLedger",
+    "SQLiteTokenCache",
     "ServerError",
     "TimeoutError",
     "TokenCache",

@@ -44,9 +44,10 @@ from ._errors import (
 )
 from ._filters import FilterLike, Params, SortLike, build_query
 from ._limits import Limiter, LocalLimiter
+from ._pacing import Pacing
 from ._pagination import Paginator
 from ._retry import IDEMPOTENT_METHODS, RetryPolicy, parse_retry_after
-from ._usage import Budget, Ledger, MemoryLedger, Usage, UsageKind
+from ._usage import Budget, DeferredLedger, Ledger, Usage, UsageKind
 from .models._base import decoder_for
 from .models._page import Page
 from .models._token import Token
@@ -153,6 +154,8 @@ class MaxxtonClient:
         token_cache: share the token between clients or processes.
         auth_transport: ``"form"`` (the guide's form body) or ``"query"`` (query string,
             as public clients do).
+        pacing: spread requests out in time (:class:`Pacing`), e.g. over the rest of
+            today's free allowance during a long harvest.
     """
 
     def __init__(
@@ -173,6 +176,7 @@ class MaxxtonClient:
         budget: Budget | None = None,
         token_cache: TokenCache | None = None,
         auth_transport: str = "form",
+        pacing: Pacing | None = None,
     ) -> None:
         client_id = client_id if client_id is not None else _env("MAXXTON_CLIENT_ID")
         secret = client_secret if client_secret is not None else _env("MAXXTON_CLIENT_SECRET")
@@ -221,11 +225,13 @@ class MaxxtonClient:
         self._retry = retry if retry is not None else RetryPolicy()
         self._limiter: Limiter = limiter if limiter is not None else LocalLimiter(max_in_flight)
         self._auth_transport = auth_transport
+        self._owns_ledger = usage is None
         self.usage = Usage(
             usage if usage is not None else _default_ledger(),
             scope=scope,
             environment=environment,
             budget=budget,
+            pacing=pacing,
         )
         self._tokens = TokenManager(
             self._mint_token,
@@ -268,7 +274,12 @@ class MaxxtonClient:
             await self._session.close()
         await self._limiter.aclose()
         await self._tokens.aclose()
-        await self.usage.ledger.aclose()
+        ledger = self.usage.ledger
+        if self._owns_ledger:
+            await ledger.aclose()
+        elif isinstance(ledger, DeferredLedger):
+            # Not ours to close (it may be shared), but our counts must reach it.
+            await ledger.flush()
 
     @property
     def is_closed(self) -> bool:
@@ -807,10 +818,7 @@ def _name(type_: Any) -> str:
 
 
 def _default_ledger() -> Ledger:
-    """The durable SQLite ledger when available, else memory."""
-    try:
-        from ._sqlite import SQLiteLedger
-    except ImportError:  # pragma: no cover - during bootstrap only
-        return MemoryLedger()
-    ledger: Ledger = SQLiteLedger()
-    return ledger
+    """The durable SQLite ledger (``$MAXXTON_USAGE_DB`` or the user's cache directory)."""
+    from ._sqlite import SQLiteLedger
+
+    return SQLiteLedger()
