@@ -161,6 +161,10 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     except _Dropped:
         status = 0
         raise asyncio.CancelledError from None
+    except Exception as exc:  # a sandbox bug must still look like the API's 500 (reference)
+        resp = spring_error(request, 500, f"Error occurred while processing: {exc!r}")
+        status = 500
+        return resp
     finally:
         left = by_ip.get(ip, 1) - 1
         if left:

@@ -69,9 +69,7 @@ class Faults:
         for name, value in changes.items():
             if name not in known:
                 raise ValueError(f"unknown fault knob {name!r}")
-            if name == "error_statuses":
-                value = tuple(int(v) for v in value)
-            setattr(self, name, value)
+            setattr(self, name, _coerce(name, value))
         self._rng = random.Random(self.seed)
 
     def clear(self) -> None:
@@ -150,3 +148,39 @@ class FaultDecision:
     drop: bool = False
     malformed: bool = False
     slow: bool = False
+
+
+_INTS = {
+    "rate_limit_burst",
+    "retry_after",
+    "fail_next",
+    "fail_status",
+    "drop_next",
+    "malformed_next",
+    "slow_body_chunk",
+    "seed",
+}
+_FLOATS = {"latency", "jitter", "error_rate", "drop_rate", "malformed_rate", "slow_body_delay"}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """``value`` as the knob's type, so a JSON string or int cannot break the hot path."""
+    try:
+        if name == "error_statuses":
+            return tuple(int(v) for v in value)
+        if name in _INTS:
+            if isinstance(value, bool):
+                raise TypeError(value)
+            return int(value)
+        if name in _FLOATS:
+            number = float(value)
+            if number < 0:
+                raise ValueError(value)
+            return number
+        if name == "drop_after_handler":
+            if not isinstance(value, bool):
+                raise TypeError(value)
+            return value
+    except (TypeError, ValueError):
+        raise ValueError(f"invalid value {value!r} for fault knob {name!r}") from None
+    return value

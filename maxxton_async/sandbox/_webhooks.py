@@ -101,7 +101,13 @@ class WebhookDispatcher:
             body = msgspec.json.encode(container)
             delivery = WebhookDelivery(hook.webhook_id, notification_id, type_, hook.url)
             self.stats.webhooks.append(delivery)
-            task = asyncio.get_running_loop().create_task(self._deliver(hook, body, delivery))
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                # mutate() called from synchronous code: nothing can deliver; say so.
+                delivery.error = "no running event loop"
+                continue
+            task = loop.create_task(self._deliver(hook, body, delivery))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             count += 1

@@ -153,3 +153,13 @@ async def test_faults_via_admin_endpoint(
         assert resp.status == 200
     assert sb.stats.requests_total == 0
     assert not sb.faults.active
+
+
+def test_knob_values_are_checked() -> None:
+    faults = Faults()
+    faults.update(latency="0.5", fail_next=2.0)
+    assert (faults.latency, faults.fail_next) == (0.5, 2)
+    with pytest.raises(ValueError, match="invalid value"):
+        faults.update(error_rate="often")
+    with pytest.raises(ValueError, match="invalid value"):
+        faults.update(drop_after_handler="yes")
