@@ -59,14 +59,35 @@ class Ns:
 
 NAMESPACES = [
     Ns("customers", "customers", "customers", "customerId", "customer_id", False, False),
-    Ns("reservations", "reservations", "reservations", "reservationId", "reservation_id",
-       False, True),
-    Ns("accommodation_types", "accommodation_types", "accommodationtypes", "resourceId",
-       "resource_id", True, False),
+    Ns(
+        "reservations",
+        "reservations",
+        "reservations",
+        "reservationId",
+        "reservation_id",
+        False,
+        True,
+    ),
+    Ns(
+        "accommodation_types",
+        "accommodation_types",
+        "accommodationtypes",
+        "resourceId",
+        "resource_id",
+        True,
+        False,
+    ),
     Ns("units", "units", "units", "unitId", "unit_id", True, False),
     Ns("locations", "locations", "locations", "locationId", "location_id", True, False),
-    Ns("distribution_channels", "distribution_channels", "distributionchannels",
-       "distributionChannelId", "distribution_channel_id", True, True),
+    Ns(
+        "distribution_channels",
+        "distribution_channels",
+        "distributionchannels",
+        "distributionChannelId",
+        "distribution_channel_id",
+        True,
+        True,
+    ),
     Ns("offers", "offers", "offers", "resourceId", "resource_id", True, False),
     Ns("owners", "owners", "owners", "ownerId", "owner_id", False, False),
 ]
@@ -111,9 +132,7 @@ async def test_list_with_filter_and_sort(sb: Sandbox, client: MaxxtonClient, ns:
     ids = visible_ids(sb, ns)
     middle = ids[len(ids) // 2]
     res = resource(client, ns)
-    page = await res.list(
-        size=3, filter=F(ns.id_field) <= middle, sort=f"{ns.id_field},desc"
-    )
+    page = await res.list(size=3, filter=F(ns.id_field) <= middle, sort=f"{ns.id_field},desc")
     expected = [i for i in ids if i <= middle]
     assert page.total_elements == len(expected)
     assert [getattr(x, ns.id_attr) for x in page.content] == sorted(expected, reverse=True)[:3]
@@ -123,9 +142,7 @@ async def test_list_with_filter_and_sort(sb: Sandbox, client: MaxxtonClient, ns:
     assert q["sort"] == [f"{ns.id_field},desc"]
     assert q["size"] == ["3"]
     second = await res.list(1, 3, F(ns.id_field) <= middle, f"{ns.id_field},desc")
-    assert [getattr(x, ns.id_attr) for x in second.content] == sorted(expected, reverse=True)[
-        3:6
-    ]
+    assert [getattr(x, ns.id_attr) for x in second.content] == sorted(expected, reverse=True)[3:6]
 
 
 @pytest.mark.parametrize("ns", NAMESPACES, ids=lambda n: n.attr)
@@ -196,7 +213,8 @@ async def test_get_many_chunks_orders_and_answers_duplicates(
     asked_on_wire: list[int] = []
     for q in seen:
         (flt,) = q["filter"]
-        assert flt.startswith("reservationId:[") and flt.endswith("]")
+        assert flt.startswith("reservationId:[")
+        assert flt.endswith("]")
         chunk = [int(x) for x in flt[len("reservationId:[") : -1].split(",")]
         assert len(chunk) <= 3
         asked_on_wire.extend(chunk)
@@ -285,7 +303,11 @@ async def test_events_after_cursor(sb: Sandbox, client: MaxxtonClient) -> None:
 
 
 def availability_truth(
-    sb: Sandbox, first: dt.date, last: dt.date, *, resource_id: int | None = None,
+    sb: Sandbox,
+    first: dt.date,
+    last: dt.date,
+    *,
+    resource_id: int | None = None,
     durations: list[int] | None = None,
 ) -> list[AvailabilityRecord]:
     """What the sandbox's availability function says, in the app's order."""
@@ -351,8 +373,9 @@ async def test_availability_one_type_several_durations(
         truth = data.availability(rec.resource_id, rec.arrival_date, rec.duration)
         assert truth is not None
         assert [p.price for p in rec.prices] == [p["price"] for p in truth["prices"]]
-    assert len(records) == len(availability_truth(sb, first, last, resource_id=rid,
-                                                  durations=durations))
+    assert len(records) == len(
+        availability_truth(sb, first, last, resource_id=rid, durations=durations)
+    )
 
 
 async def test_availability_rejects_bad_input_before_the_wire(
@@ -361,7 +384,9 @@ async def test_availability_rejects_bad_input_before_the_wire(
     day = sb.data.start_date
     with pytest.raises(ValueError, match="not both"):
         await client.availability.get(
-            arrival_from=day, arrival_to=day, distribution_channel_code="WEB",
+            arrival_from=day,
+            arrival_to=day,
+            distribution_channel_code="WEB",
             distribution_channel_id=1,
         )
     with pytest.raises(ValueError, match="arrivalDateTo"):
@@ -389,8 +414,9 @@ async def test_search_for_one_arrival_date(sb: Sandbox, client: MaxxtonClient) -
     arrival = sb.data.start_date + dt.timedelta(days=14)
     channel = next(iter(sb.data.distribution_channels))
     result = await client.search.accommodation_types(
-        SearchRequest(distribution_channel_id=channel, arrival_date=arrival,
-                      filter_options=["locations"]),
+        SearchRequest(
+            distribution_channel_id=channel, arrival_date=arrival, filter_options=["locations"]
+        ),
         sort="offer_price_desc",
     )
     truth = {
@@ -404,7 +430,8 @@ async def test_search_for_one_arrival_date(sb: Sandbox, client: MaxxtonClient) -
     assert all(i.arrival_date == arrival for i in result.result)
     prices = [i.price for i in result.result]
     assert prices == sorted(prices, reverse=True)  # type: ignore[type-var]
-    assert result.filter_options is not None and "locations" in result.filter_options
+    assert result.filter_options is not None
+    assert "locations" in result.filter_options
     (q,) = queries(sb, "POST /maxxton/v2/accommodationtypes/search")
     assert q["sort"] == ["offer_price_desc"]
 
@@ -415,8 +442,10 @@ async def test_arrival_range_search(sb: Sandbox, client: MaxxtonClient) -> None:
     rid = next(r for r, at in sb.data.accommodation_types.items() if not at["archived"])
     result = await client.search.arrival_range(
         ArrivalRangeSearchRequest(
-            distribution_channel_id=channel, arrival_date_from=first,
-            number_of_days_in_result=30, resource_ids=[rid],
+            distribution_channel_id=channel,
+            arrival_date_from=first,
+            number_of_days_in_result=30,
+            resource_ids=[rid],
         )
     )
     truth = {
