@@ -57,7 +57,9 @@ def infer_schema(records: Sequence[Record]) -> dict[str, FieldKind]:
             if key in schema and key not in pending:
                 continue
             kind = _kind_of(value)
-            schema[key] = kind if kind is not None else schema.get(key, "str")
+            # A field null everywhere so far: ids are numbers (``oldEntityId``), else text.
+            fallback: FieldKind = "int" if key.endswith("Id") else "str"
+            schema[key] = kind if kind is not None else schema.get(key, fallback)
             if kind is None:
                 pending.add(key)
             else:

@@ -87,11 +87,14 @@ async def test_events_endpoint_and_cursor(
     sb: Sandbox, http: aiohttp.ClientSession, auth: dict[str, str]
 ) -> None:
     last = sb.data.events[-1]["eventId"]
-    new = sb.mutate(16)
+    new = sb.mutate(48)  # customer events rotate UPDATE, CREATE, MERGE per round of 16
     page = await _get(http, auth, "events", [("filter", f"eventId>{last}"), ("size", "100")])
     assert page["content"] == new
     merge = await _get(http, auth, "events", [("filter", "entityAction::MERGE")])
+    assert merge["content"]
     assert all(e["oldEntityId"] is not None for e in merge["content"])
+    merged = await _get(http, auth, "events", [("filter", "oldEntityId>0")])
+    assert merged["content"] == merge["content"]
 
 
 async def test_get_by_id_and_404(

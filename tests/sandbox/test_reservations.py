@@ -55,9 +55,7 @@ async def _put(
 
 
 def _with_status(sb: Sandbox, status: str) -> int:
-    return next(
-        r["reservationId"] for r in sb.data.reservations.values() if r["statusValue"] == status
-    )
+    return next(rid for rid, r in sb.data.reservations.items() if r["statusValue"] == status)
 
 
 @pytest.mark.parametrize(
