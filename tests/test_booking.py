@@ -164,15 +164,14 @@ async def test_illegal_transition_raises_and_sends_no_put(
     sb: Sandbox, client: MaxxtonClient, how: str
 ) -> None:
     res_id = with_status(sb, "CHECKED_OUT")
+    target: int | Reservation = res_id
+    current: int | None = None
+    if how == "current":
+        current = ReservationStatus.CHECKED_OUT
+    elif how == "reservation":
+        target = Reservation(reservation_id=res_id, status=ReservationStatus.CHECKED_OUT)
     with pytest.raises(IllegalTransitionError, match="CHECKED_OUT"):
-        if how == "current":
-            await client.reservations.confirm(res_id, current=ReservationStatus.CHECKED_OUT)
-        elif how == "reservation":
-            await client.reservations.confirm(
-                Reservation(reservation_id=res_id, status=ReservationStatus.CHECKED_OUT)
-            )
-        else:
-            await client.reservations.confirm(res_id)
+        await client.reservations.confirm(target, current=current)
     assert sb.stats.per_endpoint[PUT] == 0
     # Fetch-free when the status is given; exactly one GET otherwise.
     assert sb.stats.per_endpoint[GET_ONE] == (1 if how == "fetch" else 0)
