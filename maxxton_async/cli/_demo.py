@@ -1,0 +1,241 @@
+"""``maxxton-async demo``: the whole SDK against an in-process sandbox, in seconds.
+
+1. starts a :class:`~maxxton_async.sandbox.Sandbox` on a loopback port;
+2. harvests availability of every accommodation type over 90 days into a SQLite price index;
+3. lets the sandbox change some data (``sb.mutate(n)``);
+4. runs one event-sync pass (history and changes) with batched refreshes;
+5. prints the usage report: calls by kind from the usage ledger, peak in flight, token
+   calls, and the sandbox's own counts, which must agree with the client's.
+
+Nothing touches the user's cache: the usage ledger, checkpoint and index live in a temporary
+directory unless ``--usage-db`` / ``--out`` say otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .._client import MaxxtonClient
+from .._sqlite import SQLiteLedger
+from ..events import EventSync
+from ..harvest import Harvest, SQLitePriceIndex
+from ..sandbox import Sandbox
+from ._harvest import progress_bar
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``demo`` subcommand."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "demo",
+        help="harvest + event sync + usage report against an in-process sandbox",
+        description="Start a local sandbox, harvest 90 days of availability for every "
+        "accommodation type into a SQLite price index, let the sandbox change data, run one "
+        "event-sync pass, and print the usage report. Needs no credentials or network.",
+    )
+    p.add_argument("--out", metavar="PATH", help="price index file (default: a temp dir)")
+    p.add_argument("--usage-db", metavar="PATH", help="usage ledger file (default: a temp dir)")
+    p.add_argument("--seed", type=int, default=0, help="sandbox data seed")
+    p.add_argument("--days", type=int, default=90, help="arrival days to harvest")
+    p.add_argument(
+        "--duration",
+        type=int,
+        action="append",
+        metavar="NIGHTS",
+        help="stay lengths (repeat; default 3, 7, 14)",
+    )
+    p.add_argument("--window", type=int, default=30, help="arrival days per call")
+    p.add_argument(
+        "--mutations",
+        type=int,
+        default=48,
+        help="changes the sandbox makes before the sync (48 includes a MERGE)",
+    )
+    p.add_argument(
+        "--latency", type=float, default=0.01, help="seconds the sandbox adds to every request"
+    )
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo; 0 when the client's and the sandbox's counts agree, else 1."""
+    if args.days < 1:
+        print("--days must be at least 1")
+        return 2
+    with tempfile.TemporaryDirectory(prefix="maxxton-demo-") as tmp:
+        report = asyncio.run(demo(args, Path(tmp)))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print(report)
+    return 0 if report["consistent"] else 1
+
+
+async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Run every step and return the report (JSON-ready)."""
+    index_path = Path(args.out) if args.out else tmp / "prices.sqlite"
+    ledger = SQLiteLedger(args.usage_db or tmp / "usage.sqlite3")
+    durations = args.duration or [3, 7, 14]
+    async with Sandbox(seed=args.seed, latency=args.latency) as sb:
+        channel = min(
+            sb.data.distribution_channels.values(), key=lambda c: int(c["distributionChannelId"])
+        )
+        async with MaxxtonClient(
+            sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, usage=ledger
+        ) as client:
+            start = sb.data.start_date
+            end = start + dt.timedelta(days=args.days - 1)
+            index = SQLitePriceIndex(index_path)
+            with progress_bar("harvest", enabled=not args.json) as on_progress:
+                job = Harvest(
+                    client,
+                    arrival_from=start,
+                    arrival_to=end,
+                    durations=durations,
+                    channel_code=channel["code"],
+                    window=args.window,
+                    on_progress=on_progress,
+                )
+                result = await job.run(index)
+            index_stats = await index.stats()
+            await index.aclose()
+            harvest_calls_at_server = len(
+                sb.stats.requests_to("GET /maxxton/v2/accommodationtypes/availability")
+            )
+
+            mutations = sb.mutate(args.mutations)
+            mutated = {(e["eventType"], e["entityId"]) for e in mutations}
+            merges = [e for e in mutations if e["entityAction"] == "MERGE"]
+            started = time.monotonic()
+            seen: set[tuple[str, int]] = set()
+            removed: set[int] = set()
+            async with EventSync(client, tmp / "events-checkpoint.sqlite") as sync:
+                async for batch in sync.batches():
+                    for change in batch.changes:
+                        seen.update((change.event_type, i) for i in change.ids)
+                        seen.update((change.event_type, i) for i in change.merged.values())
+                        removed.update(change.removed)
+                position = await sync.position()
+                sync_stats = sync.stats
+            sync_elapsed = time.monotonic() - started
+
+            cs = client.statistics()
+            days = await client.usage.history(1)
+            snapshot = await client.usage.snapshot()
+        today = days[-1]
+        server = sb.stats
+        report: dict[str, Any] = {
+            "sandbox": {"baseUrl": sb.base_url, "seed": args.seed},
+            "harvest": {
+                "channel": channel["code"],
+                "arrivalFrom": start.isoformat(),
+                "arrivalTo": end.isoformat(),
+                "durations": sorted(set(durations)),
+                "resources": len(result.plan.resource_ids),
+                "chunks": result.plan.total,
+                "plannedCalls": result.plan.calls,
+                "availabilityCallsAtServer": harvest_calls_at_server,
+                "records": result.records,
+                "elapsed": round(result.elapsed, 3),
+                "recordsPerSecond": round(result.records_per_second, 1),
+                "index": str(index_path) if args.out else None,
+                "indexStays": index_stats.stays,
+                "indexPrices": index_stats.prices,
+                "peakHeldChunks": result.stats.peak_held_chunks,
+            },
+            "events": {
+                "mutations": len(mutations),
+                "merges": len(merges),
+                "events": sync_stats.events,
+                "batches": sync_stats.batches,
+                "checkpoint": position,
+                "eventCalls": sync_stats.event_calls,
+                "refreshCalls": sync_stats.refresh_calls,
+                "perEventCalls": sync_stats.per_event_calls,
+                "callsSaved": sync_stats.calls_saved,
+                "changedEntities": len(mutated),
+                "changedEntitiesSeen": len(mutated & seen),
+                "mergedAwayRemoved": sum(1 for e in merges if e["oldEntityId"] in removed),
+                "elapsed": round(sync_elapsed, 3),
+            },
+            "usage": {
+                "calls": today.calls,
+                "retries": today.retries,
+                "tokens": today.tokens,
+                "total": today.total,
+                "month": snapshot.month,
+                "peakInFlight": cs.peak_in_flight,
+                "requestsSent": cs.requests_sent,
+                "tokenCalls": cs.token_calls,
+            },
+            "server": {
+                "requests": server.requests_total,
+                "tokenCalls": server.token_calls,
+                "peakInFlight": server.peak_in_flight,
+                "rejected": server.rejected_in_flight,
+                "byEndpoint": dict(sorted(server.per_endpoint.items())),
+            },
+        }
+    report["consistent"] = (
+        today.total == cs.requests_sent == server.requests_total
+        and cs.token_calls == server.token_calls
+        and harvest_calls_at_server == result.plan.calls
+        and len(mutated & seen) == len(mutated)
+    )
+    return report
+
+
+def _print(report: dict[str, Any]) -> None:
+    h, e, u, s = report["harvest"], report["events"], report["usage"], report["server"]
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover - rich is the cli extra
+        print(json.dumps(report, indent=2))
+        return
+    console = Console()
+    console.print(
+        f"[bold]Harvest[/]: {h['resources']} accommodation types, {h['arrivalFrom']}.."
+        f"{h['arrivalTo']}, durations {h['durations']}, channel {h['channel']}: "
+        f"{h['chunks']} chunks, {h['plannedCalls']} calls planned, "
+        f"{h['availabilityCallsAtServer']} seen by the server; {h['records']} records "
+        f"({h['indexStays']} stays, {h['indexPrices']} prices) in {h['elapsed']:.2f}s "
+        f"= {h['recordsPerSecond']:.0f} records/s"
+    )
+    console.print(
+        f"[bold]Event sync[/]: {e['mutations']} mutations ({e['merges']} MERGE), "
+        f"{e['events']} events in {e['batches']} batches, checkpoint {e['checkpoint']}; "
+        f"{e['refreshCalls']} refresh calls instead of {e['perEventCalls']} "
+        f"(saved {e['callsSaved']}); changed entities seen "
+        f"{e['changedEntitiesSeen']}/{e['changedEntities']}, "
+        f"merged-away customers removed {e['mergedAwayRemoved']}/{e['merges']}"
+    )
+    table = Table(title="Usage")
+    table.add_column("figure")
+    table.add_column("client", justify="right")
+    table.add_column("sandbox", justify="right")
+    table.add_row("calls (ledger)", str(u["calls"]), "")
+    table.add_row("retries (ledger)", str(u["retries"]), "")
+    table.add_row("token calls", str(u["tokenCalls"]), str(s["tokenCalls"]))
+    table.add_row("requests", str(u["requestsSent"]), str(s["requests"]))
+    table.add_row("ledger total today", str(u["total"]), "")
+    table.add_row("peak in flight", str(u["peakInFlight"]), str(s["peakInFlight"]))
+    table.add_row("refused (429)", "", str(s["rejected"]))
+    console.print(table)
+    endpoints = Table(title="Requests by endpoint (sandbox)")
+    endpoints.add_column("endpoint")
+    endpoints.add_column("requests", justify="right")
+    for name, n in s["byEndpoint"].items():
+        endpoints.add_row(name, str(n))
+    console.print(endpoints)
+    verdict = "[green]consistent[/]" if report["consistent"] else "[red]INCONSISTENT[/]"
+    console.print(f"client, ledger and sandbox counts: {verdict}")
