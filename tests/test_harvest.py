@@ -1,0 +1,334 @@
+"""Availability harvest: planning, exactly-once fetching, truth, resume, backpressure, budget."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import json
+import urllib.parse
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from pathlib import Path
+
+import pytest
+
+from maxxton_async import Budget, BudgetExceededError, MaxxtonClient, MemoryLedger
+from maxxton_async._checkpoint import MemoryCheckpointStore, SQLiteCheckpointStore
+from maxxton_async._usage import UsageSnapshot
+from maxxton_async.harvest import (
+    AVAILABILITY_PATH,
+    CallbackSink,
+    Harvest,
+    HarvestChunk,
+    HarvestProgress,
+    NDJSONSink,
+    SQLitePriceIndex,
+    arrival_windows,
+    check_budget,
+    plan,
+)
+from maxxton_async.models import AvailabilityRecord
+from maxxton_async.sandbox import Sandbox
+
+AVAIL_ROUTE = f"GET {AVAILABILITY_PATH}"
+DURATIONS = (3, 7, 14)
+
+
+@pytest.fixture
+async def sb() -> AsyncIterator[Sandbox]:
+    async with Sandbox(seed=3) as sandbox:
+        yield sandbox
+
+
+def client_for(sb: Sandbox, **kwargs: object) -> MaxxtonClient:
+    return MaxxtonClient(
+        sb.client_id,
+        sb.client_secret,
+        sb.scope,
+        base_url=sb.base_url,
+        usage=kwargs.pop("usage", MemoryLedger()),  # type: ignore[arg-type]
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def fetched_chunks(sb: Sandbox) -> Counter[tuple[int, str, str]]:
+    """(resourceId, from, to) of every availability call the sandbox logged."""
+    out: Counter[tuple[int, str, str]] = Counter()
+    for r in sb.stats.requests_to(AVAIL_ROUTE):
+        q = urllib.parse.parse_qs(r.query)
+        out[(int(q["resourceId"][0]), q["arrivalDateFrom"][0], q["arrivalDateTo"][0])] += 1
+    return out
+
+
+def truth(
+    sb: Sandbox, start: dt.date, end: dt.date, durations: Sequence[int]
+) -> dict[tuple[int, dt.date, int], float]:
+    """The sandbox's own availability function: cheapest price per bookable stay."""
+    out = {}
+    data = sb.data
+    for rid, at in data.accommodation_types.items():
+        if at["archived"]:
+            continue
+        day = start
+        while day <= end:
+            for d in durations:
+                rec = data.availability(rid, day, d)
+                if rec is not None:
+                    out[(rid, day, d)] = min(p["price"] for p in rec["prices"])
+            day += dt.timedelta(days=1)
+    return out
+
+
+def make(client: MaxxtonClient, sb: Sandbox, days: int = 90, **kwargs: object) -> Harvest:
+    start = sb.data.start_date
+    return Harvest(
+        client,
+        arrival_from=start,
+        arrival_to=start + dt.timedelta(days=days - 1),
+        durations=DURATIONS,
+        **{"channel_code": "WEB", **kwargs},  # type: ignore[arg-type]
+    )
+
+
+# -- planning (pure) --------------------------------------------------------------------
+
+
+def test_windows_cover_the_range_without_overlap() -> None:
+    start, end = dt.date(2027, 1, 1), dt.date(2027, 3, 31)
+    windows = arrival_windows(start, end, 30)
+    assert windows[0] == (dt.date(2027, 1, 1), dt.date(2027, 1, 30))
+    assert windows[-1][1] == end
+    assert all((b - a).days + 1 <= 30 for a, b in windows)
+    assert all(
+        nxt[0] == prev[1] + dt.timedelta(days=1) for prev, nxt in itertools.pairwise(windows)
+    )
+    assert sum((b - a).days + 1 for a, b in windows) == 90
+    assert arrival_windows(start, start, 30) == [(start, start)]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "window"),
+    [(dt.date(2027, 2, 1), dt.date(2027, 1, 1), 30), (dt.date(2027, 1, 1), dt.date(2027, 1, 2), 0)],
+)
+def test_windows_reject_bad_input(start: dt.date, end: dt.date, window: int) -> None:
+    with pytest.raises(ValueError, match=r"window|empty"):
+        arrival_windows(start, end, window)
+
+
+def test_plan_lists_chunks_and_calls_and_skips_finished() -> None:
+    start, end = dt.date(2027, 1, 1), dt.date(2027, 3, 31)
+    p = plan([2, 1, 2], start, end, durations=[7, 3, 7], window=30)
+    assert p.resource_ids == (1, 2)
+    assert p.durations == (3, 7)
+    assert p.calls == 6 == p.total
+    assert p.chunks[0] == HarvestChunk(1, start, dt.date(2027, 1, 30), (3, 7))
+    resumed = plan([1, 2], start, end, durations=[3, 7], finished=[p.chunks[0].key, "junk"])
+    assert resumed.calls == 5
+    assert resumed.skipped == (p.chunks[0],)
+    assert "6 chunks, 1 already done, 5 calls" in resumed.describe()
+    with pytest.raises(ValueError, match="duration"):
+        plan([1], start, end, durations=[])
+
+
+def _snapshot(today: int, *, billed: bool = True, daily: int = 100) -> UsageSnapshot:
+    return UsageSnapshot(
+        environment="production",
+        scope="abc",
+        at=dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+        today=today,
+        month=today,
+        free_left_today=max(daily - today, 0),
+        free_left_month=750_000 - today,
+        projected_month=today,
+        projected_overage=0,
+        peak_in_flight=0,
+        billed=billed,
+    )
+
+
+def test_check_budget_refuses_what_the_hard_budget_cannot_pay() -> None:
+    p = plan(range(10), dt.date(2027, 1, 1), dt.date(2027, 3, 31), durations=[7])  # 30 calls
+    hard = Budget(daily=100, hard=True)
+    check_budget(p, _snapshot(69), hard)  # 30 + 1 token call fit in 31 left
+    with pytest.raises(BudgetExceededError, match="needs 30 calls") as info:
+        check_budget(p, _snapshot(70), hard)
+    assert info.value.limit_name == "daily"
+    check_budget(p, _snapshot(99), Budget(daily=100, hard=False))  # warn-only: no refusal
+    check_budget(p, _snapshot(99, billed=False), hard)  # acceptance is free
+
+
+# -- against the sandbox --------------------------------------------------------------------
+
+
+async def test_harvest_fetches_each_chunk_once_and_matches_the_truth(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    progress: list[HarvestProgress] = []
+    async with client_for(sb) as client:
+        job = make(client, sb, on_progress=progress.append)
+        index = SQLitePriceIndex(tmp_path / "prices.sqlite")
+        result = await job.run(index)
+        stays = await index.stays()
+        stats = await index.stats()
+        await index.aclose()
+    fetched = fetched_chunks(sb)
+    expected = {
+        (c.resource_id, c.arrival_from.isoformat(), c.arrival_to.isoformat())
+        for c in result.plan.chunks
+    }
+    assert set(fetched) == expected
+    assert set(fetched.values()) == {1}  # every chunk exactly once
+    assert result.plan.calls == len(expected) == result.chunks_done
+    types = [t for t in sb.data.accommodation_types.values() if not t["archived"]]
+    assert len(result.plan.resource_ids) == len(types)
+    want = truth(sb, job.arrival_from, job.arrival_to, DURATIONS)
+    assert {(r, a, d): p for r, a, d, p in stays} == pytest.approx(want)
+    assert result.records == len(want) == stats.stays
+    assert stats.prices >= stats.stays
+    assert progress[-1].chunks_done == progress[-1].chunks_total == result.plan.calls
+    assert progress[-1].records == result.records
+    assert progress[-1].calls == result.calls == result.plan.calls + 2  # + token + type list
+    assert progress[-1].eta == 0
+
+
+async def test_rerun_of_a_finished_harvest_fetches_nothing(sb: Sandbox, tmp_path: Path) -> None:
+    async with client_for(sb) as client:
+        await make(client, sb).run(str(tmp_path / "p.sqlite"))
+        sb.reset_stats()
+        again = await make(client, sb).run(str(tmp_path / "p.sqlite"))
+    assert again.plan.calls == 0
+    assert len(again.plan.skipped) == again.plan.total > 0
+    assert fetched_chunks(sb) == Counter()
+
+
+async def test_crash_in_the_sink_then_rerun_fetches_only_the_rest(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    store_path = tmp_path / "harvest.checkpoint"
+    written: list[HarvestChunk] = []
+
+    def failing(chunk: HarvestChunk, records: Sequence[AvailabilityRecord]) -> None:
+        if len(written) == 5:
+            raise RuntimeError("disk full")
+        written.append(chunk)
+
+    async with client_for(sb) as client:
+        first = make(client, sb, concurrency=4)
+        sink = CallbackSink(failing, checkpoint=store_path)
+        with pytest.raises(RuntimeError, match="disk full"):
+            await first.run(sink)
+        await sink.aclose()
+        store = SQLiteCheckpointStore(store_path)
+        finished = await store.finished(first.job)
+        await store.aclose()
+        assert finished == {c.key for c in written}
+        assert len(finished) == 5
+        sb.reset_stats()
+
+        rest: list[HarvestChunk] = []
+        second = make(client, sb)
+        sink2 = CallbackSink(lambda c, r: rest.append(c), checkpoint=store_path)
+        result = await second.run(sink2)
+        await sink2.aclose()
+    keys_second = {f"{r}:{a}:{b}" for (r, a, b) in fetched_chunks(sb)}
+    assert keys_second.isdisjoint(finished)
+    assert len(keys_second) == result.plan.calls == result.plan.total - 5
+    assert {c.key for c in written} | {c.key for c in rest} == {
+        c.key for c in (*result.plan.chunks, *result.plan.skipped)
+    }
+
+
+async def test_cancelled_ndjson_harvest_resumes_without_duplicates(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    out = tmp_path / "prices.ndjson"
+    reached = asyncio.Event()
+
+    def on_progress(p: HarvestProgress) -> None:
+        if p.chunks_done >= 4:
+            reached.set()
+
+    async with client_for(sb) as client:
+        sink = NDJSONSink(out)
+        task = asyncio.create_task(make(client, sb, on_progress=on_progress).run(sink))
+        await asyncio.wait_for(reached.wait(), 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await sink.aclose()
+        first_calls = sum(fetched_chunks(sb).values())
+        sb.reset_stats()
+        # A half-written line from a crash must be cut off on resume.
+        with out.open("ab") as f:
+            f.write(b'{"resourceId": 1, "arriv')
+        job = make(client, sb)
+        sink2 = NDJSONSink(out)
+        result = await job.run(sink2)
+        await sink2.aclose()
+    second_calls = sum(fetched_chunks(sb).values())
+    assert len(result.plan.skipped) >= 4
+    assert second_calls == result.plan.calls == result.plan.total - len(result.plan.skipped)
+    # Fetched but lost to the cancel: at most what backpressure lets the workers hold.
+    assert first_calls + second_calls <= result.plan.total + job.queue_size + job.concurrency + 1
+    lines = out.read_bytes().splitlines()
+    keys = [(d["resourceId"], d["arrivalDate"], d["duration"]) for d in map(json.loads, lines)]
+    assert len(keys) == len(set(keys))  # nothing twice
+    want = truth(sb, job.arrival_from, job.arrival_to, DURATIONS)
+    assert {(r, dt.date.fromisoformat(a), d) for r, a, d in keys} == set(want)
+
+
+async def test_backpressure_bounds_what_is_held(sb: Sandbox) -> None:
+    queue_size, workers = 2, 4
+    async with client_for(sb) as client:
+        job = make(client, sb, window=3, concurrency=workers, queue_size=queue_size)
+        the_plan = await job.plan()
+        assert the_plan.calls >= 300
+        consumed = records = 0
+        bound = queue_size + workers + 1
+        async with aclosing(job.results(the_plan)) as results:
+            async for result in results:
+                consumed += 1
+                records += len(result.records)
+                # Fetched (or in flight) but not yet consumed never exceeds the bound.
+                assert len(sb.stats.requests_to(AVAIL_ROUTE)) - consumed <= bound
+                await asyncio.sleep(0.001)  # a slow consumer
+    stats = job.stats
+    assert consumed == the_plan.calls
+    assert stats.peak_queued <= queue_size
+    assert stats.peak_held_chunks <= bound
+    assert stats.peak_held_records * 10 < records
+
+
+async def test_records_iterator_streams_everything(sb: Sandbox) -> None:
+    async with client_for(sb) as client:
+        job = make(client, sb, days=30, resource_ids=[1000, 1001])
+        got = [(r.resource_id, r.arrival_date, r.duration) async for r in job.records()]
+    want = {
+        k for k in truth(sb, job.arrival_from, job.arrival_to, DURATIONS) if k[0] in (1000, 1001)
+    }
+    assert len(got) == len(set(got))
+    assert set(got) == want
+
+
+async def test_hard_budget_refuses_before_any_availability_call(sb: Sandbox) -> None:
+    budget = Budget(daily=20, hard=True, bill_acceptance=True)
+    ids = list(sb.data.accommodation_types)
+    async with client_for(sb, budget=budget) as client:
+        job = make(client, sb, resource_ids=ids)
+        with pytest.raises(BudgetExceededError, match="refused before starting"):
+            await job.run(CallbackSink(lambda c, r: None, checkpoint=MemoryCheckpointStore()))
+    assert sb.stats.requests_total == 0
+
+
+async def test_failing_chunks_are_collected_without_fail_fast(sb: Sandbox) -> None:
+    async with client_for(sb) as client:
+        job = make(client, sb, days=30, resource_ids=[1000], channel_code="NOPE", fail_fast=False)
+        result = await job.run()
+        strict = make(client, sb, days=30, resource_ids=[1000], channel_code="NOPE")
+        with pytest.raises(Exception, match="NOPE"):
+            await strict.run()
+    assert result.chunks_done == 0
+    assert len(result.failed) == 1
+    assert "BadRequestError" in result.failed[0][1]
