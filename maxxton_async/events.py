@@ -401,21 +401,23 @@ class EventSync:
         ``break`` does not commit the current batch: it is delivered again next time.
         """
         delivered = 0
-        while max_batches is None or delivered < max_batches:
-            after = await self.position()
-            events, caught_up = await self.fetch_events(after)
-            if not events:
-                break
-            batch = await self.build_batch(events)
-            delivered += 1
-            self.stats.batches += 1
-            self.stats.events += len(events)
-            yield batch
-            # The consumer asked for the next batch: this one is done.
-            await batch.commit()
-            if caught_up or self._stop.is_set():
-                break
-        self.stats.passes += 1
+        try:
+            while max_batches is None or delivered < max_batches:
+                after = await self.position()
+                events, caught_up = await self.fetch_events(after)
+                if not events:
+                    break
+                batch = await self.build_batch(events)
+                delivered += 1
+                self.stats.batches += 1
+                self.stats.events += len(events)
+                yield batch
+                # The consumer asked for the next batch: this one is done.
+                await batch.commit()
+                if caught_up or self._stop.is_set():
+                    break
+        finally:
+            self.stats.passes += 1  # a pass cut short by the consumer is a pass too
 
     async def build_batch(self, events: Sequence[Event]) -> EventBatch:
         """Group ``events``, refresh the groups, and wrap them as a batch (no commit)."""
