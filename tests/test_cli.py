@@ -1,0 +1,185 @@
+"""The ``harvest``, ``events sync`` and ``demo`` subcommands, run in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maxxton_async.cli import main
+from maxxton_async.sandbox import Sandbox
+
+
+@pytest.fixture
+async def sb() -> AsyncIterator[Sandbox]:
+    async with Sandbox(seed=7) as sandbox:
+        yield sandbox
+
+
+def connection(sb: Sandbox, tmp_path: Path) -> list[str]:
+    return [
+        "--base-url",
+        sb.base_url,
+        "--client-id",
+        sb.client_id,
+        "--client-secret",
+        sb.client_secret,
+        "--scope",
+        sb.scope,
+        "--usage-db",
+        str(tmp_path / "cli-usage.sqlite3"),
+    ]
+
+
+def last_json(out: str) -> dict[str, Any]:
+    line = [ln for ln in out.splitlines() if ln.startswith("{")][-1]
+    data: dict[str, Any] = json.loads(line)
+    return data
+
+
+def test_demo_runs_end_to_end_and_agrees_with_the_sandbox(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "demo-prices.sqlite"
+    assert main(["demo", "--json", "--latency", "0", "--out", str(out)]) == 0
+    report = last_json(capsys.readouterr().out)
+    h, e, u, s = report["harvest"], report["events"], report["usage"], report["server"]
+    assert report["consistent"] is True
+    # Harvest: 90 days of every type, one call per chunk, the index holds every record.
+    assert (
+        h["arrivalTo"]
+        == (dt.date.fromisoformat(h["arrivalFrom"]) + dt.timedelta(days=89)).isoformat()
+    )
+    assert h["chunks"] == h["resources"] * 3 == h["plannedCalls"] == h["availabilityCallsAtServer"]
+    assert h["records"] == h["indexStays"] > 0
+    with sqlite3.connect(out) as conn:
+        assert conn.execute("SELECT count(*) FROM stay").fetchone()[0] == h["records"]
+    # Event sync: every change seen, merged-away customers removed, batching saved calls.
+    assert e["changedEntitiesSeen"] == e["changedEntities"] > 0
+    assert e["merges"] >= 1
+    assert e["mergedAwayRemoved"] == e["merges"]
+    assert e["events"] == e["checkpoint"] == 1000 + e["mutations"]
+    assert e["refreshCalls"] * 10 <= e["perEventCalls"]
+    assert e["callsSaved"] == e["perEventCalls"] - e["refreshCalls"]
+    # Usage: ledger, client and sandbox count the same requests.
+    assert u["total"] == u["requestsSent"] == s["requests"] == sum(s["byEndpoint"].values())
+    assert u["tokens"] == u["tokenCalls"] == s["tokenCalls"] == 1
+    assert u["calls"] + u["retries"] + u["tokens"] == u["total"]
+    assert s["byEndpoint"]["GET /maxxton/v2/accommodationtypes/availability"] == h["plannedCalls"]
+    assert s["byEndpoint"]["GET /maxxton/v2/events"] == e["eventCalls"]
+    assert 1 <= u["peakInFlight"] <= 15
+    assert s["rejected"] == 0
+    # Nothing went to the user's (here: the test's) default usage database.
+    assert not (tmp_path / "usage.sqlite3").exists()
+
+
+def test_demo_prints_a_readable_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--latency", "0", "--days", "30", "--mutations", "16"]) == 0
+    text = capsys.readouterr().out
+    assert "Harvest" in text
+    assert "Event sync" in text
+    assert "consistent" in text
+    assert "INCONSISTENT" not in text
+
+
+async def test_harvest_command_writes_ndjson_and_resumes(
+    sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = sb.data.start_date
+    out = tmp_path / "prices.ndjson"
+    args = [
+        "harvest",
+        *connection(sb, tmp_path),
+        "--resource",
+        "1000",
+        "--resource",
+        "1003",
+        "--from",
+        start.isoformat(),
+        "--to",
+        (start + dt.timedelta(days=44)).isoformat(),
+        "--duration",
+        "7",
+        "--duration",
+        "3",
+        "--channel",
+        "WEB",
+        "--out",
+        str(out),
+        "--json",
+    ]
+    assert await asyncio.to_thread(main, args) == 0
+    result = last_json(capsys.readouterr().out)
+    assert result["plan"] == {
+        "resources": 2,
+        "chunks": 4,
+        "skipped": 0,
+        "calls": 4,
+        "window": 30,
+        "durations": [3, 7],
+    }
+    want = {
+        (rid, (start + dt.timedelta(days=i)).isoformat(), d)
+        for rid in (1000, 1003)
+        for i in range(45)
+        for d in (3, 7)
+        if sb.data.availability(rid, start + dt.timedelta(days=i), d) is not None
+    }
+    lines = [json.loads(ln) for ln in out.read_text().splitlines()]
+    assert {(r["resourceId"], r["arrivalDate"], r["duration"]) for r in lines} == want
+    assert result["records"] == len(lines) == len(want)
+    # The same command again: everything is finished, nothing is fetched.
+    before = sb.stats.requests_total
+    assert await asyncio.to_thread(main, args) == 0
+    again = last_json(capsys.readouterr().out)
+    assert again["plan"]["skipped"] == 4
+    assert again["calls"] == 0
+    assert sb.stats.requests_total == before  # not even a token call
+    assert len(out.read_text().splitlines()) == len(want)
+
+
+async def test_harvest_command_rejects_an_unknown_output_format(
+    sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "harvest",
+        *connection(sb, tmp_path),
+        "--from",
+        "2027-01-01",
+        "--to",
+        "2027-01-31",
+        "--duration",
+        "7",
+        "--out",
+        str(tmp_path / "prices.csv"),
+    ]
+    assert await asyncio.to_thread(main, args) == 2
+    assert "cannot tell the output format" in capsys.readouterr().err
+    assert sb.stats.requests_total == 0
+
+
+async def test_events_sync_once_advances_the_checkpoint(
+    sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = tmp_path / "events.sqlite"
+    args = ["events", "sync", *connection(sb, tmp_path), "--checkpoint", str(checkpoint)]
+    assert await asyncio.to_thread(main, [*args, "--once", "--json"]) == 0
+    summary = last_json(capsys.readouterr().out)
+    assert summary["checkpoint"] == 1000
+    assert summary["summary"]["events"] == 1000
+    assert summary["summary"]["callsSaved"] > 0
+    sb.mutate(3)
+    assert await asyncio.to_thread(main, [*args, "--once", "--json"]) == 0
+    lines = [json.loads(ln) for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
+    batches = [ln for ln in lines if "position" in ln]
+    assert len(batches) == 1
+    assert batches[0]["events"] == 3
+    assert lines[-1]["checkpoint"] == 1003
+    assert await asyncio.to_thread(main, [*args, "--once"]) == 0
+    assert "0 events in 0 batches" in capsys.readouterr().out
