@@ -1,0 +1,98 @@
+"""``ServerProcess``: a sandbox in a child process, steered over its admin endpoints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from types import TracebackType
+from typing import Any
+
+__all__ = ["ServerProcess"]
+
+
+class ServerProcess:
+    """Start ``python -m benchmarks._serve`` and read what it prints; ``with`` stops it.
+
+    Attributes after entering: ``base_url``, ``client_id``, ``client_secret``, ``scope``,
+    ``customer_ids``, ``resource_ids``, ``info`` (the whole JSON line).
+    """
+
+    def __init__(self, *args: str, startup_timeout: float = 120.0) -> None:
+        self.args = args
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen[str] | None = None
+        self.info: dict[str, Any] = {}
+
+    def __enter__(self) -> ServerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks._serve", *self.args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # the server prints once it listens
+        if not line:
+            self.__exit__(None, None, None)
+            raise RuntimeError("the sandbox process exited before listening")
+        self.info = json.loads(line)
+        self.base_url: str = self.info["base_url"]
+        self.client_id: str = self.info["client_id"]
+        self.client_secret: str = self.info["client_secret"]
+        self.scope: str = self.info["scope"]
+        self.customer_ids: list[int] = self.info["customer_ids"]
+        self.resource_ids: list[int] = self.info["resource_ids"]
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        self.proc = None
+        if proc.stdin is not None:
+            proc.stdin.close()
+        proc.terminate()  # this very child, by its handle: nothing else is touched
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        assert self.proc is not None
+        return self.proc.pid
+
+    def _admin(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.base_url + path,
+            data=data,
+            method="GET" if body is None else "POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            result: dict[str, Any] = json.loads(resp.read())
+            return result
+
+    def set_faults(self, **knobs: Any) -> None:
+        """Set fault knobs (``latency=0.02``, ...) on the running server."""
+        self._admin("/_sandbox/faults", knobs)
+
+    def reset(self) -> None:
+        """Zero the server's counters."""
+        self._admin("/_sandbox/reset", {})
+
+    def stats(self) -> dict[str, Any]:
+        """The server's counters (``requestsTotal``, ``peakInFlight``, ``rejectedInFlight``...)."""
+        return self._admin("/_sandbox/stats?log=0")

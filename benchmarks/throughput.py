@@ -1,0 +1,333 @@
+"""Call throughput against a sandbox in another process, side by side with the alternatives.
+
+Clients (each measured in a fresh child process, so ``time.process_time()`` there is the
+client's CPU alone and no earlier run leaves state behind):
+
+* ``sdk-memory`` -- ``MaxxtonClient.request`` with a ``MemoryLedger``;
+* ``sdk-sqlite`` -- ``MaxxtonClient.request`` with the default SQLite ledger (a fresh file);
+* ``aiohttp`` -- the hand-written baseline: one ``aiohttp.ClientSession``, an
+  ``asyncio.Semaphore(cap)``, ``msgspec.json.decode``, a token fetched once;
+* ``httpx`` -- ``httpx.AsyncClient(limits=httpx.Limits(max_connections=cap))``;
+* ``sequential`` -- the SDK awaited one call at a time.
+
+Every concurrent client gets all its calls at once (``asyncio.gather``), the usage DESIGN.md
+names first: many coroutines awaiting single calls, the cap deciding what is on the wire. The
+request is ``GET /maxxton/v2/customers/{id}`` (a small resource), decoded into plain objects
+by every client. Token and connection set-up happen in an untimed warm-up.
+
+:func:`run` interleaves rounds (latency by latency, clients in a rotating order) and keeps
+medians; :func:`sweep_cap` and :func:`sweep_latency` feed the chart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from ._server import ServerProcess
+
+__all__ = ["CLIENTS", "measure_child", "run", "sweep_cap", "sweep_latency"]
+
+CLIENTS = ("sdk-memory", "sdk-sqlite", "aiohttp", "httpx", "sequential")
+PATH = "/maxxton/v2/customers/{}"
+
+
+# -- the clients (run inside the child process) ------------------------------------------
+
+
+async def _sdk(spec: dict[str, Any], urls: list[str], *, sequential: bool) -> dict[str, Any]:
+    from maxxton_async import MaxxtonClient
+    from maxxton_async._usage import MemoryLedger
+
+    # The default ledger is the durable SQLite one; MAXXTON_USAGE_DB (set by the parent to
+    # a fresh temporary file) keeps the benchmark out of the user's real ledger.
+    ledger = MemoryLedger() if spec["client"] in ("sdk-memory", "sequential") else None
+    async with MaxxtonClient(
+        spec["client_id"],
+        spec["client_secret"],
+        spec["scope"],
+        base_url=spec["base_url"],
+        max_in_flight=spec["cap"],
+        usage=ledger,
+    ) as client:
+        paths = [u[len(spec["base_url"]) :] for u in urls]
+        warmup = paths[: spec["warmup"]]
+        if sequential:  # warm up as it will run: one connection, one call at a time
+            for p in warmup:
+                await client.request("GET", p)
+        else:
+            await asyncio.gather(*(client.request("GET", p) for p in warmup))
+        timed = paths[spec["warmup"] :]
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        if sequential:
+            for p in timed:
+                await client.request("GET", p)
+        else:
+            await asyncio.gather(*(client.request("GET", p) for p in timed))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        stats = client.statistics()
+        # Flush the write-behind counts outside the timed window: what the ledger costs on
+        # the send path is in ``cpu``; the final flush is a one-off of the client's close.
+    return {"wall": wall, "cpu": cpu, "n": len(timed), "peak_in_flight": stats.peak_in_flight,
+            "requests_sent": stats.requests_sent}  # fmt: skip
+
+
+async def _aiohttp(spec: dict[str, Any], urls: list[str]) -> dict[str, Any]:
+    import aiohttp
+    import msgspec
+
+    decode = msgspec.json.decode
+    async with aiohttp.ClientSession() as session:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": spec["client_id"],
+            "client_secret": spec["client_secret"],
+            "scope": spec["scope"],
+        }
+        async with session.post(spec["base_url"] + "/maxxton/v2/authenticate", data=form) as resp:
+            token = decode(await resp.read())
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        sem = asyncio.Semaphore(spec["cap"])
+        in_flight = peak = 0
+
+        async def get(url: str) -> Any:
+            nonlocal in_flight, peak
+            async with sem:
+                in_flight += 1
+                peak = max(peak, in_flight)
+                try:
+                    async with session.get(url, headers=headers) as resp:
+                        if resp.status != 200:
+                            raise RuntimeError(f"HTTP {resp.status}")
+                        return decode(await resp.read())
+                finally:
+                    in_flight -= 1
+
+        await asyncio.gather(*(get(u) for u in urls[: spec["warmup"]]))
+        timed = urls[spec["warmup"] :]
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(get(u) for u in timed))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {"wall": wall, "cpu": cpu, "n": len(timed), "peak_in_flight": peak,
+            "requests_sent": len(urls) + 1}  # fmt: skip
+
+
+async def _httpx(spec: dict[str, Any], urls: list[str]) -> dict[str, Any]:
+    import httpx
+    import msgspec
+
+    decode = msgspec.json.decode
+    # A generous timeout: with every call queued at once, the last ones wait in httpx's pool
+    # longer than its 5 s default pool timeout would allow on a slow run.
+    async with httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=spec["cap"]), timeout=httpx.Timeout(120.0)
+    ) as client:
+        resp = await client.post(
+            spec["base_url"] + "/maxxton/v2/authenticate",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": spec["client_id"],
+                "client_secret": spec["client_secret"],
+                "scope": spec["scope"],
+            },
+        )
+        headers = {"Authorization": f"Bearer {decode(resp.content)['access_token']}"}
+
+        async def get(url: str) -> Any:
+            r = await client.get(url, headers=headers)
+            if r.status_code != 200:
+                raise RuntimeError(f"HTTP {r.status_code}")
+            return decode(r.content)
+
+        await asyncio.gather(*(get(u) for u in urls[: spec["warmup"]]))
+        timed = urls[spec["warmup"] :]
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(get(u) for u in timed))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {"wall": wall, "cpu": cpu, "n": len(timed), "peak_in_flight": None,
+            "requests_sent": len(urls) + 1}  # fmt: skip
+
+
+async def _measure(spec: dict[str, Any]) -> dict[str, Any]:
+    ids = spec["customer_ids"]
+    total = spec["warmup"] + spec["n"]
+    urls = [spec["base_url"] + PATH.format(ids[i % len(ids)]) for i in range(total)]
+    kind = spec["client"]
+    if kind in ("sdk-memory", "sdk-sqlite"):
+        return await _sdk(spec, urls, sequential=False)
+    if kind == "sequential":
+        return await _sdk(spec, urls, sequential=True)
+    if kind == "aiohttp":
+        return await _aiohttp(spec, urls)
+    if kind == "httpx":
+        return await _httpx(spec, urls)
+    raise ValueError(f"unknown client {kind!r}")
+
+
+def measure_child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one measurement in the current process (the child's entry point).
+
+    With ``spec["profile"]`` set to a path, the timed run is profiled with cProfile and the
+    statistics written there (the figures are then not comparable; profiling only).
+    """
+    if spec.get("profile"):
+        import cProfile
+
+        prof = cProfile.Profile()
+        result = prof.runcall(asyncio.run, _measure(spec))
+        prof.dump_stats(spec["profile"])
+        return result
+    return asyncio.run(_measure(spec))
+
+
+# -- the parent: one child per measurement ---------------------------------------------
+
+
+def _run_child(
+    server: ServerProcess, client: str, n: int, cap: int, **extra: Any
+) -> dict[str, Any]:
+    spec = {
+        "client": client,
+        "base_url": server.base_url,
+        "client_id": server.client_id,
+        "client_secret": server.client_secret,
+        "scope": server.scope,
+        "customer_ids": server.customer_ids,
+        "n": n,
+        "cap": cap,
+        "warmup": max(2 * cap, 10),
+        **extra,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "MAXXTON_USAGE_DB": os.path.join(tmp, "usage.sqlite3"),
+               "MAXXTON_TOKEN_DB": os.path.join(tmp, "tokens.sqlite3")}  # fmt: skip
+        server.reset()
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.throughput", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{client} child failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    st = server.stats()
+    result["server_peak_in_flight"] = st["peakInFlight"]
+    result["server_rejected"] = st["rejectedInFlight"]
+    result["rps"] = result["n"] / result["wall"]
+    result["cpu_us"] = result["cpu"] / result["n"] * 1e6
+    return result
+
+
+def _count(client: str, latency: float, cap: int, quick: bool) -> int:
+    """Requests per measurement: about 2 s of calls (1 s when quick), bounded."""
+    seconds = 1.0 if quick else 2.0
+    per_s = (1 if client == "sequential" else cap) / latency
+    ceiling = 1500 if client == "sequential" else 4000  # server-bound at low latency
+    return int(max(40, min(ceiling, per_s * seconds)))
+
+
+def run(
+    latencies: tuple[float, ...] = (0.02, 0.002),
+    rounds: int = 5,
+    cap: int = 15,
+    quick: bool = False,
+    clients: tuple[str, ...] = CLIENTS,
+) -> dict[str, Any]:
+    """Interleaved rounds of every client at every latency; medians and ratios.
+
+    Returns ``{"rows": [...], "rounds": rounds, "cap": cap}``; a row per (latency, client):
+    ``rps``, ``ratio`` (to ``aiohttp``), ``ceiling`` (cap / latency) and ``of_ceiling``,
+    ``cpu_us`` (client CPU per request), ``cpu_ratio`` (to ``aiohttp``), the server's peak
+    in flight and the 429s it had to send (should be 0).
+    """
+    raw: dict[tuple[float, str], list[dict[str, Any]]] = {}
+    with ServerProcess("--size", "demo") as server:
+        for r in range(rounds):
+            for latency in latencies:
+                server.set_faults(latency=latency)
+                # Rotate the order each round: no client always runs first (or last) after
+                # a latency change, or next to the same neighbour.
+                order = clients[r % len(clients) :] + clients[: r % len(clients)]
+                for client in order:
+                    n = _count(client, latency, cap, quick)
+                    raw.setdefault((latency, client), []).append(_run_child(server, client, n, cap))
+    rows = []
+    for latency in latencies:
+        base = raw.get((latency, "aiohttp"))
+        base_rps = statistics.median(x["rps"] for x in base) if base else float("nan")
+        base_cpu = statistics.median(x["cpu_us"] for x in base) if base else float("nan")
+        for client in clients:
+            runs = raw[(latency, client)]
+            rps = statistics.median(x["rps"] for x in runs)
+            cpu = statistics.median(x["cpu_us"] for x in runs)
+            ceiling = (1 if client == "sequential" else cap) / latency
+            rows.append(
+                {
+                    "latency_ms": latency * 1e3,
+                    "client": client,
+                    "n": runs[0]["n"],
+                    "rps": rps,
+                    "rps_all": [x["rps"] for x in runs],
+                    "ratio": rps / base_rps,
+                    "ceiling": cap / latency,
+                    "of_ceiling": rps / (cap / latency),
+                    "own_ceiling": ceiling,
+                    "cpu_us": cpu,
+                    "cpu_ratio": cpu / base_cpu,
+                    "server_peak_in_flight": max(x["server_peak_in_flight"] for x in runs),
+                    "server_rejected": sum(x["server_rejected"] for x in runs),
+                }
+            )
+    return {"rows": rows, "rounds": rounds, "cap": cap}
+
+
+def sweep_cap(
+    caps: tuple[int, ...] = tuple(range(1, 16)),
+    latency: float = 0.02,
+    clients: tuple[str, ...] = ("sdk-memory", "aiohttp"),
+    quick: bool = False,
+) -> list[dict[str, Any]]:
+    """req/s against ``max_in_flight`` (one run per point; clients alternate per point)."""
+    out = []
+    with ServerProcess("--size", "demo", "--latency", str(latency)) as server:
+        for cap in caps:
+            for client in clients:
+                n = _count(client, latency, cap, quick)
+                res = _run_child(server, client, n, cap)
+                out.append({"client": client, "cap": cap, "latency_ms": latency * 1e3,
+                            "rps": res["rps"], "ceiling": cap / latency})  # fmt: skip
+    return out
+
+
+def sweep_latency(
+    latencies: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05),
+    cap: int = 15,
+    clients: tuple[str, ...] = ("sdk-memory", "aiohttp"),
+    quick: bool = False,
+) -> list[dict[str, Any]]:
+    """req/s against the server's latency at ``cap`` in flight (one run per point)."""
+    out = []
+    with ServerProcess("--size", "demo") as server:
+        for latency in latencies:
+            server.set_faults(latency=latency)
+            for client in clients:
+                n = _count(client, latency, cap, quick)
+                res = _run_child(server, client, n, cap)
+                out.append({"client": client, "cap": cap, "latency_ms": latency * 1e3,
+                            "rps": res["rps"], "ceiling": cap / latency})  # fmt: skip
+    return out
+
+
+if __name__ == "__main__":
+    # Child mode: one JSON spec in, one JSON result line out.
+    sys.stdout.write(json.dumps(measure_child(json.loads(sys.argv[1]))) + "\n")
