@@ -1,0 +1,76 @@
+"""Run the benchmarks and write ``benchmarks/results.md`` and ``benchmarks/throughput.png``.
+
+``python -m benchmarks`` (what ``nox -s bench`` runs) runs every section; ``--quick`` runs
+fewer rounds, smaller sweeps and a 100,000-record harvest (a couple of minutes instead of
+about eight); ``--only`` picks sections. Every loop is bounded by counts; each
+child process (sandbox, measured clients) has a timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from typing import Any
+
+from . import decode, harvest_memory, pagination, report, throughput
+
+SECTIONS = ("throughput", "sweeps", "pagination", "decode", "overhead", "harvest")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse options, run the chosen sections, write the report; returns the exit code."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer rounds, smaller sweeps")
+    p.add_argument("--only", action="append", choices=SECTIONS, help="run only these (repeat)")
+    p.add_argument("--rounds", type=int, default=None, help="throughput rounds (default 5, 3)")
+    args = p.parse_args(argv)
+    sections = args.only or list(SECTIONS)
+    quick = args.quick
+    rounds = max(1, min(args.rounds or (3 if quick else 5), 20))
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    results: dict[str, Any] = {
+        "quick": quick,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_start": " / ".join(f"{x:.2f}" for x in load),
+    }
+    started = time.perf_counter()
+
+    def step(name: str) -> None:
+        print(f"[{time.perf_counter() - started:6.0f} s] {name} ...", file=sys.stderr, flush=True)
+
+    if "throughput" in sections:
+        step("throughput (interleaved rounds)")
+        results["throughput"] = throughput.run(rounds=rounds, quick=quick)
+    if "sweeps" in sections:
+        step("throughput sweeps (chart)")
+        caps = (1, 2, 4, 6, 8, 10, 12, 15) if quick else tuple(range(1, 16))
+        results["sweep_cap"] = throughput.sweep_cap(caps=caps, quick=quick)
+        results["sweep_latency"] = throughput.sweep_latency(quick=quick)
+    if "pagination" in sections:
+        step("pagination")
+        results["pagination"] = pagination.run(rounds=3 if quick else 5)
+    if "decode" in sections:
+        step("decode")
+        results["decode"] = decode.run(quick=quick)
+    if "overhead" in sections:
+        step("ledger and limiter overhead")
+        from . import overhead
+
+        results["overhead"] = overhead.measure_overhead(1000 if quick else 3000)
+    if "harvest" in sections:
+        step("harvest memory")
+        results["harvest"] = harvest_memory.run(100_000 if quick else 1_000_000)
+    results["seconds"] = time.perf_counter() - started
+    results["machine"] = report.machine()
+    chart = report.write_chart(results)
+    md = report.write_markdown(results)
+    print(md.read_text())
+    print(f"wrote {md}" + (f" and {chart}" if chart else ""), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""Write ``benchmarks/results.md`` and ``benchmarks/throughput.png`` from the collected results."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TARGETS", "machine", "write_chart", "write_markdown"]
+
+HERE = Path(__file__).resolve().parent
+
+#: The targets of issue 7, checked in the report.
+TARGETS = {
+    "sdk_vs_handwritten": 0.97,  # SDK req/s / hand-written req/s at 20 ms
+    "of_ceiling": 0.93,  # SDK req/s / (15 / latency) at 20 ms
+    "cpu_vs_handwritten": 1.2,  # SDK CPU µs per request / hand-written, at most
+    "decode_vs_json": 3.5,  # 1 MB availability: json.loads time / SDK time, at least
+    "decode_vs_pydantic": 4.5,  # 1 MB availability: pydantic time / SDK time, at least
+    "harvest_mb": 150.0,  # peak RSS of a 1,000,000-record harvest, at most
+}
+
+
+def machine() -> dict[str, str]:
+    """CPU model, core count, load average, Python and key library versions."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import aiohttp
+    import msgspec
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return {
+        "cpu": cpu,
+        "nproc": str(os.cpu_count()),
+        "load": " / ".join(f"{x:.2f}" for x in load),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "aiohttp": aiohttp.__version__,
+        "msgspec": msgspec.__version__,
+    }
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def write_chart(results: dict[str, Any], path: Path = HERE / "throughput.png") -> Path | None:
+    """req/s against max_in_flight (left) and against latency (right), with the ceiling."""
+    cap_rows = results.get("sweep_cap") or []
+    lat_rows = results.get("sweep_latency") or []
+    if not cap_rows and not lat_rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: files only
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    labels = {"sdk-memory": "maxxton_async", "aiohttp": "hand-written aiohttp"}
+    for client in sorted({r["client"] for r in cap_rows}):
+        pts = [r for r in cap_rows if r["client"] == client]
+        left.plot([r["cap"] for r in pts], [r["rps"] for r in pts], "o-",
+                  label=labels.get(client, client))  # fmt: skip
+    if cap_rows:
+        caps = sorted({r["cap"] for r in cap_rows})
+        lat = cap_rows[0]["latency_ms"] / 1e3
+        left.plot(caps, [c / lat for c in caps], "k--", lw=1, label="ceiling (cap / latency)")
+        left.set_title(f"req/s against max_in_flight ({cap_rows[0]['latency_ms']:.0f} ms latency)")
+        left.set_xlabel("max_in_flight")
+        left.set_ylabel("requests per second")
+        left.legend()
+        left.grid(alpha=0.3)
+    for client in sorted({r["client"] for r in lat_rows}):
+        pts = sorted((r for r in lat_rows if r["client"] == client), key=lambda r: r["latency_ms"])
+        right.plot([r["latency_ms"] for r in pts], [r["rps"] for r in pts], "o-",
+                   label=labels.get(client, client))  # fmt: skip
+    if lat_rows:
+        lats = sorted({r["latency_ms"] for r in lat_rows})
+        cap = lat_rows[0]["cap"]
+        right.plot(lats, [cap / (x / 1e3) for x in lats], "k--", lw=1, label="ceiling")
+        right.set_xscale("log")
+        right.set_yscale("log")
+        right.set_title(f"req/s against server latency (cap {cap})")
+        right.set_xlabel("server latency (ms)")
+        right.legend()
+        right.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _throughput_md(tp: dict[str, Any]) -> list[str]:
+    names = {
+        "sdk-memory": "SDK, MemoryLedger",
+        "sdk-sqlite": "SDK, SQLite ledger (default)",
+        "aiohttp": "hand-written aiohttp + Semaphore + msgspec",
+        "httpx": "httpx.AsyncClient(max_connections=15)",
+        "sequential": "SDK, sequential awaits",
+    }
+    out = [
+        f"Cap {tp['cap']}, {tp['rounds']} interleaved rounds, medians; "
+        "`GET /maxxton/v2/customers/{id}`, all calls awaited at once (sequential: one by one). "
+        "Ratio and CPU ratio are against the hand-written client in the same rounds; the "
+        "ceiling is cap / latency (sequential: 1 / latency).",
+        "",
+        "| latency | client | req/s | × hand-written | of ceiling | client CPU µs/req | "
+        "CPU × hand-written | server peak in flight | 429s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in tp["rows"]:
+        own = r["rps"] / r["own_ceiling"]
+        out.append(
+            f"| {r['latency_ms']:g} ms | {names.get(r['client'], r['client'])} | "
+            f"{r['rps']:.0f} | {r['ratio']:.3f} | {own:.3f} | {r['cpu_us']:.0f} | "
+            f"{r['cpu_ratio']:.2f} | {r['server_peak_in_flight']} | {r['server_rejected']} |"
+        )
+    return out
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """``(what, measured, target, met)`` for every target that was measured."""
+    out: list[tuple[str, str, str, bool]] = []
+    tp = results.get("throughput")
+    if tp:
+        rows = {(r["latency_ms"], r["client"]): r for r in tp["rows"]}
+        for ledger in ("sdk-memory", "sdk-sqlite"):
+            r = rows.get((20.0, ledger))
+            if r is None:
+                continue
+            tag = "MemoryLedger" if ledger == "sdk-memory" else "SQLite ledger"
+            t = TARGETS
+            out.append(
+                (
+                    f"SDK ({tag}) req/s ÷ hand-written, 20 ms",
+                    f"{r['ratio']:.3f}",
+                    f"≥ {t['sdk_vs_handwritten']}",
+                    r["ratio"] >= t["sdk_vs_handwritten"],
+                )
+            )
+            out.append(
+                (
+                    f"SDK ({tag}) share of the 15/latency ceiling, 20 ms",
+                    f"{r['of_ceiling']:.3f}",
+                    f"≥ {t['of_ceiling']}",
+                    r["of_ceiling"] >= t["of_ceiling"],
+                )
+            )
+            out.append(
+                (
+                    f"SDK ({tag}) client CPU ÷ hand-written, 20 ms",
+                    f"{r['cpu_ratio']:.2f}",
+                    f"≤ {t['cpu_vs_handwritten']}",
+                    r["cpu_ratio"] <= t["cpu_vs_handwritten"],
+                )
+            )
+            r2 = rows.get((2.0, ledger))
+            if r2 is not None:
+                out.append((f"SDK ({tag}) client CPU ÷ hand-written, 2 ms",
+                            f"{r2['cpu_ratio']:.2f}", f"≤ {t['cpu_vs_handwritten']}",
+                            r2["cpu_ratio"] <= t["cpu_vs_handwritten"]))  # fmt: skip
+    dec = results.get("decode")
+    if dec:
+        row = next((r for r in dec if r["payload"] == "availability 1 MB"), None)
+        if row:
+            j, p = row["speedup"]["json.loads"], row["speedup"]["pydantic v2"]
+            out.append(
+                (
+                    "decode 1 MB availability, × faster than json.loads",
+                    f"{j:.2f}",
+                    f"≥ {TARGETS['decode_vs_json']}",
+                    j >= TARGETS["decode_vs_json"],
+                )
+            )
+            out.append(
+                (
+                    "decode 1 MB availability, × faster than pydantic v2",
+                    f"{p:.2f}",
+                    f"≥ {TARGETS['decode_vs_pydantic']}",
+                    p >= TARGETS["decode_vs_pydantic"],
+                )
+            )
+    hv = results.get("harvest")
+    if hv:
+        out.append(
+            (
+                f"harvest peak RSS, {hv['records']:,} records",
+                f"{hv['peak_rss_mb']:.0f} MB",
+                f"≤ {TARGETS['harvest_mb']:.0f} MB",
+                hv["peak_rss_mb"] <= TARGETS["harvest_mb"],
+            )
+        )
+    return out  # fmt: skip
+
+
+def write_markdown(results: dict[str, Any], path: Path = HERE / "results.md") -> Path:
+    """Every section that ran, the targets table first, the machine last."""
+    m = results["machine"]
+    lines = [
+        "# maxxton_async benchmarks",
+        "",
+        f"Generated by `python -m benchmarks{' --quick' if results.get('quick') else ''}` "
+        f"on {results['date']} in {results['seconds']:.0f} s. Machine: {m['nproc']} × {m['cpu']}, "
+        f"Python {m['python']}, aiohttp {m['aiohttp']}, msgspec {m['msgspec']}; load average "
+        f"at start {results['load_start']}, at end {m['load']} (the machine is shared with other "
+        "test runs: absolute numbers are noisy, ratios are measured side by side).",
+        "",
+    ]
+    tgt = targets(results)
+    if tgt:
+        lines += ["## Targets", "", "| what | measured | target | |", "|---|---:|---:|---|"]
+        lines += [f"| {w} | {v} | {t} | {_mark(ok)} |" for w, v, t, ok in tgt]
+        lines.append("")
+    if results.get("throughput"):
+        lines += ["## Call throughput", "", *_throughput_md(results["throughput"]), ""]
+        if Path(HERE / "throughput.png").exists() and (
+            results.get("sweep_cap") or results.get("sweep_latency")
+        ):
+            lines += [
+                "![req/s against max_in_flight and latency](throughput.png)",
+                "",
+                "Chart: one run per point (SDK with MemoryLedger and the hand-written client "
+                "alternate at every point); the dashed line is the ceiling.",
+                "",
+            ]
+    pg = results.get("pagination")
+    if pg:
+        lines += [
+            "## Pagination",
+            "",
+            f"{pg['prefetch']['pages']} pages of {pg['page_size']} customers, server latency "
+            f"{pg['latency_ms']:g} ms, {pg['rounds']} interleaved rounds, medians.",
+            "",
+            "| mode | seconds | items/s | pages/s | peak in flight |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for mode in ("prefetch", "sequential"):
+            r = pg[mode]
+            lines.append(
+                f"| {mode} | {r['seconds']:.3f} | {r['items_per_s']:.0f} | "
+                f"{r['pages_per_s']:.1f} | {r['peak_in_flight']} |"
+            )
+        lines += ["", f"Prefetch is **{pg['speedup']:.1f}×** faster than sequential paging.", ""]
+    dec = results.get("decode")
+    if dec:
+        cases = list(dec[0]["ms"])
+        lines += [
+            "## Decode",
+            "",
+            "Median ms per decode (interleaved rounds; `gc.collect()` before each decode, the "
+            "collector on during it). In brackets: how many times slower than the SDK's typed "
+            "decoder, which also validates and parses dates (the others return dicts and "
+            "strings, except pydantic).",
+            "",
+            "| payload | items | " + " | ".join(cases) + " |",
+            "|---|---:|" + "---:|" * len(cases),
+        ]
+        for r in dec:
+            cells = " | ".join(
+                f"{r['ms'][c]:.1f}" + ("" if c == "sdk" else f" ({r['speedup'][c]:.2f}×)")
+                for c in cases
+            )
+            lines.append(
+                f"| {r['payload']} ({r['bytes'] / 1e6:.1f} MB) | {r['items']:,} | {cells} |"
+            )
+        lines.append("")
+    ov = results.get("overhead")
+    if ov:
+        lines += [
+            "## Ledger and limiter overhead",
+            "",
+            "µs per call, from `benchmarks/overhead.py` (`ledger.*`: one `Usage.before_send`; "
+            "`.hard`: with a hard budget, an atomic check-and-count; `limiter.*`: one "
+            "uncontended `slot()`). Redis rows appear when 127.0.0.1:6379 answers.",
+            "",
+            "| component | µs per call |",
+            "|---|---:|",
+        ]
+        lines += [f"| {k} | {v:.1f} |" for k, v in ov.items()]
+        lines.append("")
+    hv = results.get("harvest")
+    if hv:
+        lines += [
+            "## Harvest memory",
+            "",
+            f"{hv['records']:,} availability records streamed through `{hv['api']}` into a "
+            f"counting sink ({hv['calls']:,} calls, {hv['accommodation_types']} accommodation "
+            f"types × 365 days, sandbox in another process). Peak RSS of the harvesting "
+            f"process: **{hv['peak_rss_mb']:.0f} MB** (after imports and set-up: "
+            f"{hv['baseline_rss_mb']:.0f} MB; target ≤ {hv['target_mb']} MB). "
+            f"{hv['records_per_s']:,.0f} records/s (bound by the sandbox generating them); "
+            f"at most {hv['peak_held_chunks']} chunks held at once.",
+            "",
+        ]
+    path.write_text("\n".join(lines))
+    return path
