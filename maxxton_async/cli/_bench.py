@@ -1,0 +1,235 @@
+"""``maxxton-async bench``: call throughput against any host, for measuring one's own setup.
+
+``max_in_flight`` workers each send one call at a time until ``--requests`` calls are done,
+so every call finds a free slot and its latency is the wire's, not a queue's. Prints req/s,
+the peak in flight, p50/p95 latency and the calls spent (token call and retries included).
+
+Every call to production (``api.maxxton.net``) is billed, so the command refuses a production
+host unless ``--i-understand-this-is-billed`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import urllib.parse
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .._client import ENVIRONMENTS, MaxxtonClient
+from .._errors import MaxxtonError
+from .._usage import Ledger, MemoryLedger
+
+__all__ = ["BenchResult", "bench", "is_production", "register"]
+
+#: Hosts whose calls are billed (guide, API Pricing: production only).
+PRODUCTION_HOSTS = frozenset({urllib.parse.urlsplit(ENVIRONMENTS["production"]).hostname})
+#: An upper bound on ``--requests``: the loop is bounded, and a typo must not spend a month.
+MAX_REQUESTS = 1_000_000
+BILLED_FLAG = "--i-understand-this-is-billed"
+
+
+@dataclass(frozen=True, slots=True)
+class BenchResult:
+    """What one benchmark run measured.
+
+    Attributes:
+        url: the URL called (without the query string).
+        requests: calls attempted in the timed part.
+        failed: of which failed (after the client's retries).
+        seconds: wall time of the timed part.
+        rps: successful calls per second.
+        peak_in_flight: the most calls on the wire at once.
+        p50_ms, p95_ms: latency percentiles of the calls, in milliseconds.
+        calls_spent: HTTP attempts sent, the token call and retries included.
+        token_calls: authenticate calls among them.
+        retries: retried attempts among them.
+        first_error: the first failure's message, if any.
+    """
+
+    url: str
+    requests: int
+    failed: int
+    seconds: float
+    rps: float
+    peak_in_flight: int
+    p50_ms: float
+    p95_ms: float
+    calls_spent: int
+    token_calls: int
+    retries: int
+    first_error: str | None
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``bench`` subcommand."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "bench",
+        help="measure call throughput against a host (sandbox, acceptance, production)",
+        description="Send --requests GETs with --max-in-flight workers and report req/s, peak "
+        "in flight, p50/p95 latency and calls spent. Credentials default to "
+        "$MAXXTON_CLIENT_ID, $MAXXTON_CLIENT_SECRET and $MAXXTON_SCOPE. Production calls are "
+        f"billed: a production host is refused unless {BILLED_FLAG} is given.",
+    )
+    p.add_argument("--base-url", help="host to call (default: the environment's host)")
+    p.add_argument("--environment", choices=sorted(ENVIRONMENTS), help="test or production")
+    p.add_argument("--client-id")
+    p.add_argument("--client-secret")
+    p.add_argument("--scope")
+    p.add_argument("--requests", type=int, default=500, help="calls to time (default 500)")
+    p.add_argument("--max-in-flight", type=int, default=15, help="concurrent calls (default 15)")
+    p.add_argument(
+        "--path",
+        default="/maxxton/v2/customers?size=1",
+        help="GET path, query string allowed (default /maxxton/v2/customers?size=1)",
+    )
+    p.add_argument(
+        "--ledger",
+        choices=("sqlite", "memory"),
+        default="sqlite",
+        help="count calls in the SDK's SQLite ledger (default) or in memory only",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument(
+        BILLED_FLAG,
+        dest="billed_ok",
+        action="store_true",
+        help="allow a production host: every call there is billed",
+    )
+    p.set_defaults(func=run)
+
+
+def is_production(environment: str | None, base_url: str | None) -> bool:
+    """Whether calls would be billed: the production environment or a production host."""
+    env = environment or os.environ.get("MAXXTON_ENVIRONMENT") or "test"
+    if env == "production":
+        return True
+    url = base_url or ENVIRONMENTS.get(env, "")
+    host = urllib.parse.urlsplit(url).hostname or ""
+    return host in PRODUCTION_HOSTS
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the options, refuse unconfirmed production, run and print; the exit code."""
+    if not 1 <= args.requests <= MAX_REQUESTS:
+        print(f"--requests must be between 1 and {MAX_REQUESTS}", file=sys.stderr)
+        return 2
+    if not 1 <= args.max_in_flight <= 1000:
+        print("--max-in-flight must be between 1 and 1000", file=sys.stderr)
+        return 2
+    # Checked before any client exists: a refused run must not send the token call either.
+    if is_production(args.environment, args.base_url) and not args.billed_ok:
+        print(
+            f"refusing to benchmark production: all {args.requests + 1} calls (the token call "
+            "included) would be billed against the 25,000/day and 750,000/month free "
+            f"allowance. Use the acceptance environment or a sandbox, or pass {BILLED_FLAG}.",
+            file=sys.stderr,
+        )
+        return 2
+    ledger: Ledger | None = MemoryLedger() if args.ledger == "memory" else None
+    try:
+        client = MaxxtonClient(
+            args.client_id,
+            args.client_secret,
+            args.scope,
+            environment=args.environment,
+            base_url=args.base_url,
+            max_in_flight=args.max_in_flight,
+            usage=ledger,
+        )
+    except MaxxtonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    path, params = _split_path(args.path)
+    try:
+        result = asyncio.run(bench(client, path, params, requests=args.requests))
+    except MaxxtonError as exc:  # the token call itself failed: nothing was measured
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(asdict(result)))
+    else:
+        print(_format(result, args.max_in_flight, client.environment))
+    return 0 if result.failed < result.requests else 1
+
+
+def _split_path(raw: str) -> tuple[str, list[tuple[str, str]]]:
+    parts = urllib.parse.urlsplit(raw)
+    return parts.path, urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+
+
+async def bench(
+    client: MaxxtonClient, path: str, params: list[tuple[str, str]], *, requests: int
+) -> BenchResult:
+    """Time ``requests`` GETs of ``path`` through ``client``; closes the client.
+
+    The token is fetched first, outside the timed part (it still counts as a call spent).
+    """
+    async with client:
+        await client.tokens.token()
+        latencies: list[float] = []
+        failed = 0
+        first_error: str | None = None
+        remaining = requests
+
+        async def worker() -> None:
+            nonlocal remaining, failed, first_error
+            while remaining > 0:  # bounded: each pass takes one of ``requests`` calls
+                remaining -= 1
+                t0 = time.perf_counter()
+                try:
+                    await client.request("GET", path, params=params)
+                except MaxxtonError as exc:
+                    failed += 1
+                    first_error = first_error or f"{type(exc).__name__}: {exc}"
+                    continue
+                latencies.append(time.perf_counter() - t0)
+
+        workers = min(client.limiter.capacity, requests)
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        seconds = time.perf_counter() - started
+        stats = client.statistics()
+    return BenchResult(
+        url=client.base_url + path,
+        requests=requests,
+        failed=failed,
+        seconds=seconds,
+        rps=len(latencies) / seconds if seconds > 0 else 0.0,
+        peak_in_flight=stats.peak_in_flight,
+        p50_ms=_percentile(latencies, 50) * 1e3,
+        p95_ms=_percentile(latencies, 95) * 1e3,
+        calls_spent=stats.requests_sent,
+        token_calls=stats.token_calls,
+        retries=stats.retries,
+        first_error=first_error,
+    )
+
+
+def _percentile(values: list[float], pct: int) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    # quantiles(n=100) gives the 1st..99th percentile cut points.
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+
+
+def _format(r: BenchResult, max_in_flight: int, environment: str) -> str:
+    billed = "billed" if environment == "production" else "not billed"
+    lines = [
+        f"maxxton-async bench: {r.requests} GETs of {r.url}, max_in_flight {max_in_flight}",
+        f"  throughput      {r.rps:,.1f} req/s ({r.seconds:.3f} s)",
+        f"  peak in flight  {r.peak_in_flight}",
+        f"  latency         p50 {r.p50_ms:.1f} ms, p95 {r.p95_ms:.1f} ms",
+        f"  calls spent     {r.calls_spent} (token calls {r.token_calls}, retries {r.retries};"
+        f" {environment}: {billed})",
+    ]
+    if r.failed:
+        lines.append(f"  failed          {r.failed} (first: {r.first_error})")
+    return "\n".join(lines)
