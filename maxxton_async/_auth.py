@@ -185,6 +185,22 @@ class TokenManager:
             return None
         return token
 
+    def usable(self) -> CachedToken | None:
+        """The token a call that already holds a slot may send, without I/O.
+
+        Unlike :meth:`current` this ignores the refresh margin: a token inside its margin
+        is still valid on the wire. ``None`` means it was retired by a 401 (see
+        :meth:`invalidate`) or has truly expired, and the call must fetch a new one.
+        """
+        token = self._token
+        if token is None or self._clock() >= token.expires_at:
+            return None
+        return token
+
+    def now(self) -> float:
+        """The manager's clock (epoch seconds)."""
+        return self._clock()
+
     async def token(self) -> CachedToken:
         """A valid token: the current one, the shared one, or a fresh one (single flight)."""
         token = self.current()
@@ -206,7 +222,11 @@ class TokenManager:
                 fresh = await self._mint()
                 self.token_calls += 1
                 await self._cache.set(self._key, fresh)
-                self._adopt(fresh)
+                if not self._adopt(fresh):
+                    # Born expired by our clock (skew, or a tiny expires_in): keep it for
+                    # this call rather than minting again in a loop.
+                    self._token = fresh
+                    self._refresh_after = 0.0
                 return fresh
 
     async def invalidate(self, token: CachedToken) -> None:

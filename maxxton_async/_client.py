@@ -18,7 +18,6 @@ import asyncio
 import builtins
 import logging
 import os
-import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -582,6 +581,7 @@ class MaxxtonClient:
         attempt = 0  # attempts that reached the wire
         replayed_401 = False
         counted = False
+        requeued = 0
         while True:
             token: CachedToken | None = None
             if authenticated:
@@ -596,10 +596,11 @@ class MaxxtonClient:
             failure: _WireFailure | None = None
             response: _Response | None = None
             async with self._limiter.slot():
-                if authenticated:
+                if authenticated and requeued < 2:
                     # Re-read without I/O: a 401 may have retired the token while we
-                    # queued; going out with it would cost a 401 and a replay.
-                    token = self._tokens.current()
+                    # queued; going out with it would cost a 401 and a replay. (Bounded,
+                    # so a clock that disagrees with the server cannot loop us forever.)
+                    token = self._tokens.usable()
                 if not authenticated or token is not None:
                     send_headers = headers
                     if token is not None:
@@ -611,7 +612,9 @@ class MaxxtonClient:
                     except _WireFailure as exc:
                         failure = exc
             if response is None and failure is None:
+                requeued += 1
                 continue  # token retired while queued: fetch the new one, same count
+            requeued = 0
             counted = False
             attempt += 1
             if attempt > 1:
@@ -744,7 +747,7 @@ class MaxxtonClient:
         else:
             query, body = [], urllib.parse.urlencode(form).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        started = time.time()
+        started = self._tokens.now()
         # Minting is safe to repeat (it changes nothing but the token), so it retries.
         response = await self._send(
             "POST",
@@ -781,7 +784,7 @@ class MaxxtonClient:
                 body=self._scrub(response.body),
             ) from None
         # expires_in is not documented (notes §1); 5 minutes is a safe guess when absent.
-        lifetime = token.expires_in if token.expires_in is not None else 300.0
+        lifetime = max(float(token.expires_in), 1.0) if token.expires_in is not None else 300.0
         return CachedToken(
             access_token=token.access_token,
             token_type=token.token_type or "Bearer",

@@ -39,8 +39,9 @@ class Seen:
 
 
 class CountingServer:
-    def __init__(self, *, latency: float = 0.0, token_ttl: int = 3600, items: int = 103,
-                 size_cap: int = 1000) -> None:
+    def __init__(
+        self, *, latency: float = 0.0, token_ttl: int = 3600, items: int = 103, size_cap: int = 1000
+    ) -> None:
         self.latency = latency
         self.token_ttl = token_ttl
         self.items = items
@@ -74,8 +75,11 @@ class CountingServer:
         self.tokens.clear()
 
     def api_calls(self, path: str | None = None) -> list[Seen]:
-        return [s for s in self.seen if s.path != "/maxxton/v2/authenticate"
-                and (path is None or s.path == path)]
+        return [
+            s
+            for s in self.seen
+            if s.path != "/maxxton/v2/authenticate" and (path is None or s.path == path)
+        ]
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
@@ -83,8 +87,11 @@ class CountingServer:
         self.peak = max(self.peak, self.in_flight)
         try:
             body = await request.read()
-            self.seen.append(Seen(request.method, request.path, request.query_string,
-                                  dict(request.headers), body))
+            self.seen.append(
+                Seen(
+                    request.method, request.path, request.query_string, dict(request.headers), body
+                )
+            )
             if self.latency:
                 await asyncio.sleep(self.latency)
             if request.path == "/maxxton/v2/authenticate":
@@ -102,8 +109,12 @@ class CountingServer:
                     assert request.transport is not None
                     request.transport.close()
                     return web.Response(status=500)
-                return web.Response(status=step.status, body=step.body, headers=step.headers,
-                                    content_type="application/json")
+                return web.Response(
+                    status=step.status,
+                    body=step.body,
+                    headers=step.headers,
+                    content_type="application/json",
+                )
             return self._route(request, body)
         finally:
             self.in_flight -= 1
@@ -120,8 +131,14 @@ class CountingServer:
             )
         token = secrets.token_hex(8)
         self.tokens.add(token)
-        return web.json_response({"access_token": token, "token_type": "Bearer",
-                                  "expires_in": self.token_ttl, "scope": form.get("scope")})
+        return web.json_response(
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": self.token_ttl,
+                "scope": form.get("scope"),
+            }
+        )
 
     def _route(self, request: web.Request, body: bytes) -> web.Response:
         tail = request.path.removeprefix("/maxxton/v2/")
@@ -133,20 +150,29 @@ class CountingServer:
             start = page * size
             content = [{"id": i} for i in range(start, min(start + size, self.items))]
             total_pages = -(-self.items // size)
-            return self._json({
-                "content": content, "number": page, "size": size,
-                "numberOfElements": len(content), "totalElements": self.items,
-                "totalPages": total_pages, "first": page == 0,
-                "last": page >= total_pages - 1, "empty": not content,
-                "sort": {"sorted": False, "unsorted": True, "empty": True},
-            })
+            return self._json(
+                {
+                    "content": content,
+                    "number": page,
+                    "size": size,
+                    "numberOfElements": len(content),
+                    "totalElements": self.items,
+                    "totalPages": total_pages,
+                    "first": page == 0,
+                    "last": page >= total_pages - 1,
+                    "empty": not content,
+                    "sort": {"sorted": False, "unsorted": True, "empty": True},
+                }
+            )
         if tail == "echo":
-            return self._json({
-                "method": request.method,
-                "query": [[k, v] for k, v in request.query.items()],
-                "headers": {k.lower(): v for k, v in request.headers.items()},
-                "json": msgspec.json.decode(body) if body else None,
-            })
+            return self._json(
+                {
+                    "method": request.method,
+                    "query": [[k, v] for k, v in request.query.items()],
+                    "headers": {k.lower(): v for k, v in request.headers.items()},
+                    "json": msgspec.json.decode(body) if body else None,
+                }
+            )
         return self._json({"ok": True, "path": request.path})
 
     @staticmethod

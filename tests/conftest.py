@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,13 +11,16 @@ from tests._counting_server import CLIENT_ID, CLIENT_SECRET, SCOPE, CountingServ
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's credentials or writes to their usage database."""
-    for name in ("MAXXTON_CLIENT_ID", "MAXXTON_CLIENT_SECRET", "MAXXTON_SCOPE",
-                 "MAXXTON_ENVIRONMENT"):
+    for name in (
+        "MAXXTON_CLIENT_ID",
+        "MAXXTON_CLIENT_SECRET",
+        "MAXXTON_SCOPE",
+        "MAXXTON_ENVIRONMENT",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MAXXTON_USAGE_DB", str(tmp_path / "usage.sqlite3"))
-    yield
 
 
 @pytest.fixture

@@ -60,9 +60,10 @@ async def test_thousand_concurrent_calls_never_exceed_the_cap_and_reach_it(
 
 
 async def test_cap_is_configurable(creds: dict[str, str]) -> None:
-    async with CountingServer(latency=0.005) as server, make(
-        server, creds, max_in_flight=4
-    ) as client:
+    async with (
+        CountingServer(latency=0.005) as server,
+        make(server, creds, max_in_flight=4) as client,
+    ):
         await asyncio.gather(*(client.request("GET", "ping") for _ in range(100)))
         assert server.peak == 4
 
@@ -120,8 +121,9 @@ async def test_second_401_raises_unauthorized(
 
 
 async def test_refused_credentials_raise_without_the_secret(server: CountingServer) -> None:
-    client = MaxxtonClient("tester", "wrong-" + CLIENT_SECRET, "tst", base_url=server.base_url,
-                           usage=MemoryLedger())
+    client = MaxxtonClient(
+        "tester", "wrong-" + CLIENT_SECRET, "tst", base_url=server.base_url, usage=MemoryLedger()
+    )
     async with client:
         with pytest.raises(AuthenticationError) as info:
             await client.request("GET", "ping")
@@ -206,13 +208,16 @@ async def test_retry_after_is_honoured_and_capped(
 
 async def test_slot_is_released_while_backing_off(creds: dict[str, str]) -> None:
     policy = RetryPolicy(backoff_base=0.2, backoff_max=0.2, rng=lambda: 1.0)
-    async with CountingServer() as server, make(
-        server, creds, max_in_flight=1, retry=policy
-    ) as client:
+    async with (
+        CountingServer() as server,
+        make(server, creds, max_in_flight=1, retry=policy) as client,
+    ):
         await client.request("GET", "ping")
         server.script.append(Scripted(503))
         slow = asyncio.create_task(client.request("GET", "first"))
-        while not server.api_calls("/maxxton/v2/first"):
+        for _ in range(1000):  # bounded: until the server has seen the first attempt
+            if server.api_calls("/maxxton/v2/first"):
+                break
             await asyncio.sleep(0.001)
         # With one slot, this call can only finish first if the backing-off call let go.
         await client.request("GET", "second")
@@ -228,16 +233,23 @@ async def test_filters_and_sort_as_the_server_receives_them(
     async with make(server, creds) as client:
         flt = ((F("lastName") == "Jansen") | F("city").contains("Ede")) & (F("age") >= 30)
         await client.request(
-            "GET", "echo", params={"size": 50, "ids": [1, 2]}, filter=flt,
+            "GET",
+            "echo",
+            params={"size": 50, "ids": [1, 2]},
+            filter=flt,
             sort=["lastName,asc", "age,desc"],
         )
     from urllib.parse import parse_qsl
 
     got = parse_qsl(server.api_calls()[0].query)
     assert got == [
-        ("size", "50"), ("ids", "1"), ("ids", "2"),
-        ("filter", "lastName::Jansen||city:Ede"), ("filter", "age>:30"),
-        ("sort", "lastName,asc"), ("sort", "age,desc"),
+        ("size", "50"),
+        ("ids", "1"),
+        ("ids", "2"),
+        ("filter", "lastName::Jansen||city:Ede"),
+        ("filter", "age>:30"),
+        ("sort", "lastName,asc"),
+        ("sort", "age,desc"),
     ]
 
 
@@ -246,7 +258,9 @@ async def test_headers_default_and_override(server: CountingServer, creds: dict[
         data = await client.request("GET", "echo")
         assert data["headers"]["locale"] == "nl_NL"
         assert data["headers"]["x-show-archived"] == "true"
-        data = await client.request("GET", "echo", headers={"Locale": "de", "x-show-archived": None})
+        data = await client.request(
+            "GET", "echo", headers={"Locale": "de", "x-show-archived": None}
+        )
         assert data["headers"]["locale"] == "de"
         assert "x-show-archived" not in data["headers"]
 
@@ -256,7 +270,9 @@ async def test_json_body_and_typed_decode(server: CountingServer, creds: dict[st
         echoed = await client.request("PUT", "echo", json=Item(id=7))
         assert echoed["json"] == {"id": 7}
         assert await client.request("GET", "ping", type=dict[str, Any]) == {
-            "ok": True, "path": "/maxxton/v2/ping"}
+            "ok": True,
+            "path": "/maxxton/v2/ping",
+        }
 
 
 async def test_error_keeps_raw_body(server: CountingServer, creds: dict[str, str]) -> None:
@@ -267,7 +283,11 @@ async def test_error_keeps_raw_body(server: CountingServer, creds: dict[str, str
             await client.request("GET", "customers/9")
     err = info.value
     assert (err.status, err.body, err.method, err.path) == (
-        404, body, "GET", "/maxxton/v2/customers/9")
+        404,
+        body,
+        "GET",
+        "/maxxton/v2/customers/9",
+    )
 
 
 async def test_undecodable_body_keeps_raw_bytes(
@@ -297,11 +317,16 @@ async def test_204_and_empty_body_are_none(server: CountingServer, creds: dict[s
 
 @pytest.mark.parametrize("prefetch", [True, False])
 @pytest.mark.parametrize(("items", "size"), [(103, 10), (100, 10), (1, 7), (45, 45), (46, 45)])
-async def test_paginate_odd_sizes(creds: dict[str, str], prefetch: bool, items: int,
-                                  size: int) -> None:
+async def test_paginate_odd_sizes(
+    creds: dict[str, str], prefetch: bool, items: int, size: int
+) -> None:
     async with CountingServer(items=items) as server, make(server, creds) as client:
-        got = [i.id async for i in client.paginate(
-            "items", item_type=Item, page_size=size, prefetch=prefetch)]
+        got = [
+            i.id
+            async for i in client.paginate(
+                "items", item_type=Item, page_size=size, prefetch=prefetch
+            )
+        ]
         assert got == list(range(items))
         assert len(server.api_calls()) == -(-items // size)
 
@@ -327,6 +352,7 @@ async def test_paginate_fetches_ahead_concurrently(creds: dict[str, str]) -> Non
 
 async def test_breaking_early_leaves_no_task(creds: dict[str, str]) -> None:
     async with CountingServer(items=1000, latency=0.02) as server, make(server, creds) as client:
+
         def lookahead() -> list[asyncio.Task[Any]]:
             return [t for t in asyncio.all_tasks() if t.get_name().startswith("maxxton-page-")]
 
@@ -350,8 +376,7 @@ async def test_breaking_early_leaves_no_task(creds: dict[str, str]) -> None:
 async def test_hard_budget_sends_nothing_once_spent(
     server: CountingServer, creds: dict[str, str]
 ) -> None:
-    client = make(server, creds, environment="production",
-                  budget=Budget(daily=3, hard=True))
+    client = make(server, creds, environment="production", budget=Budget(daily=3, hard=True))
     async with client:
         await client.request("GET", "a")  # token + call = 2
         await client.request("GET", "b")  # 3
@@ -363,7 +388,9 @@ async def test_hard_budget_sends_nothing_once_spent(
         assert (snap.today, snap.free_left_today) == (3, 0)
 
 
-async def test_acceptance_calls_are_not_billed(server: CountingServer, creds: dict[str, str]) -> None:
+async def test_acceptance_calls_are_not_billed(
+    server: CountingServer, creds: dict[str, str]
+) -> None:
     async with make(server, creds, budget=Budget(daily=1, hard=True)) as client:
         for _ in range(3):
             await client.request("GET", "a")
@@ -394,7 +421,9 @@ def test_credentials_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "envsecret" not in repr(vars(client))
 
 
-async def test_closed_client_is_a_clear_error(server: CountingServer, creds: dict[str, str]) -> None:
+async def test_closed_client_is_a_clear_error(
+    server: CountingServer, creds: dict[str, str]
+) -> None:
     client = make(server, creds)
     async with client:
         await client.request("GET", "ping")

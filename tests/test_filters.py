@@ -63,8 +63,19 @@ def test_values_render_as_the_grammar_carries_them(value: object, rendered: str)
 
 @pytest.mark.parametrize(
     "value",
-    ["a||b", "a|b", "", ":x", ">x", "line\nbreak", None, [1], {"a": 1}, float("nan"),
-     datetime(2026, 1, 1)],
+    [
+        "a||b",
+        "a|b",
+        "",
+        ":x",
+        ">x",
+        "line\nbreak",
+        None,
+        [1],
+        {"a": 1},
+        float("nan"),
+        datetime(2026, 1, 1),
+    ],
 )
 def test_values_the_grammar_cannot_carry_raise_naming_them(value: object) -> None:
     with pytest.raises(ValueError, match="filter value"):
@@ -102,7 +113,7 @@ def test_build_query_flattens_and_drops_none() -> None:
 
 
 def test_chunk_ids_bounds_the_length_and_keeps_everything_once() -> None:
-    ids = list(range(100_000, 101_000)) + [100_000]
+    ids = [*range(100_000, 101_000), 100_000]
     chunks = list(chunk_ids(ids, field="reservationId", max_chars=200))
     flat = [i for chunk, _ in chunks for i in chunk]
     assert flat == list(range(100_000, 101_000))

@@ -15,10 +15,12 @@ from maxxton_async._retry import parse_retry_after
 def test_parse_retry_after_seconds_and_http_date() -> None:
     now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     assert parse_retry_after("7", now=now) == 7
-    assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True),
-                             now=now) == 30
-    assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True),
-                             now=now) == 0
+    assert (
+        parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now=now) == 30
+    )
+    assert (
+        parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now=now) == 0
+    )
     assert parse_retry_after("soon", now=now) is None
     assert parse_retry_after(None) is None
     assert parse_retry_after("-3") == 0
@@ -44,8 +46,10 @@ def mocked() -> aioresponses:
 
 async def test_token_is_sent_as_token_type_and_access_token(mocked: aioresponses) -> None:
     base = "https://api-test.maxxton.net"
-    mocked.post(f"{base}/maxxton/v2/authenticate",
-                payload={"access_token": "abc", "token_type": "bearer", "expires_in": 60})
+    mocked.post(
+        f"{base}/maxxton/v2/authenticate",
+        payload={"access_token": "abc", "token_type": "bearer", "expires_in": 60},
+    )
     mocked.get(f"{base}/maxxton/v2/customers/1", payload={"customerId": 1})
     async with MaxxtonClient("id", "secret", "sco", usage=MemoryLedger()) as client:
         assert await client.request("GET", "customers/1") == {"customerId": 1}
@@ -57,8 +61,11 @@ async def test_token_is_sent_as_token_type_and_access_token(mocked: aioresponses
 async def test_refresh_margin_scales_with_lifetime(mocked: aioresponses) -> None:
     """A 60 s token is reused for ~54 s, not refreshed on every call."""
     base = "https://api-test.maxxton.net"
-    mocked.post(f"{base}/maxxton/v2/authenticate",
-                payload={"access_token": "abc", "expires_in": 60}, repeat=True)
+    mocked.post(
+        f"{base}/maxxton/v2/authenticate",
+        payload={"access_token": "abc", "expires_in": 60},
+        repeat=True,
+    )
     mocked.get(f"{base}/maxxton/v2/ping", payload={}, repeat=True)
     async with MaxxtonClient("id", "secret", "sco", usage=MemoryLedger()) as client:
         for _ in range(5):
