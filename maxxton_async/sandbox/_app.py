@@ -26,7 +26,13 @@ from aiohttp import web
 from ._admin import add_admin_routes
 from ._faults import FaultDecision
 from ._query import QueryError, build_predicate, page_params, paginate, parse_sort, sort_records
-from ._reservations import BookingError, change_status, create_reservation, propose
+from ._reservations import (
+    BookingError,
+    add_payment,
+    change_status,
+    create_reservation,
+    propose,
+)
 from ._state import STATE_KEY, SandboxState
 from ._stats import RequestRecord
 from ._transitions import IllegalTransition
@@ -105,6 +111,7 @@ def make_app(state: SandboxState) -> web.Application:
     r.add_get(f"{p}/reservations/{{reservationId:\\d+}}/details", _reservation_details)
     r.add_get(f"{p}/reservations/{{reservationId:\\d+}}/paymentlink", _payment_link)
     r.add_put(f"{p}/reservations/{{reservationId:\\d+}}", _update_reservation)
+    r.add_post(f"{p}/reservations/{{reservationId:\\d+}}/payments", _payment)
     r.add_get(f"{p}/accommodationtypes/{{resourceId:\\d+}}/details", _type_details)
     r.add_get(f"{p}/units/{{unitId:\\d+}}/details", _unit_details)
     r.add_get(f"{p}/locations/{{locationId:\\d+}}/details", _location_details)
@@ -506,6 +513,15 @@ async def _create_reservation(request: web.Request) -> web.StreamResponse:
         return json_response(create_reservation(state, await _json_body(request)))
     except BookingError as exc:
         return spring_error(request, exc.status, str(exc))
+
+
+async def _payment(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    try:
+        answer = add_payment(state, _reservation_id(request), await _json_body(request))
+    except BookingError as exc:
+        return spring_error(request, exc.status, str(exc))
+    return json_response(answer)
 
 
 async def _update_reservation(request: web.Request) -> web.StreamResponse:

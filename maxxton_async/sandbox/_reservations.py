@@ -17,7 +17,7 @@ from ._transitions import next_status
 if TYPE_CHECKING:
     from ._state import SandboxState
 
-__all__ = ["BookingError", "change_status", "create_reservation", "propose"]
+__all__ = ["BookingError", "add_payment", "change_status", "create_reservation", "propose"]
 
 Record = dict[str, Any]
 
@@ -230,3 +230,38 @@ def change_status(
     )
     state.webhooks.notify("reservation.status_change", record, now)
     return record
+
+
+def add_payment(state: SandboxState, reservation_id: int, body: Record) -> Record:
+    """Record a payment (reference, Create payments for a reservation; path **inferred**).
+
+    ``paymentMethodCode`` and ``amount`` are required. A payment turns PROVISIONAL into
+    DEFINITIVE (guide, Reservation Flow 6); webhooks get ``reservation.payment_received`` and, when
+    the status moved, ``reservation.status_change`` (guide, Webhooks).
+    """
+    record = state.data.reservations.get(reservation_id)
+    if record is None:
+        raise BookingError(f"No reservation found for reservationId {reservation_id}", 404)
+    if not body.get("paymentMethodCode"):
+        raise BookingError("paymentMethodCode is required")
+    amount = body.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, int | float) or amount <= 0:
+        raise BookingError("amount is required and must be a positive number")
+    now = state.utcnow()
+    moved = record["statusValue"] == "PROVISIONAL"
+    if moved:
+        record["statusValue"] = "DEFINITIVE"
+        record["status"] = STATUS_CODES["DEFINITIVE"]
+    state.data.add_event(
+        "RESERVATION_EVENT", reservation_id, "RESERVATION", "UPDATE", event_time(state)
+    )
+    state.webhooks.notify("reservation.payment_received", record, now)
+    if moved:
+        state.webhooks.notify("reservation.status_change", record, now)
+    return {
+        "reservationId": reservation_id,
+        "paymentMethodCode": body["paymentMethodCode"],
+        "amount": float(amount),
+        "currencyCode": body.get("currencyCode") or record["currencyCode"],
+        "statusValue": record["statusValue"],
+    }

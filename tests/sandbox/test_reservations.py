@@ -189,3 +189,20 @@ async def test_refused_bookings(
     async with http.post(f"{API}/reservations", json=body, headers=auth) as resp:
         assert resp.status == 400
     assert len(sb.data.reservations) == before
+
+
+async def test_payment_makes_provisional_definitive(
+    sb: Sandbox, http: aiohttp.ClientSession, auth: dict[str, str]
+) -> None:
+    res_id = _with_status(sb, "PROVISIONAL")
+    url = f"{API}/reservations/{res_id}/payments"
+    async with http.post(url, json={"paymentMethodCode": "IDEAL"}, headers=auth) as resp:
+        assert resp.status == 400
+    async with http.post(
+        url, json={"paymentMethodCode": "IDEAL", "amount": 100.0}, headers=auth
+    ) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["statusValue"] == "DEFINITIVE"
+    assert sb.data.reservations[res_id]["status"] == 21
+    code, body = await _put(http, auth, res_id, {"statusValue": "CHECKED_IN"})
+    assert (code, body["statusValue"]) == (200, "CHECKED_IN")
