@@ -281,6 +281,8 @@ class SandboxData:
     merged_customers: dict[int, int] = field(default_factory=dict)
     version: int = 0
     _next_ids: dict[str, int] = field(default_factory=dict)
+    _unit_cache: dict[tuple[int, int], list[tuple[int, str]]] = field(default_factory=dict)
+    _offer_cache: dict[int, list[Record]] = field(default_factory=dict)
 
     # -- ids and events -------------------------------------------------------------------
 
@@ -341,19 +343,18 @@ class SandboxData:
         if noise % 100 >= 72:
             return None
         units = [
-            {"unitId": uid, "code": self.units[uid]["code"]}
-            for uid in self.units_by_type.get(resource_id, ())
-            if not self.units[uid]["archived"] and mix(noise, uid) % 3 != 0
+            {"unitId": uid, "code": code}
+            for uid, code in self._bookable_units(resource_id)
+            if mix(noise, uid) % 3 != 0
         ]
         if not units:
             return None
         base = cfg.night_price * duration * _SEASON[arrival.month - 1]
         base *= 1 + ((noise >> 8) % 21 - 10) / 100
         prices = [_price(None, None, base)]
-        for offer in self.offers.values():
-            if offer["archived"] or mix(self.seed, offer["resourceId"], resource_id) % 3:
-                continue
-            if not offer["validFrom"] <= arrival.isoformat() <= offer["validTo"]:
+        day_iso = arrival.isoformat()
+        for offer in self._offers_for(resource_id):
+            if offer["archived"] or not offer["validFrom"] <= day_iso <= offer["validTo"]:
                 continue
             discounted = base * (100 - offer["discountPercent"]) / 100
             prices.append(_price(offer["resourceId"], offer["code"], discounted))
@@ -375,6 +376,33 @@ class SandboxData:
             "petCapacity": 2 if pet_units else 0,
             "units": units,
         }
+
+    def _bookable_units(self, resource_id: int) -> list[tuple[int, str]]:
+        # Cached per dataset version: units are only renamed or archived through a change.
+        key = (resource_id, self.version)
+        cached = self._unit_cache.get(key)
+        if cached is None:
+            if len(self._unit_cache) > 4096:
+                self._unit_cache.clear()
+            cached = [
+                (uid, self.units[uid]["code"])
+                for uid in self.units_by_type.get(resource_id, ())
+                if not self.units[uid]["archived"]
+            ]
+            self._unit_cache[key] = cached
+        return cached
+
+    def _offers_for(self, resource_id: int) -> list[Record]:
+        # Which offers apply to a type is fixed by the seed; their terms are read live.
+        cached = self._offer_cache.get(resource_id)
+        if cached is None:
+            cached = [
+                offer
+                for offer in self.offers.values()
+                if mix(self.seed, offer["resourceId"], resource_id) % 3 == 0
+            ]
+            self._offer_cache[resource_id] = cached
+        return cached
 
 
 def _price(offer_id: int | None, offer_code: str | None, amount: float) -> Record:
