@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -132,20 +133,32 @@ async def test_hard_budget_exact_across_processes(redis_prefix: tuple[str, str])
 
 
 class ConcurrencyServer:
-    """Counts requests in flight; holds each one a few milliseconds."""
+    """Counts requests in flight.
+
+    Until 15 are in flight at once, each request is held (at most 1 s) so that slow
+    process start-up or a loaded machine cannot keep the peak below what the limiter
+    allows; after that each is held a few milliseconds.
+    """
 
     def __init__(self) -> None:
         self.in_flight = 0
         self.peak = 0
         self.total = 0
         self.url = ""
+        self.full = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.Response:
         self.in_flight += 1
         self.total += 1
         self.peak = max(self.peak, self.in_flight)
+        if self.in_flight >= 15:
+            self.full.set()
         try:
-            await asyncio.sleep(0.03)
+            if self.full.is_set():
+                await asyncio.sleep(0.005)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.full.wait(), timeout=1.0)
         finally:
             self.in_flight -= 1
         return web.Response(text="ok")
