@@ -27,6 +27,7 @@ __all__ = [
     "QueryError",
     "build_predicate",
     "infer_schema",
+    "page_params",
     "paginate",
     "parse_sort",
     "sort_records",
