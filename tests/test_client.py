@@ -438,3 +438,22 @@ def test_jitter_is_bounded() -> None:
     for attempt in range(1, 10):
         delay = policy.backoff(attempt)
         assert 0 <= delay <= min(5, 2 ** (attempt - 1))
+
+
+async def test_breaking_without_async_with_still_cancels_the_lookahead(
+    creds: dict[str, str],
+) -> None:
+    def lookahead() -> list[asyncio.Task[Any]]:
+        return [t for t in asyncio.all_tasks() if t.get_name().startswith("maxxton-page-")]
+
+    async with CountingServer(items=1000, latency=0.02) as server, make(server, creds) as client:
+        async for item in client.paginate("items", item_type=Item, page_size=10):
+            if item.id == 15:
+                assert lookahead()
+                break
+        # The abandoned generator is finalised by the event loop's asyncgen hook.
+        for _ in range(100):
+            if not lookahead():
+                break
+            await asyncio.sleep(0.005)
+        assert lookahead() == []
