@@ -15,9 +15,9 @@ import sys
 import time
 from typing import Any
 
-from . import decode, harvest_memory, pagination, report, throughput
+from . import decode, harvest_memory, pagination, report, sendpath, throughput
 
-SECTIONS = ("throughput", "sweeps", "pagination", "decode", "overhead", "harvest")
+SECTIONS = ("throughput", "sendpath", "sweeps", "pagination", "decode", "overhead", "harvest")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,11 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     if "throughput" in sections:
         step("throughput (interleaved rounds)")
         results["throughput"] = throughput.run(rounds=rounds, quick=quick)
+    if "sendpath" in sections:
+        step("send path, wire stubbed")
+        results["sendpath"] = sendpath.run(n=2000 if quick else 5000, rounds=3 if quick else 5)
     if "sweeps" in sections:
         step("throughput sweeps (chart)")
         caps = (1, 2, 4, 6, 8, 10, 12, 15) if quick else tuple(range(1, 16))
-        results["sweep_cap"] = throughput.sweep_cap(caps=caps, quick=quick)
-        results["sweep_latency"] = throughput.sweep_latency(quick=quick)
+        # One second per point even in a full run: the chart shows shape, the rounds above
+        # carry the ratios.
+        results["sweep_cap"] = throughput.sweep_cap(caps=caps, quick=True)
+        results["sweep_latency"] = throughput.sweep_latency(quick=True)
     if "pagination" in sections:
         step("pagination")
         results["pagination"] = pagination.run(rounds=3 if quick else 5)

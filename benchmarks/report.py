@@ -102,8 +102,10 @@ def _throughput_md(tp: dict[str, Any]) -> list[str]:
     names = {
         "sdk-memory": "SDK, MemoryLedger",
         "sdk-sqlite": "SDK, SQLite ledger (default)",
+        "sdk-proposal": "SDK, MemoryLedger, proposed SemaphoreLimiter",
         "aiohttp": "hand-written aiohttp + Semaphore + msgspec",
         "httpx": "httpx.AsyncClient(max_connections=15)",
+        "httpx-sem": "httpx + Semaphore(15)",
         "sequential": "SDK, sequential awaits",
     }
     out = [
@@ -231,6 +233,22 @@ def write_markdown(results: dict[str, Any], path: Path = HERE / "results.md") ->
                 "alternate at every point); the dashed line is the ceiling.",
                 "",
             ]
+    sp = results.get("sendpath")
+    if sp:
+        lines += [
+            "## Where the SDK's per-call CPU goes (wire stubbed)",
+            "",
+            "`benchmarks/sendpath.py`: `client.request` with the aiohttp call replaced by a "
+            "stub answering a canned 200, beside the hand-written equivalent; then each step "
+            "alone. µs per call, medians of interleaved rounds. `gathered` rows run many calls "
+            "at once behind the cap of 15 (the throughput benchmark's shape), each holding its "
+            "slot across one event-loop pass.",
+            "",
+            "| step | µs per call |",
+            "|---|---:|",
+        ]
+        lines += [f"| {k} | {v:.2f} |" for k, v in sp.items()]
+        lines.append("")
     pg = results.get("pagination")
     if pg:
         lines += [

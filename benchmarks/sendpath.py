@@ -1,0 +1,205 @@
+"""Where the SDK's per-call CPU goes, with the network taken out (µs per call, in-process).
+
+``client.request`` runs for real, except that the aiohttp call (``MaxxtonClient._wire``) is
+replaced on the instance by a stub answering a canned 200; the hand-written equivalent
+(``asyncio.Semaphore`` + ``msgspec.json.decode``) runs beside it. What remains is the SDK's
+own bookkeeping, which the throughput benchmark sees as extra client CPU per request. The
+steps are then timed one by one, so a report can name the function that costs.
+
+Rounds are interleaved and medians kept; every loop is bounded by ``n``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from maxxton_async import MaxxtonClient
+from maxxton_async._auth import CachedToken
+from maxxton_async._filters import build_query
+from maxxton_async._usage import MemoryLedger, UsageKind
+
+from ._proposal import SemaphoreLimiter
+
+__all__ = ["run"]
+
+_BODY = b'{"customerId":100000,"firstName":"Anna","lastName":"Jansen","email":"a@example.com"}'
+_URL = "http://127.0.0.1:8080/maxxton/v2/customers/100000"
+
+
+class _Headers(dict[str, str]):
+    def getall(self, key: str) -> list[str]:
+        return [self[key]]
+
+
+async def _time(n: int, once: Callable[[], Awaitable[Any]]) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await once()
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def _time_sync(n: int, once: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        once()
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+async def _measure(n: int, rounds: int) -> dict[str, float]:
+    from maxxton_async._client import _Response
+
+    client = MaxxtonClient("id", "secret", "scope", base_url="http://127.0.0.1:8080",
+                           usage=MemoryLedger())  # fmt: skip
+    canned = _Response(200, _Headers({"Content-Type": "application/json"}), _BODY)  # type: ignore[arg-type]
+
+    async def stub_wire(*_args: Any, **_kw: Any) -> Any:
+        return canned
+
+    async def stub_mint() -> CachedToken:
+        return CachedToken(access_token="t", token_type="Bearer", expires_at=time.time() + 3600)
+
+    client._wire = stub_wire  # type: ignore[method-assign]
+    client._tokens._mint = stub_mint  # type: ignore[attr-defined]
+    await client.request("GET", "/maxxton/v2/customers/100000")  # token, decoder cache
+
+    sem = asyncio.Semaphore(15)
+    decode = msgspec.json.decode
+
+    async def handwritten() -> Any:
+        async with sem:
+            body = (await stub_wire()).body
+        return decode(body)
+
+    limiter = client.limiter
+
+    async def slot() -> None:
+        async with limiter.slot():
+            pass
+
+    async def semaphore() -> None:
+        async with sem:
+            pass
+
+    usage = client.usage
+
+    async def ledger() -> None:
+        await usage.before_send(UsageKind.CALL, method="GET", path="/x")
+
+    tokens = client.tokens
+
+    cases_async: dict[str, Callable[[], Awaitable[Any]]] = {
+        "sdk: client.request (wire stubbed)": lambda: client.request(
+            "GET", "/maxxton/v2/customers/100000"
+        ),
+        "sdk with SemaphoreLimiter (proposal), wire stubbed": lambda: proposed.request(
+            "GET", "/maxxton/v2/customers/100000"
+        ),
+        "hand-written: Semaphore + decode (wire stubbed)": handwritten,
+        "LocalLimiter.slot() enter+exit (anyio CapacityLimiter)": slot,
+        "asyncio.Semaphore enter+exit": semaphore,
+        "Usage.before_send (MemoryLedger)": ledger,
+        "TokenManager.token() (cached)": tokens.token,
+        "MaxxtonClient._note_in_flight": client._note_in_flight,
+    }
+    headers = {"Accept": "application/json"}
+    cases_sync: dict[str, Callable[[], Any]] = {
+        "urllib.parse.urlsplit(url).path (in _wire)": lambda: urllib.parse.urlsplit(_URL).path,
+        "build_query(None) + _headers(None)": lambda: (
+            build_query(None), client._headers(None, has_json=False)
+        ),
+        "{**headers, Authorization} + tokens.current()": lambda: {
+            **headers, "Authorization": tokens.current().authorization  # type: ignore[union-attr]
+        },
+        "limiter.statistics()": limiter.statistics,
+        "MaxxtonClient._decode (untyped)": lambda: client._decode(
+            canned, None, method="GET", path="/x"
+        ),
+        "msgspec.json.decode": lambda: decode(_BODY),
+    }  # fmt: skip
+    proposed = MaxxtonClient("id", "secret", "scope", base_url="http://127.0.0.1:8080",
+                             usage=MemoryLedger(), limiter=SemaphoreLimiter(15))  # fmt: skip
+    proposed._wire = stub_wire  # type: ignore[method-assign]
+    proposed._tokens._mint = stub_mint  # type: ignore[attr-defined]
+    await proposed.request("GET", "/maxxton/v2/customers/100000")
+
+    # Contended: the throughput benchmark's shape. ``n`` calls gathered at once behind a
+    # cap of 15, each holding its slot across one event-loop pass (a stand-in for the wire).
+    async def yielding_wire(*_args: Any, **_kw: Any) -> Any:
+        await asyncio.sleep(0)
+        return canned
+
+    async def sdk_gathered() -> None:
+        client._wire = yielding_wire  # type: ignore[method-assign]
+        try:
+            await asyncio.gather(
+                *(client.request("GET", "/maxxton/v2/customers/100000") for _ in range(n))
+            )
+        finally:
+            client._wire = stub_wire  # type: ignore[method-assign]
+
+    async def proposed_gathered() -> None:
+        proposed._wire = yielding_wire  # type: ignore[method-assign]
+        try:
+            await asyncio.gather(
+                *(proposed.request("GET", "/maxxton/v2/customers/100000") for _ in range(n))
+            )
+        finally:
+            proposed._wire = stub_wire  # type: ignore[method-assign]
+
+    async def handwritten_one() -> Any:
+        async with sem:
+            body = (await yielding_wire()).body
+        return decode(body)
+
+    async def handwritten_gathered() -> None:
+        await asyncio.gather(*(handwritten_one() for _ in range(n)))
+
+    async def slot_one() -> None:
+        async with limiter.slot():
+            await asyncio.sleep(0)
+
+    async def slots_gathered() -> None:
+        await asyncio.gather(*(slot_one() for _ in range(n)))
+
+    async def sem_one() -> None:
+        async with sem:
+            await asyncio.sleep(0)
+
+    async def sems_gathered() -> None:
+        await asyncio.gather(*(sem_one() for _ in range(n)))
+
+    gathered: dict[str, Callable[[], Awaitable[Any]]] = {
+        "gathered: sdk client.request (wire stubbed, yields once)": sdk_gathered,
+        "gathered: sdk with SemaphoreLimiter (proposal)": proposed_gathered,
+        "gathered: hand-written (wire stubbed, yields once)": handwritten_gathered,
+        "gathered: LocalLimiter.slot() held one loop pass": slots_gathered,
+        "gathered: asyncio.Semaphore held one loop pass": sems_gathered,
+    }
+    times: dict[str, list[float]] = {k: [] for k in (*gathered, *cases_async, *cases_sync)}
+    for _ in range(rounds):
+        for name, fn in gathered.items():
+            times[name].append(await _time(1, fn) / n)
+        for name, fn in cases_async.items():
+            times[name].append(await _time(n, fn))
+        for name, fn_sync in cases_sync.items():
+            times[name].append(_time_sync(n, fn_sync))
+    await client.aclose()
+    await proposed.aclose()
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def run(n: int = 5000, rounds: int = 5) -> dict[str, float]:
+    """µs per call of the SDK's send path (wire stubbed) and of each of its steps."""
+    return asyncio.run(_measure(max(100, min(n, 100_000)), max(1, min(rounds, 20))))
+
+
+if __name__ == "__main__":
+    for name, us in run().items():
+        print(f"{name:<58}{us:8.2f} µs")
