@@ -7,6 +7,7 @@ sent twice; status changes follow the chart (5) and are checked before the wire.
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,6 @@ import pytest
 
 from maxxton_async import (
     BadRequestError,
-    F,
     IllegalTransitionError,
     MaxxtonClient,
     MemoryLedger,
@@ -239,13 +239,15 @@ async def test_create_is_never_retried_when_the_connection_drops(
     assert info.value.method == "POST"
     assert sb.stats.per_endpoint[CREATE] == 1  # exactly one POST: never resent
     # What the user is told to do: look the reference up before sending again.
-    page = await client.reservations.list(filter=F("externalBookingReference") == ref)
+    found = await client.reservations.find_by_reference(ref)
+    (q,) = [r.query for r in sb.stats.requests_to("GET /maxxton/v2/reservations")]
+    assert urllib.parse.parse_qs(q)["filter"] == [f"externalBookingReference::{ref}"]
     if after_handler:  # the server booked, only the answer was lost
         assert len(sb.data.reservations) == before + 1
-        assert [r.external_booking_reference for r in page.content] == [ref]
+        assert [r.external_booking_reference for r in found] == [ref]
     else:
         assert len(sb.data.reservations) == before
-        assert page.content == []
+        assert found == []
 
 
 async def test_proposal_is_retried_because_it_is_read_only(

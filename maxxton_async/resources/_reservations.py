@@ -4,7 +4,7 @@ The booking flow is the guide's Reservation Flow: (3) a *proposal* prices a stay
 nothing, so it is a read-only POST, safe to retry; (4) *creating* stores the reservation and is
 **never retried**: a resend could book twice, so a lost answer raises ``OutcomeUnknownError``.
 Set ``external_booking_reference`` on every create and look it up
-(``reservations.list(filter=F("externalBookingReference") == ref)``) before sending again;
+(:meth:`Reservations.find_by_reference`) before sending again;
 (5) status changes go through ``PUT /reservations/{id}`` with ``statusValue``, and only the moves
 of the guide's chart are allowed: they are checked *before* anything is sent (see
 :func:`~maxxton_async.models.check_transition`).
@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from .._errors import IllegalTransitionError, NotFoundError
+from .._filters import F
 from ..models._customers import Customer
 from ..models._reservations import (
     BillLine,
@@ -85,6 +86,14 @@ class Reservations(ListResource[Reservation]):
         )
         return require(result, what="reservation details", method="GET", path=path)
 
+    async def find_by_reference(
+        self, external_booking_reference: str, *, headers: Headers | None = None
+    ) -> builtins.list[Reservation]:
+        """Reservations whose ``externalBookingReference`` is exactly this one (strict
+        equals, ``::``): how to tell whether a create whose answer was lost was applied."""
+        flt = F("externalBookingReference") == external_booking_reference
+        return await self.iterate(filter=flt, headers=headers).collect()
+
     # -- booking flow (guide, Reservation Flow 3 and 4) ---------------------------------
 
     async def propose(
@@ -122,7 +131,7 @@ class Reservations(ListResource[Reservation]):
 
         If the connection drops after the request left, ``OutcomeUnknownError`` is raised:
         the reservation may exist. Set ``request.external_booking_reference`` and look for it
-        before sending again, or you may book twice.
+        with :meth:`find_by_reference` before sending again, or you may book twice.
         """
         result: Reservation | None = await self._client.request(
             "POST",
