@@ -49,6 +49,7 @@ API = "/maxxton/v2"
 """Base path of every endpoint (guide, URI Scheme)."""
 
 Headers = Mapping[str, str | None]
+"""Extra headers for one call; a ``None`` value removes a client default (``locale``, ...)."""
 
 
 @dataclass(frozen=True, slots=True)

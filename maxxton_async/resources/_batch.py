@@ -81,6 +81,7 @@ class BatchResults(builtins.list[BatchResult[T]]):
 
 
 Job = tuple[object, Callable[[], Awaitable[T]]]
+"""One batch item: its key and the call that sends it."""
 
 
 async def run_batch(jobs: Sequence[Job[T]], *, concurrency: int) -> BatchResults[T]:
