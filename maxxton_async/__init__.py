@@ -25,6 +25,8 @@ from ._errors import (
     TimeoutError,
     TransportError,
     UnauthorizedError,
+    WebhookPayloadError,
+    WebhookSignatureError,
 )
 from ._filters import F, Filter, chunk_ids
 from ._limits import Limiter, LimiterStatistics, LocalLimiter
@@ -44,7 +46,10 @@ from ._usage import (
     UsageKind,
     UsageSnapshot,
 )
+from .events import EventBatch, EventSync
+from .harvest import Harvest, HarvestPlan, HarvestResult, SQLitePriceIndex
 from .models import Page
+from .resources import BatchResult, BatchResults, Found, Lookup, Missing
 
 if TYPE_CHECKING:
     from ._redis import RedisLedger, RedisLimiter, RedisTokenCache
@@ -69,6 +74,8 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchResult",
+    "BatchResults",
     "BoundedLedger",
     "Budget",
     "BudgetExceededError",
@@ -80,18 +87,26 @@ __all__ = [
     "ConnectError",
     "DayUsage",
     "DeferredLedger",
+    "EventBatch",
+    "EventSync",
     "F",
     "Filter",
+    "Found",
+    "Harvest",
+    "HarvestPlan",
+    "HarvestResult",
     "IllegalTransitionError",
     "Ledger",
     "Limiter",
     "LimiterStatistics",
     "LimiterUnavailableError",
     "LocalLimiter",
+    "Lookup",
     "MaxxtonClient",
     "MaxxtonError",
     "MemoryLedger",
     "MemoryTokenCache",
+    "Missing",
     "NotFoundError",
     "OutcomeUnknownError",
     "Pacing",
@@ -105,6 +120,7 @@ __all__ = [
     "ResponseDecodeError",
     "RetryPolicy",
     "SQLiteLedger",
+    "SQLitePriceIndex",
     "SQLiteTokenCache",
     "ServerError",
     "TimeoutError",
@@ -116,6 +132,8 @@ __all__ = [
     "UsageCounts",
     "UsageKind",
     "UsageSnapshot",
+    "WebhookPayloadError",
+    "WebhookSignatureError",
     "__version__",
     "chunk_ids",
 ]

@@ -13,6 +13,8 @@ The hierarchy::
     │   └── TimeoutError
     ├── OutcomeUnknownError       a non-idempotent call was sent but its answer was lost
     ├── ResponseDecodeError       a 2xx body that does not decode; keeps the raw bytes
+    │   └── WebhookPayloadError   a webhook body that does not decode
+    ├── WebhookSignatureError     a webhook signature that is missing, garbled or wrong
     ├── IllegalTransitionError    a reservation status change the guide does not allow
     └── APIStatusError            any non-2xx answer; keeps status and raw body
         ├── BadRequestError            400
@@ -53,6 +55,8 @@ __all__ = [
     "TimeoutError",
     "TransportError",
     "UnauthorizedError",
+    "WebhookPayloadError",
+    "WebhookSignatureError",
     "status_error",
 ]
 
@@ -183,6 +187,26 @@ class ResponseDecodeError(MaxxtonError):
     ) -> None:
         super().__init__(message, method=method, path=path, status=status, body=body)
         self.detail = detail
+
+
+class WebhookPayloadError(ResponseDecodeError):
+    """A webhook body that does not decode as a ``WebhookNotification``.
+
+    ``body`` keeps the raw bytes and ``detail`` msgspec's message (with the JSON path).
+    """
+
+
+class WebhookSignatureError(MaxxtonError):
+    """A webhook's signature header is missing, garbled, or matches no signature of the body.
+
+    Attributes:
+        reason: ``"missing"`` (no or empty header), ``"malformed"`` (no well-formed ``v1``
+            signature in the header), or ``"mismatch"`` (well-formed, but none verifies).
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class IllegalTransitionError(MaxxtonError, ValueError):

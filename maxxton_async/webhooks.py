@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import msgspec
 from aiohttp import web
 
-from ._errors import ConfigurationError, MaxxtonError, ResponseDecodeError
+from ._errors import ConfigurationError, WebhookPayloadError, WebhookSignatureError
 from .models import WebhookEventType, WebhookNotification, decoder_for
 
 __all__ = [
@@ -63,26 +63,6 @@ _logger = logging.getLogger(__name__)
 
 WebhookHandler = Callable[[WebhookNotification], Awaitable[object]]
 """An async callable handling one notification; its return value is ignored."""
-
-
-class WebhookSignatureError(MaxxtonError):
-    """A webhook's signature header is missing, garbled, or matches no signature of the body.
-
-    Attributes:
-        reason: ``"missing"`` (no or empty header), ``"malformed"`` (no well-formed ``v1``
-            signature in the header), or ``"mismatch"`` (well-formed, but none verifies).
-    """
-
-    def __init__(self, message: str, *, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class WebhookPayloadError(ResponseDecodeError):
-    """A webhook body that does not decode as a :class:`WebhookNotification`.
-
-    ``body`` keeps the raw bytes and ``detail`` msgspec's message (with the JSON path).
-    """
 
 
 def _key(secret: str | bytes) -> bytes:
