@@ -2,8 +2,8 @@
 
 The sandbox runs in its own process with a dataset sized for the target (enough
 accommodation types over a year of arrivals); the harvest runs in a fresh child process that
-reports its own peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, with psutil's RSS as
-the baseline after imports and set-up). Records go through :class:`maxxton_async.harvest.Harvest`
+reports its own peak RSS (``VmHWM``, see :func:`_peak_rss_mb`, with psutil's RSS as the
+baseline after imports and set-up). Records go through :class:`maxxton_async.harvest.Harvest`
 (``records()``: bounded worker pool and queue) into a counting sink that keeps nothing, so
 the figure is what the SDK itself holds, not what a consumer chooses to keep.
 
@@ -38,6 +38,23 @@ def _rss_mb() -> float:
     import psutil
 
     return float(psutil.Process().memory_info().rss) / 1e6
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS in MB.
+
+    ``VmHWM`` (the high-water mark of this process's own address space) when /proc has it:
+    ``getrusage``'s ``ru_maxrss`` survives ``exec`` on Linux, so a child spawned by a parent
+    that had just decoded 20 MB payloads would report the parent's peak, not its own.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # KiB on Linux
 
 
 async def _harvest(spec: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +100,7 @@ async def _harvest(spec: dict[str, Any]) -> dict[str, Any]:
             chunks = h.stats.peak_held_chunks
         wall = time.perf_counter() - t0
         sent = client.statistics().requests_sent
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak_mb = _peak_rss_mb()
     return {
         "api": api,
         "records": count,
@@ -91,7 +108,7 @@ async def _harvest(spec: dict[str, Any]) -> dict[str, Any]:
         "records_per_s": count / wall,
         "calls": sent,
         "baseline_rss_mb": baseline,
-        "peak_rss_mb": peak_kb * 1024 / 1e6,
+        "peak_rss_mb": peak_mb,
         "peak_held_chunks": chunks,
     }
 

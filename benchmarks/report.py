@@ -112,17 +112,21 @@ def _throughput_md(tp: dict[str, Any]) -> list[str]:
         f"Cap {tp['cap']}, {tp['rounds']} interleaved rounds, medians; "
         "`GET /maxxton/v2/customers/{id}`, all calls awaited at once (sequential: one by one). "
         "Ratio and CPU ratio are against the hand-written client in the same rounds; the "
-        "ceiling is cap / latency (sequential: 1 / latency).",
+        "ceiling is cap / latency (sequential: 1 / latency); the measured ceiling is cap × "
+        "the sequential rate, i.e. cap over the round trip this machine and sandbox really "
+        "give (the sandbox's timer overshoots its latency knob by about a millisecond, and "
+        "loopback and scheduling on a loaded machine add their share).",
         "",
-        "| latency | client | req/s | × hand-written | of ceiling | client CPU µs/req | "
-        "CPU × hand-written | server peak in flight | 429s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| latency | client | req/s | × hand-written | of ceiling | of measured ceiling | "
+        "client CPU µs/req | CPU × hand-written | server peak in flight | 429s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in tp["rows"]:
         own = r["rps"] / r["own_ceiling"]
         out.append(
             f"| {r['latency_ms']:g} ms | {names.get(r['client'], r['client'])} | "
-            f"{r['rps']:.0f} | {r['ratio']:.3f} | {own:.3f} | {r['cpu_us']:.0f} | "
+            f"{r['rps']:.0f} | {r['ratio']:.3f} | {own:.3f} | {r['of_effective']:.3f} | "
+            f"{r['cpu_us']:.0f} | "
             f"{r['cpu_ratio']:.2f} | {r['server_peak_in_flight']} | {r['server_rejected']} |"
         )
     return out
@@ -154,6 +158,14 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
                     f"{r['of_ceiling']:.3f}",
                     f"≥ {t['of_ceiling']}",
                     r["of_ceiling"] >= t["of_ceiling"],
+                )
+            )
+            out.append(
+                (
+                    f"(context) SDK ({tag}) share of the measured ceiling, 20 ms",
+                    f"{r['of_effective']:.3f}",
+                    "—",
+                    True,
                 )
             )
             out.append(
@@ -219,7 +231,7 @@ def write_markdown(results: dict[str, Any], path: Path = HERE / "results.md") ->
     tgt = targets(results)
     if tgt:
         lines += ["## Targets", "", "| what | measured | target | |", "|---|---:|---:|---|"]
-        lines += [f"| {w} | {v} | {t} | {_mark(ok)} |" for w, v, t, ok in tgt]
+        lines += [f"| {w} | {v} | {t} | {_mark(ok) if t != '—' else ''} |" for w, v, t, ok in tgt]
         lines.append("")
     if results.get("throughput"):
         lines += ["## Call throughput", "", *_throughput_md(results["throughput"]), ""]

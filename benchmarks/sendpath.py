@@ -12,6 +12,7 @@ Rounds are interleaved and medians kept; every loop is bounded by ``n``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import time
 import urllib.parse
@@ -109,8 +110,13 @@ async def _measure(n: int, rounds: int) -> dict[str, float]:
         "MaxxtonClient._note_in_flight": client._note_in_flight,
     }
     headers = {"Accept": "application/json"}
+    urls = itertools.cycle([f"{_URL[:-6]}{100_000 + i}" for i in range(1000)])
     cases_sync: dict[str, Callable[[], Any]] = {
-        "urllib.parse.urlsplit(url).path (in _wire)": lambda: urllib.parse.urlsplit(_URL).path,
+        # Distinct URLs, as customer ids differ per call: urlsplit's LRU cache (128 entries)
+        # does not help then.
+        "urllib.parse.urlsplit(url).path (in _wire)": lambda: urllib.parse.urlsplit(
+            next(urls)
+        ).path,
         "build_query(None) + _headers(None)": lambda: (
             build_query(None), client._headers(None, has_json=False)
         ),
