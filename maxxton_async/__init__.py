@@ -29,7 +29,7 @@ from ._errors import (
     WebhookSignatureError,
 )
 from ._filters import F, Filter, chunk_ids
-from ._limits import Limiter, LimiterStatistics, LocalLimiter
+from ._limits import AnyioLimiter, Limiter, LimiterStatistics, LocalLimiter
 from ._pacing import Pacing
 from ._pagination import Paginator
 from ._retry import RetryPolicy
@@ -72,6 +72,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "ENVIRONMENTS",
     "APIStatusError",
+    "AnyioLimiter",
     "AuthenticationError",
     "BadRequestError",
     "BatchResult",

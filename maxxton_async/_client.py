@@ -608,7 +608,7 @@ class MaxxtonClient:
                     await self._note_in_flight()
                     self._requests_sent += 1
                     try:
-                        response = await self._wire(method, url, query, body, send_headers)
+                        response = await self._wire(method, url, path, query, body, send_headers)
                     except _WireFailure as exc:
                         failure = exc
             if response is None and failure is None:
@@ -671,12 +671,12 @@ class MaxxtonClient:
         self,
         method: str,
         url: str,
+        path: str,
         query: Sequence[tuple[str, str]],
         body: bytes | None,
         headers: Mapping[str, str],
     ) -> _Response:
         session = self._get_session()
-        path = urllib.parse.urlsplit(url).path
         try:
             async with session.request(
                 method, url, params=query or None, data=body, headers=headers
