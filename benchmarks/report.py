@@ -102,7 +102,7 @@ def _throughput_md(tp: dict[str, Any]) -> list[str]:
     names = {
         "sdk-memory": "SDK, MemoryLedger",
         "sdk-sqlite": "SDK, SQLite ledger (default)",
-        "sdk-proposal": "SDK, MemoryLedger, proposed SemaphoreLimiter",
+        "sdk-anyio": "SDK, MemoryLedger, AnyioLimiter (anyio.CapacityLimiter)",
         "aiohttp": "hand-written aiohttp + Semaphore + msgspec",
         "httpx": "httpx.AsyncClient(max_connections=15)",
         "httpx-sem": "httpx + Semaphore(15)",

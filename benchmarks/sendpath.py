@@ -12,21 +12,17 @@ Rounds are interleaved and medians kept; every loop is bounded by ``n``.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import statistics
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 
-from maxxton_async import MaxxtonClient
+from maxxton_async import AnyioLimiter, MaxxtonClient
 from maxxton_async._auth import CachedToken
 from maxxton_async._filters import build_query
 from maxxton_async._usage import MemoryLedger, UsageKind
-
-from ._proposal import SemaphoreLimiter
 
 __all__ = ["run"]
 
@@ -99,24 +95,18 @@ async def _measure(n: int, rounds: int) -> dict[str, float]:
         "sdk: client.request (wire stubbed)": lambda: client.request(
             "GET", "/maxxton/v2/customers/100000"
         ),
-        "sdk with SemaphoreLimiter (proposal), wire stubbed": lambda: proposed.request(
+        "sdk with AnyioLimiter (anyio.CapacityLimiter), wire stubbed": lambda: proposed.request(
             "GET", "/maxxton/v2/customers/100000"
         ),
         "hand-written: Semaphore + decode (wire stubbed)": handwritten,
-        "LocalLimiter.slot() enter+exit (anyio CapacityLimiter)": slot,
+        "LocalLimiter.slot() enter+exit (FIFO asyncio.Semaphore)": slot,
         "asyncio.Semaphore enter+exit": semaphore,
         "Usage.before_send (MemoryLedger)": ledger,
         "TokenManager.token() (cached)": tokens.token,
         "MaxxtonClient._note_in_flight": client._note_in_flight,
     }
     headers = {"Accept": "application/json"}
-    urls = itertools.cycle([f"{_URL[:-6]}{100_000 + i}" for i in range(1000)])
     cases_sync: dict[str, Callable[[], Any]] = {
-        # Distinct URLs, as customer ids differ per call: urlsplit's LRU cache (128 entries)
-        # does not help then.
-        "urllib.parse.urlsplit(url).path (in _wire)": lambda: urllib.parse.urlsplit(
-            next(urls)
-        ).path,
         "build_query(None) + _headers(None)": lambda: (
             build_query(None), client._headers(None, has_json=False)
         ),
@@ -130,7 +120,7 @@ async def _measure(n: int, rounds: int) -> dict[str, float]:
         "msgspec.json.decode": lambda: decode(_BODY),
     }  # fmt: skip
     proposed = MaxxtonClient("id", "secret", "scope", base_url="http://127.0.0.1:8080",
-                             usage=MemoryLedger(), limiter=SemaphoreLimiter(15))  # fmt: skip
+                             usage=MemoryLedger(), limiter=AnyioLimiter(15))  # fmt: skip
     proposed._wire = stub_wire  # type: ignore[method-assign]
     proposed._tokens._mint = stub_mint  # type: ignore[attr-defined]
     await proposed.request("GET", "/maxxton/v2/customers/100000")
@@ -183,7 +173,7 @@ async def _measure(n: int, rounds: int) -> dict[str, float]:
 
     gathered: dict[str, Callable[[], Awaitable[Any]]] = {
         "gathered: sdk client.request (wire stubbed, yields once)": sdk_gathered,
-        "gathered: sdk with SemaphoreLimiter (proposal)": proposed_gathered,
+        "gathered: sdk with AnyioLimiter (anyio.CapacityLimiter)": proposed_gathered,
         "gathered: hand-written (wire stubbed, yields once)": handwritten_gathered,
         "gathered: LocalLimiter.slot() held one loop pass": slots_gathered,
         "gathered: asyncio.Semaphore held one loop pass": sems_gathered,

@@ -5,8 +5,8 @@ client's CPU alone and no earlier run leaves state behind):
 
 * ``sdk-memory`` -- ``MaxxtonClient.request`` with a ``MemoryLedger``;
 * ``sdk-sqlite`` -- ``MaxxtonClient.request`` with the default SQLite ledger (a fresh file);
-* ``sdk-proposal`` -- as ``sdk-memory`` with the limiter proposed in
-  :mod:`benchmarks._proposal` (``asyncio.Semaphore`` instead of ``anyio.CapacityLimiter``);
+* ``sdk-anyio`` -- as ``sdk-memory`` with ``AnyioLimiter`` (``anyio.CapacityLimiter``)
+  instead of the default ``LocalLimiter`` (a FIFO ``asyncio.Semaphore``): why the default;
 * ``aiohttp`` -- the hand-written baseline: one ``aiohttp.ClientSession``, an
   ``asyncio.Semaphore(cap)``, ``msgspec.json.decode``, a token fetched once;
 * ``httpx`` -- ``httpx.AsyncClient(limits=httpx.Limits(max_connections=cap))``, its pool
@@ -43,7 +43,7 @@ __all__ = ["CLIENTS", "measure_child", "run", "sweep_cap", "sweep_latency"]
 CLIENTS = (
     "sdk-memory",
     "sdk-sqlite",
-    "sdk-proposal",
+    "sdk-anyio",
     "aiohttp",
     "httpx",
     "httpx-sem",
@@ -63,10 +63,10 @@ async def _sdk(spec: dict[str, Any], urls: list[str], *, sequential: bool) -> di
     # a fresh temporary file) keeps the benchmark out of the user's real ledger.
     ledger = None if spec["client"] == "sdk-sqlite" else MemoryLedger()
     limiter = None
-    if spec["client"] == "sdk-proposal":
-        from ._proposal import SemaphoreLimiter
+    if spec["client"] == "sdk-anyio":
+        from maxxton_async import AnyioLimiter
 
-        limiter = SemaphoreLimiter(spec["cap"])
+        limiter = AnyioLimiter(spec["cap"])
     async with MaxxtonClient(
         spec["client_id"],
         spec["client_secret"],
@@ -182,7 +182,7 @@ async def _measure(spec: dict[str, Any]) -> dict[str, Any]:
     total = spec["warmup"] + spec["n"]
     urls = [spec["base_url"] + PATH.format(ids[i % len(ids)]) for i in range(total)]
     kind = spec["client"]
-    if kind in ("sdk-memory", "sdk-sqlite", "sdk-proposal"):
+    if kind in ("sdk-memory", "sdk-sqlite", "sdk-anyio"):
         return await _sdk(spec, urls, sequential=False)
     if kind == "sequential":
         return await _sdk(spec, urls, sequential=True)
