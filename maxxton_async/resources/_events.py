@@ -12,15 +12,19 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from .._filters import F, Filter, FilterLike, SortLike
+from .._filters import Filter, FilterLike, SortLike
 from .._pagination import Paginator
+from ..events import EventCursor
 from ..models._events import Event
 from ..models._page import Page
 from ._base import API, Headers, ListEndpoint, merge_filters
 
 __all__ = ["Events"]
 
-DEFAULT_SORT = "eventId,asc"
+# The cursor strategy lives in one place, maxxton_async.events.EventCursor (inferred, notes §2);
+# the namespace and the event sync both use it.
+_CURSOR = EventCursor()
+DEFAULT_SORT = _CURSOR.sort()
 """Events are read oldest first so that the last id seen is a safe cursor."""
 
 
@@ -35,7 +39,9 @@ class Events(ListEndpoint[Event]):
         """The cursor: events strictly after ``event_id`` (``filter=eventId>N``, inferred)."""
         if isinstance(event_id, bool) or not isinstance(event_id, int):
             raise TypeError(f"event_id must be an int, got {event_id!r}")
-        return F("eventId") > event_id
+        cursor = _CURSOR.filter(event_id)
+        assert cursor is not None
+        return cursor
 
     async def list(  # type: ignore[override]
         self,
