@@ -1,18 +1,18 @@
 """Webhook deliveries: signed POSTs of the guide's container to registered URLs.
 
 Signature (guide, Webhooks, Sender Validation): ``webhook-signature: v1,<base64 HMAC-SHA256 of
-the raw body with the webhook secret>``. The container fields are the guide's (Request
-Structure). Delivery is fire-and-forget: a background task per notification, retried a bounded
-number of times on a 5xx or a connection failure, each outcome kept in the stats.
+the raw body with the webhook secret>``, made by :func:`maxxton_async.webhooks.sign`, so the
+sender and the SDK's receiver share one implementation and cannot drift apart (``sign`` and
+``verify`` here are that module's functions, body first). The container fields are the
+guide's (Request Structure). Delivery is fire-and-forget: a background task per notification,
+retried a bounded number of times on a 5xx or a connection failure, each outcome kept in the
+stats.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
-import hashlib
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from ..webhooks import is_valid_signature, sign
 from ._stats import SandboxStats, WebhookDelivery
 
 __all__ = ["WEBHOOK_TYPES", "Webhook", "WebhookDispatcher", "sign", "verify"]
@@ -33,16 +34,9 @@ WEBHOOK_TYPES = (
     "reservation.refund_given",
 )
 
-
-def sign(secret: str, body: bytes) -> str:
-    """The ``webhook-signature`` header value for ``body`` (guide, Webhooks, Sender Validation)."""
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-def verify(secret: str, body: bytes, header: str) -> bool:
-    """Whether ``header`` is a valid signature of ``body`` (constant-time compare)."""
-    return hmac.compare_digest(sign(secret, body), header.strip())
+#: ``maxxton_async.sandbox.verify``: kept for callers that imported the sandbox's own checker;
+#: now the SDK's :func:`~maxxton_async.webhooks.is_valid_signature`, so (body, header, secret).
+verify = is_valid_signature
 
 
 @dataclass(slots=True)
@@ -74,6 +68,9 @@ class WebhookDispatcher:
         self, url: str, secret: str, *, name: str = "Sandbox webhook", types: tuple[str, ...] = ()
     ) -> int:
         """Subscribe ``url``; returns the ``webhookId``."""
+        if not secret:
+            # The SDK's signer refuses an empty key; refuse it here, not in a delivery task.
+            raise ValueError("the webhook secret must not be empty")
         unknown = set(types) - set(WEBHOOK_TYPES)
         if unknown:
             raise ValueError(f"unknown webhook types: {sorted(unknown)}")
@@ -116,7 +113,7 @@ class WebhookDispatcher:
     async def _deliver(self, hook: Webhook, body: bytes, delivery: WebhookDelivery) -> None:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
-        headers = {"Content-Type": "application/json", "webhook-signature": sign(hook.secret, body)}
+        headers = {"Content-Type": "application/json", "webhook-signature": sign(body, hook.secret)}
         for attempt in range(1, self.max_attempts + 1):
             delivery.attempts = attempt
             try:

@@ -11,6 +11,8 @@ import pytest
 from aiohttp import web
 
 from maxxton_async.sandbox import Sandbox, sign, verify
+from maxxton_async.webhooks import is_valid_signature
+from maxxton_async.webhooks import sign as sdk_sign
 
 from ._helpers import booking_body
 from .conftest import API
@@ -51,11 +53,19 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 def test_signature_matches_the_guides_format() -> None:
-    header = sign(SECRET, b'{"a":1}')
+    header = sign(b'{"a":1}', SECRET)
     assert header.startswith("v1,")
-    assert verify(SECRET, b'{"a":1}', header)
-    assert not verify(SECRET, b'{"a":2}', header)
-    assert not verify("other", b'{"a":1}', header)
+    assert verify(b'{"a":1}', header, SECRET)
+    assert not verify(b'{"a":2}', header, SECRET)
+    assert not verify(b'{"a":1}', header, "other")
+    assert not verify(b'{"a":1}', None, SECRET)
+
+
+def test_sandbox_names_are_the_sdks_signing() -> None:
+    # One implementation: the sandbox's sender signs exactly as the SDK's receiver checks.
+    body = b'{"notificationId":"1"}'
+    assert sign(body, SECRET) == sdk_sign(body, SECRET)
+    assert is_valid_signature(body, sign(body, SECRET), SECRET)
 
 
 async def test_status_change_is_delivered_signed(
@@ -74,7 +84,7 @@ async def test_status_change_is_delivered_signed(
     await sb.wait_webhooks()
     assert len(receiver.received) == 1
     body, signature = receiver.received[0]
-    assert verify(SECRET, body, signature)
+    assert verify(body, signature, SECRET)
     container: dict[str, Any] = msgspec.json.decode(body)
     assert container["webhookId"] == webhook_id
     assert container["webhookName"] == "Test hook"
@@ -116,6 +126,9 @@ async def test_register_via_admin(
         assert (await r.json())["webhookId"] == 1
     async with http.post("/_sandbox/webhooks", json={"url": receiver.url}) as r:
         assert r.status == 400
+    async with http.post("/_sandbox/webhooks", json={"url": receiver.url, "secret": ""}) as r:
+        assert r.status == 400
+        assert "secret" in (await r.json())["error"]
     # Only bill changes were asked for: a status change is not sent.
     sb.mutate(16)
     await sb.wait_webhooks()
