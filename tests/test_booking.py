@@ -206,10 +206,17 @@ async def test_decline_and_cancel_send_the_reason(sb: Sandbox, client: MaxxtonCl
     answer = await client.reservations.decline(optional, "guest changed plans")
     assert answer.status_value == "DECLINED"
     assert sb.data.reservations[optional]["cancellationReason"] == "guest changed plans"
+    declined = await client.reservations.get(optional)
+    assert declined.known_status is ReservationStatus.DECLINED
+    assert declined.cancellation_reason == "guest changed plans"
     definitive = with_status(sb, "DEFINITIVE")
     answer = await client.reservations.cancel(definitive, "storm", current=21)
     assert answer.status_value == "CANCELLED"
     assert sb.data.reservations[definitive]["statusValue"] == "CANCELLED"
+    cancelled = await client.reservations.details(definitive, return_sections=["CUSTOMERBILL"])
+    assert cancelled.cancellation_reason == "storm"
+    # A reservation never cancelled has no reason.
+    assert (await client.reservations.get(with_status(sb, "REQUEST"))).cancellation_reason is None
     with pytest.raises(ValueError, match="CANCEL or DECLINE"):
         await client.reservations.update_status(
             with_status(sb, "REQUEST"), StatusAction.CONFIRM, reason="nope"

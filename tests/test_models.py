@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import msgspec
 import pytest
 
-from maxxton_async import IllegalTransitionError, ResponseDecodeError
+from maxxton_async import IllegalTransitionError, ResponseDecodeError, models, resources
 from maxxton_async.models import (
     MASKED,
     MASKED_BIRTH_DATE,
@@ -27,6 +27,7 @@ from maxxton_async.models import (
     PageSort,
     PersonSubject,
     Reservation,
+    ReservationDetails,
     ReservationProposal,
     ReservationProposalRequest,
     ReservationStatus,
@@ -497,6 +498,38 @@ def test_proposal_answer_decodes() -> None:
     assert p.reserved_resources[0].start_date == date(2026, 8, 1)
     assert p.reserved_resources[0].offer_id is None
     assert p.units[0].unit_id == 10001
+
+
+def test_cancelled_reservation_keeps_its_reason() -> None:
+    body = (
+        b'{"reservationId":7,"status":-12,"statusValue":"CANCELLED",'
+        b'"cancellationReason":"storm damage"}'
+    )
+    r = decode(Reservation, body)
+    assert r.known_status is ReservationStatus.CANCELLED
+    assert r.cancellation_reason == "storm damage"
+    assert decode(Reservation, b'{"reservationId":8}').cancellation_reason is None
+    assert msgspec.json.decode(encode(r))["cancellationReason"] == "storm damage"
+
+
+def test_reservation_details_is_a_model_with_sections() -> None:
+    # Moved into models; resources keeps the name as a re-export of the same class.
+    assert resources.ReservationDetails is models.ReservationDetails
+    assert ReservationDetails.__module__ == "maxxton_async.models._reservations"
+    body = (
+        b'{"reservationId":9,"statusValue":"DECLINED","cancellationReason":"no show",'
+        b'"customer":{"customerId":3,"lastName":"Jansen"},'
+        b'"reservedResources":[{"resourceId":100,"unitId":5}],'
+        b'"customerBill":[{"description":"Stay","total":99.5}]}'
+    )
+    d = decode(ReservationDetails, body)
+    assert isinstance(d, Reservation)
+    assert d.cancellation_reason == "no show"
+    assert d.customer is not None
+    assert d.customer.last_name == "Jansen"
+    assert d.reserved_resources[0].unit_id == 5
+    assert [line.total for line in d.customer_bill] == [99.5]
+    assert d.agent_bill == []
 
 
 # --- search, availability request, token ----------------------------------------------------

@@ -27,6 +27,7 @@ __all__ = [
     "PersonSubject",
     "Reservation",
     "ReservationCreateRequest",
+    "ReservationDetails",
     "ReservationProposal",
     "ReservationProposalRequest",
     "ReservationStatus",
@@ -165,6 +166,10 @@ class Reservation(Model, kw_only=True):
     currency_code: str | None = None
     expected_arrival_date_time: datetime | None = None
     expected_departure_date_time: datetime | None = None
+    cancellation_reason: str | None = None
+    """Why it was cancelled or declined: the ``cancellationReason`` sent with CANCEL or
+    DECLINE (reference, Update reservation; returned on the reservation: **inferred**,
+    docs/wire-contract.md)."""
 
     def __post_init__(self) -> None:
         self.book_date = utc(self.book_date)
@@ -296,6 +301,16 @@ class ReservationProposal(Model, kw_only=True):
     reserved_resources: list[ReservedResource] = msgspec.field(default_factory=list)
     units: list[AvailabilityUnit] = msgspec.field(default_factory=list)
     """Free units, with the query parameter ``returnUnits=true`` (reference)."""
+
+
+class ReservationDetails(Reservation, kw_only=True):
+    """``GET /reservations/{id}/details``: the reservation plus the sections asked for with
+    ``returnSections`` (reference; section shapes **inferred**, docs/wire-contract.md)."""
+
+    customer: Customer | None = None
+    reserved_resources: list[ReservedResource] = msgspec.field(default_factory=list)
+    customer_bill: list[BillLine] = msgspec.field(default_factory=list)
+    agent_bill: list[BillLine] = msgspec.field(default_factory=list)
 
 
 class StatusUpdate(Model, kw_only=True):

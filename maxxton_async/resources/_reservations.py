@@ -17,20 +17,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-import msgspec
-
 from .._errors import IllegalTransitionError, NotFoundError
 from .._filters import F
-from ..models._customers import Customer
 from ..models._reservations import (
-    BillLine,
     PayerType,
     PaymentLink,
     Reservation,
     ReservationCreateRequest,
+    ReservationDetails,
     ReservationProposal,
     ReservationProposalRequest,
-    ReservedResource,
     StatusAction,
     StatusUpdate,
     StatusUpdateResult,
@@ -39,6 +35,8 @@ from ..models._reservations import (
 from ._base import API, Found, Headers, ListResource, check_id, require
 from ._batch import BatchResults, run_batch
 
+# ReservationDetails lives in models (a model like any other); it is re-exported here so
+# ``maxxton_async.resources.ReservationDetails`` keeps working for code that imported it.
 __all__ = ["ReservationDetails", "Reservations", "StatusChange"]
 
 ReservationRef = int | Reservation
@@ -46,16 +44,6 @@ ReservationRef = int | Reservation
 
 StatusChange = tuple[ReservationRef, StatusAction | str]
 """One item of :meth:`Reservations.update_status_many`: ``(reservation, action)``."""
-
-
-class ReservationDetails(Reservation, kw_only=True):
-    """``GET /reservations/{id}/details``: the reservation plus the sections asked for with
-    ``returnSections`` (reference; section shapes **inferred**, docs/wire-contract.md)."""
-
-    customer: Customer | None = None
-    reserved_resources: list[ReservedResource] = msgspec.field(default_factory=list)
-    customer_bill: list[BillLine] = msgspec.field(default_factory=list)
-    agent_bill: list[BillLine] = msgspec.field(default_factory=list)
 
 
 class Reservations(ListResource[Reservation]):
