@@ -457,3 +457,33 @@ async def test_breaking_without_async_with_still_cancels_the_lookahead(
                 break
             await asyncio.sleep(0.005)
         assert lookahead() == []
+
+
+async def test_pool_is_never_the_hidden_limiter(
+    server: CountingServer, creds: dict[str, str]
+) -> None:
+    async with make(server, creds, max_in_flight=40) as client:
+        await client.request("GET", "ping")
+        session = client._session
+        assert session is not None
+        assert session.connector is not None
+        assert session.connector.limit >= 40
+
+
+async def test_pacing_is_awaited_before_every_attempt(
+    server: CountingServer, creds: dict[str, str]
+) -> None:
+    from maxxton_async import Pacing
+
+    class CountingPacing(Pacing):
+        calls = 0
+
+        async def wait(self, **kw: Any) -> None:
+            self.calls += 1
+            await super().wait(**kw)
+
+    pacing = CountingPacing(per_second=10_000, burst=50)
+    async with make(server, creds, pacing=pacing) as client:
+        server.script.append(Scripted(503))
+        await asyncio.gather(*(client.request("GET", "ping") for _ in range(20)))
+        assert pacing.calls == client.statistics().requests_sent == 22  # token + 20 + 1 retry
