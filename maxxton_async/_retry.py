@@ -1,10 +1,10 @@
 """When to send a request again, and after how long.
 
 :class:`RetryPolicy` only decides; the client does the sleeping (and gives its slot back
-first). Retried: failed connections, timeouts, 429, 502, 503 and 504 -- and only for
-idempotent calls. The Maxxton guide does not document 429 or ``Retry-After`` (see
-``maxxton-api-notes.md`` §5); both are honoured when they occur, and the sandbox emits
-them.
+first). Retried: failed connections, timeouts, 429, 502, 503 and 504 -- only for
+idempotent calls, except 429, which the server did not process. The Maxxton guide does not
+document 429 or ``Retry-After`` (see ``maxxton-api-notes.md`` §5); both are honoured when
+they occur, and the sandbox emits them.
 """
 
 from __future__ import annotations
@@ -86,7 +86,11 @@ class RetryPolicy:
 
         ``attempt`` counts the attempts made so far (1 after the first).
         """
-        if status not in self.retry_statuses or not idempotent:
+        if status not in self.retry_statuses:
+            return None
+        # A 429 means the request was not processed (RFC 6585 §4): resending it is safe
+        # even for a reservation create. Other statuses may follow partial processing.
+        if not idempotent and status != 429:
             return None
         if attempt >= self.max_attempts:
             return None

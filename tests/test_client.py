@@ -167,6 +167,10 @@ async def test_non_idempotent_post_is_not_retried(
         server.script.append(Scripted(503))
         await client.request("POST", "accommodationtypes/search", json={}, idempotent=True)
         assert len(server.api_calls("/maxxton/v2/accommodationtypes/search")) == 2
+        # A 429 was not processed: even a create is resent.
+        server.script.append(Scripted(429, headers={"Retry-After": "0"}))
+        await client.request("POST", "reservations", json={"x": 2})
+        assert len(server.api_calls("/maxxton/v2/reservations")) == 3
 
 
 async def test_lost_answer_to_a_create_is_outcome_unknown(

@@ -32,6 +32,8 @@ def test_status_decisions() -> None:
     assert policy.delay_for_status(503, attempt=2, idempotent=True, retry_after=None) == 1.0
     assert policy.delay_for_status(503, attempt=3, idempotent=True, retry_after=None) is None
     assert policy.delay_for_status(503, attempt=1, idempotent=False, retry_after=None) is None
+    # 429: not processed, so safe to resend even when the call is not idempotent.
+    assert policy.delay_for_status(429, attempt=1, idempotent=False, retry_after=2) == 2
     assert policy.delay_for_status(500, attempt=1, idempotent=True, retry_after=None) is None
     assert policy.delay_for_status(429, attempt=1, idempotent=True, retry_after=4) == 4
     assert policy.delay_for_status(429, attempt=1, idempotent=True, retry_after=600) is None
