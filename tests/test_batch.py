@@ -1,21 +1,18 @@
 """Batch writes: many items in one call, one ordered outcome per item.
 
-Reservation status batches run against the sandbox. The sandbox has no customer write
-endpoints (``POST /customers``, ``PUT /customers/{id}``, reference), so customer batches run
-against a small loopback server of this module that implements just those.
+Customer and reservation-status batches run against the sandbox, which applies the reference's
+rules (customer body types, 404 for an unknown id, the transition chart) and can lose an answer
+after applying a request (``drop_after_handler``), the case a non-idempotent create must never
+resend.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
-import msgspec
 import pytest
-from aiohttp import web
 
 from maxxton_async import (
     BadRequestError,
@@ -25,10 +22,17 @@ from maxxton_async import (
     MemoryLedger,
     NotFoundError,
     OutcomeUnknownError,
+    PermissionDeniedError,
     RetryPolicy,
     ServerError,
 )
-from maxxton_async.models import Customer, Reservation, ReservationStatus, StatusAction
+from maxxton_async.models import (
+    Customer,
+    MailAddress,
+    Reservation,
+    ReservationStatus,
+    StatusAction,
+)
 from maxxton_async.resources import BatchResult, BatchResults
 from maxxton_async.resources._batch import run_batch
 from maxxton_async.sandbox import Sandbox
@@ -37,158 +41,7 @@ FAST = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.01)
 PUT = "PUT /maxxton/v2/reservations/{reservationId}"
 
 
-# -- a customer-writing server ----------------------------------------------------------------
-
-
-class CustomerServer:
-    """``POST /customers`` and ``PUT /customers/{id}`` on loopback, counting what it sees.
-
-    A customer whose ``lastName`` is ``"Refused"`` is answered 400; ``"Lost"`` is stored and
-    then the connection is dropped (the answer of a non-idempotent call is lost). Each request
-    waits until ``gate`` requests are in flight (or a short while), so a batch's concurrency is
-    observed by the server, not guessed from timing.
-    """
-
-    def __init__(self, gate: int = 1) -> None:
-        self.customers: dict[int, dict[str, Any]] = {1: {"customerId": 1, "lastName": "Old"}}
-        self.ids = itertools.count(100)
-        self.posts = 0
-        self.puts = 0
-        self.in_flight = 0
-        self.peak = 0
-        self.gate = gate
-        self._gate_open = asyncio.Event()
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def __aenter__(self) -> CustomerServer:
-        app = web.Application()
-        app.router.add_post("/maxxton/v2/authenticate", self._auth)
-        app.router.add_post("/maxxton/v2/customers", self._create)
-        app.router.add_put("/maxxton/v2/customers/{cid}", self._update)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
-
-    async def _auth(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {"access_token": "tok", "token_type": "Bearer", "expires_in": 3600}
-        )
-
-    async def _enter(self) -> None:
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
-        if self.in_flight >= self.gate:
-            self._gate_open.set()
-        # Bounded: a batch smaller than the gate must still finish.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._gate_open.wait(), 2.0)
-
-    async def _create(self, request: web.Request) -> web.StreamResponse:
-        self.posts += 1
-        await self._enter()
-        try:
-            body = msgspec.json.decode(await request.read())
-            if body.get("lastName") == "Refused":
-                return web.json_response({"status": 400, "message": "refused"}, status=400)
-            cid = next(self.ids)
-            record = {**body, "customerId": cid}
-            self.customers[cid] = record
-            if body.get("lastName") == "Lost":
-                assert request.transport is not None
-                request.transport.abort()
-                raise asyncio.CancelledError
-            return web.json_response(record)
-        finally:
-            self.in_flight -= 1
-
-    async def _update(self, request: web.Request) -> web.StreamResponse:
-        self.puts += 1
-        await self._enter()
-        try:
-            cid = int(request.match_info["cid"])
-            if cid not in self.customers:
-                return web.json_response({"status": 404, "message": "No customer"}, status=404)
-            self.customers[cid].update(msgspec.json.decode(await request.read()))
-            return web.json_response(self.customers[cid])
-        finally:
-            self.in_flight -= 1
-
-
-def client_for(base_url: str, **kw: Any) -> MaxxtonClient:
-    return MaxxtonClient("c", "s", "sc", base_url=base_url, usage=MemoryLedger(), retry=FAST, **kw)
-
-
-async def test_create_many_keeps_order_and_every_outcome() -> None:
-    async with (
-        CustomerServer(gate=2) as server,
-        client_for(server.base_url, max_in_flight=2) as client,
-    ):
-        names = ["Alpha", "Refused", "Bravo", "Lost", "Charlie"]
-        results = await client.customers.create_many(
-            [Customer(first_name="x", last_name=n) for n in names]
-        )
-        assert [r.index for r in results] == [0, 1, 2, 3, 4]
-        assert [r.key for r in results] == [0, 1, 2, 3, 4]
-        assert [r.ok for r in results] == [True, False, True, False, True]
-        assert isinstance(results[1].error, BadRequestError)
-        # The lost answer of a create is not retried: the customer may exist.
-        assert isinstance(results[3].error, OutcomeUnknownError)
-        ok_names = [r.unwrap().last_name for r in results.succeeded]
-        assert ok_names == ["Alpha", "Bravo", "Charlie"]
-        assert all(r.unwrap().customer_id in server.customers for r in results.succeeded)
-        assert [r.index for r in results.failed] == [1, 3]
-        assert server.posts == 5  # one POST per item, none resent
-        stored = {c["lastName"] for c in server.customers.values()}
-        assert {"Alpha", "Bravo", "Charlie", "Lost"} <= stored
-        assert "Refused" not in stored
-        # Fanned out through the limiter: concurrent, and never past the client's cap.
-        assert server.peak == 2
-        with pytest.raises(ExceptionGroup) as group:
-            results.raise_for_errors()
-        assert len(group.value.exceptions) == 2
-
-
-async def test_update_many_reports_per_id() -> None:
-    async with CustomerServer() as server, client_for(server.base_url) as client:
-        first = (await client.customers.create(Customer(last_name="New"))).customer_id
-        assert first is not None
-        results = await client.customers.update_many(
-            {
-                first: Customer(first_name="Eva"),
-                424242: {"firstName": "Nobody"},
-                1: {"lastName": "Renamed"},
-            }
-        )
-        assert [r.key for r in results] == [first, 424242, 1]
-        assert [r.ok for r in results] == [True, False, True]
-        assert isinstance(results[1].error, NotFoundError)
-        assert server.customers[first]["firstName"] == "Eva"
-        assert server.customers[1]["lastName"] == "Renamed"
-        assert results[2].value is not None
-        assert results[2].value.last_name == "Renamed"
-        assert server.puts == 3
-
-
-async def test_create_many_refuses_bad_input_before_the_wire() -> None:
-    async with CustomerServer() as server, client_for(server.base_url) as client:
-        with pytest.raises(ValueError, match="customerId"):
-            await client.customers.create_many(
-                [Customer(last_name="A"), {"customerId": 5, "lastName": "B"}]
-            )
-        assert server.posts == 0
-        assert await client.customers.create_many([]) == []
-
-
-# -- reservation status batches against the sandbox -----------------------------------------
+# -- the sandbox and clients of it ------------------------------------------------------------
 
 
 @pytest.fixture
@@ -207,6 +60,162 @@ def sandbox_client(sb: Sandbox, **kw: Any) -> MaxxtonClient:
         retry=FAST,
         **kw,
     )
+
+
+def restricted_client(sb: Sandbox) -> MaxxtonClient:
+    return MaxxtonClient(
+        sb.restricted_client_id,
+        sb.client_secret,
+        sb.scope,
+        base_url=sb.base_url,
+        usage=MemoryLedger(),
+        retry=FAST,
+    )
+
+
+def customer(last_name: str, **kw: Any) -> Customer:
+    email = f"{last_name.lower()}@batch.example"
+    return Customer(last_name=last_name, mail_address=MailAddress(email=email), **kw)
+
+
+def stored_by_email(sb: Sandbox, email: str) -> list[dict[str, Any]]:
+    return [c for c in sb.data.customers.values() if c["mailAddress"]["email"] == email]
+
+
+# -- customer batches against the sandbox -----------------------------------------------------
+
+
+async def test_create_many_keeps_order_and_every_outcome(sb: Sandbox) -> None:
+    before = len(sb.data.customers)
+    items: list[Customer | dict[str, Any]] = [
+        customer("Alpha", first_name="Ann"),
+        customer("Bravo", gender="ROBOT"),  # not in the reference's gender enum: 400
+        customer("Charlie"),
+        {"lastName": "Delta", "identityNumber": "X" * 51},  # "Max length 50": 400
+        customer("Echo", identity_type="PASSPORT"),
+    ]
+    async with sandbox_client(sb, max_in_flight=2) as client:
+        await client.customers.list(size=1)  # authenticate before the requests are held
+        # Hold every request on the server, so the batch's concurrency is what the server
+        # sees pile up, not a guess from timing.
+        hold = asyncio.Event()
+        sb.faults.hold = hold
+        task = asyncio.create_task(client.customers.create_many(items))
+        for _ in range(500):  # bounded: about 5 s at most
+            if sb.stats.in_flight >= 2:
+                break
+            await asyncio.sleep(0.01)
+        for _ in range(10):
+            await asyncio.sleep(0)  # room for a third request to sneak in, if the cap leaked
+        assert sb.stats.in_flight == 2
+        hold.set()
+        results = await task
+    assert [r.index for r in results] == [0, 1, 2, 3, 4]
+    assert [r.key for r in results] == [0, 1, 2, 3, 4]
+    assert [r.ok for r in results] == [True, False, True, False, True]
+    assert isinstance(results[1].error, BadRequestError)
+    assert "gender" in str(results[1].error)
+    assert isinstance(results[3].error, BadRequestError)
+    assert "identityNumber" in str(results[3].error)
+    assert [r.unwrap().last_name for r in results.succeeded] == ["Alpha", "Charlie", "Echo"]
+    assert [r.index for r in results.failed] == [1, 3]
+    # The server's data holds exactly the successful ones, as answered.
+    assert len(sb.data.customers) == before + 3
+    for r in results.succeeded:
+        created = r.unwrap()
+        assert created.customer_id is not None
+        record = sb.data.customers[created.customer_id]
+        assert record["lastName"] == created.last_name
+        assert record["login"] == f"{created.last_name.lower()}@batch.example"
+    assert sb.data.customers[results[0].unwrap().customer_id or 0]["firstName"] == "Ann"
+    assert not stored_by_email(sb, "bravo@batch.example")
+    creates = [e["entityId"] for e in sb.data.events if e["entityAction"] == "CREATE"][-3:]
+    assert sorted(creates) == sorted(r.unwrap().customer_id for r in results.succeeded)
+    assert sb.stats.per_endpoint["POST /maxxton/v2/customers"] == 5  # one per item
+    assert sb.stats.peak_in_flight == 2  # fanned out, never past the client's cap
+    with pytest.raises(ExceptionGroup) as group:
+        results.raise_for_errors()
+    assert len(group.value.exceptions) == 2
+
+
+async def test_create_many_never_resends_a_create_whose_answer_was_lost(sb: Sandbox) -> None:
+    async with sandbox_client(sb) as client:
+        await client.customers.list(size=1)  # authenticate: the fault is for the first POST
+        # The first create is applied, then its connection dropped: the answer is lost.
+        sb.faults.update(drop_next=1, drop_after_handler=True)
+        results = await client.customers.create_many(
+            [customer("Lost"), customer("Kept")], concurrency=1
+        )
+    assert [r.ok for r in results] == [False, True]
+    assert isinstance(results[0].error, OutcomeUnknownError)
+    assert sb.stats.per_endpoint["POST /maxxton/v2/customers"] == 2  # never resent
+    # It exists once, which is why the SDK says "unknown" instead of trying again.
+    (lost,) = stored_by_email(sb, "lost@batch.example")
+    assert lost["lastName"] == "Lost"
+    assert len(stored_by_email(sb, "kept@batch.example")) == 1
+
+
+async def test_update_many_reports_per_id(sb: Sandbox) -> None:
+    first, second, third = list(sb.data.customers)[:3]
+    missing = max(sb.data.customers) + 1_000
+    before = {cid: dict(sb.data.customers[cid]) for cid in (first, second, third)}
+    async with sandbox_client(sb) as client:
+        results = await client.customers.update_many(
+            {
+                first: Customer(first_name="Eva"),
+                missing: {"firstName": "Nobody"},  # 404
+                second: {"identityType": "VISA"},  # not in the reference's enum: 400
+                third: {"lastName": "Renamed", "mailAddress": {"city": "Gent"}},
+            }
+        )
+    assert [r.key for r in results] == [first, missing, second, third]
+    assert [r.ok for r in results] == [True, False, False, True]
+    assert isinstance(results[1].error, NotFoundError)
+    assert isinstance(results[2].error, BadRequestError)
+    assert "identityType" in str(results[2].error)
+    data = sb.data.customers
+    assert data[first]["firstName"] == "Eva"
+    assert data[first]["lastName"] == before[first]["lastName"]
+    assert data[second] == before[second]
+    assert (data[third]["lastName"], data[third]["mailAddress"]["city"]) == ("Renamed", "Gent")
+    assert data[third]["mailAddress"]["zipCode"] == before[third]["mailAddress"]["zipCode"]
+    assert results[3].value is not None
+    assert results[3].value.last_name == "Renamed"
+    updates = [e["entityId"] for e in sb.data.events if e["entityAction"] == "UPDATE"]
+    assert sorted(updates[-2:]) == sorted([first, third])
+    # 4xx answers are final: one PUT per item.
+    assert sb.stats.per_endpoint["PUT /maxxton/v2/customers/{customerId}"] == 4
+
+
+async def test_update_many_resends_a_lost_update_and_keeps_access_rules(sb: Sandbox) -> None:
+    first, second = list(sb.data.customers)[:2]
+    last_name = sb.data.customers[second]["lastName"]
+    async with restricted_client(sb) as client:
+        await client.customers.list(size=1)
+        # A PUT sets values, so a lost answer is simply sent again (unlike a create).
+        sb.faults.update(drop_next=1)
+        results = await client.customers.update_many(
+            {first: {"textMsgAllowed": True}, second: {"lastName": "Hidden"}}, concurrency=1
+        )
+    assert results[0].ok
+    assert sb.data.customers[first]["textMsgAllowed"] is True
+    # A user who reads lastName masked may not change it (reference, Update a customer).
+    assert isinstance(results[1].error, PermissionDeniedError)
+    assert sb.data.customers[second]["lastName"] == last_name
+    assert sb.stats.per_endpoint["PUT /maxxton/v2/customers/{customerId}"] == 3
+
+
+async def test_create_many_refuses_bad_input_before_the_wire(sb: Sandbox) -> None:
+    async with sandbox_client(sb) as client:
+        with pytest.raises(ValueError, match="customerId"):
+            await client.customers.create_many(
+                [Customer(last_name="A"), {"customerId": 5, "lastName": "B"}]
+            )
+        assert await client.customers.create_many([]) == []
+    assert sb.stats.requests_total == 0
+
+
+# -- reservation status batches against the sandbox -------------------------------------------
 
 
 def ids_with(sb: Sandbox, status: str, n: int = 1) -> list[int]:

@@ -49,9 +49,11 @@ class Customers(ListResource[Customer]):
     ) -> Customer | None:
         """``PUT /customers/{customerId}``: change the given fields.
 
-        Returns the customer as the server answers it, or ``None`` if it answers without a
-        body (the reference does not show the answer). A PUT sets values, so resending it is
-        harmless and it is retried like a GET.
+        Returns the customer as the server answers it (the reference's 200 answer is the whole
+        customer), or ``None`` if a server answers without a body. A PUT sets values, so
+        resending it is harmless and it is retried like a GET. An API user without access to
+        restricted fields may only change the fields it reads unmasked (reference, Update a
+        customer); the sandbox answers 403 (``PermissionDeniedError``) otherwise.
         """
         path = f"{self._path}/{check_id(customer_id)}"
         result: Customer | None = await self._client.request(

@@ -2,7 +2,8 @@
 
 It serves deterministic synthetic data and enforces the rules the SDK is built around: the
 filter/sort/page grammar, 204 on empty lists, token expiry, at most 15 requests in flight per IP,
-the reservation transition chart, signed webhooks; plus fault knobs and counters::
+customer writes with masked restricted fields, the reservation transition chart, payments,
+signed webhooks; plus fault knobs and counters::
 
     async with Sandbox(seed=1, latency=0.02) as sb:
         ...  # call sb.base_url with sb.client_id / sb.client_secret / sb.scope

@@ -24,6 +24,7 @@ import msgspec
 from aiohttp import web
 
 from ._admin import add_admin_routes
+from ._customers import CustomerError, create_customer, update_customer
 from ._faults import FaultDecision
 from ._query import QueryError, build_predicate, page_params, paginate, parse_sort, sort_records
 from ._reservations import (
@@ -106,6 +107,8 @@ def make_app(state: SandboxState) -> web.Application:
     r.add_post(f"{p}/accommodationtypes/availability", _availability)
     r.add_post(f"{p}/accommodationtypes/search", _search)
     r.add_post(f"{p}/accommodationtypes/arrivalrangesearch", _arrival_range_search)
+    r.add_post(f"{p}/customers", _create_customer)
+    r.add_put(f"{p}/customers/{{customerId:\\d+}}", _update_customer)
     r.add_post(f"{p}/reservations/proposals", _proposal)
     r.add_post(f"{p}/reservations", _create_reservation)
     r.add_get(f"{p}/reservations/{{reservationId:\\d+}}/details", _reservation_details)
@@ -421,6 +424,39 @@ async def _location_details(request: web.Request) -> web.StreamResponse:
         if at["locationId"] == record["locationId"]
     ]
     return json_response(out)
+
+
+# -- customer writes ------------------------------------------------------------------------
+
+
+def _customer_answer(request: web.Request, record: Record) -> web.Response:
+    # The answer is the customer as Get customer shows it: masked for a restricted user.
+    coll = COLLECTIONS["customers"]
+    return json_response(_state(request).views.project(coll, record, None, _masked(request)))
+
+
+async def _create_customer(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    try:
+        record = create_customer(state, await _json_body(request))
+    except CustomerError as exc:
+        return spring_error(request, exc.status, str(exc))
+    return _customer_answer(request, record)
+
+
+async def _update_customer(request: web.Request) -> web.StreamResponse:
+    state = _state(request)
+    body = await _json_body(request)
+    try:
+        record = update_customer(
+            state,
+            int(request.match_info["customerId"]),
+            body,
+            restricted_access=not _masked(request),
+        )
+    except CustomerError as exc:
+        return spring_error(request, exc.status, str(exc))
+    return _customer_answer(request, record)
 
 
 # -- reservations ---------------------------------------------------------------------------

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "COUNTRIES",
     "ENTITY_TYPES",
     "EVENT_TYPES",
     "LOCALES",
     "SandboxData",
     "SandboxSize",
+    "country_record",
     "generate",
     "mix",
 ]
@@ -30,6 +32,54 @@ Record = dict[str, Any]
 
 #: Locales the generator translates names and descriptions into (guide, Header: ``locale``).
 LOCALES = ("en", "nl", "de")
+
+#: Countries an address may name, by ``countryId``, in the shape of ``mailAddress.country``
+#: (reference, Get customer). Generated customers live in the first; the others let an update
+#: move a customer abroad with ``mailAddress.countryCode`` (reference, Update a customer).
+COUNTRIES: dict[int, Record] = {
+    1: {
+        "countryId": 1,
+        "priority": 1,
+        "translations": [
+            {"name": "Netherlands", "language": "en"},
+            {"name": "Nederland", "language": "nl"},
+            {"name": "Niederlande", "language": "de"},
+        ],
+        "default": True,
+        "code": "NL",
+    },
+    2: {
+        "countryId": 2,
+        "priority": 2,
+        "translations": [
+            {"name": "Belgium", "language": "en"},
+            {"name": "België", "language": "nl"},
+            {"name": "Belgien", "language": "de"},
+        ],
+        "default": False,
+        "code": "BE",
+    },
+    3: {
+        "countryId": 3,
+        "priority": 3,
+        "translations": [
+            {"name": "Germany", "language": "en"},
+            {"name": "Duitsland", "language": "nl"},
+            {"name": "Deutschland", "language": "de"},
+        ],
+        "default": False,
+        "code": "DE",
+    },
+}
+
+
+def country_record(country_id: int | None) -> Record | None:
+    """A fresh copy of country ``country_id`` for a ``mailAddress``, ``None`` if unknown."""
+    country = COUNTRIES.get(country_id) if country_id is not None else None
+    if country is None:
+        return None
+    return {**country, "translations": [dict(t) for t in country["translations"]]}
+
 
 #: The 16 event types of the guide's Event Flow, in the guide's order.
 EVENT_TYPES = (
@@ -314,6 +364,17 @@ class SandboxData:
         self.events.append(event)
         self.version += 1
         return event
+
+    def event_time(self, now: dt.datetime) -> dt.datetime:
+        """``now`` to the second, but never before the last event: ``creationDate`` of events
+        does not go backwards (event sync orders on it after the id; wire contract)."""
+        now = now.replace(microsecond=0)
+        if self.events:
+            last = dt.datetime.strptime(
+                self.events[-1]["creationDate"], "%Y-%m-%dT%H:%M:%SZ"
+            ).replace(tzinfo=dt.UTC)
+            now = max(now, last)
+        return now
 
     # -- availability truth ---------------------------------------------------------------
 
@@ -661,17 +722,7 @@ def _customer(rng: random.Random, cid: int, epoch: dt.datetime) -> Record:
             "fax": None,
             "alternateContactPerson": None,
             "accuracy": "ROOFTOP",
-            "country": {
-                "countryId": 1,
-                "priority": 1,
-                "translations": [
-                    {"name": "Netherlands", "language": "en"},
-                    {"name": "Nederland", "language": "nl"},
-                    {"name": "Niederlande", "language": "de"},
-                ],
-                "default": True,
-                "code": "NL",
-            },
+            "country": country_record(1),
         },
         "emailAllowed": rng.random() < 0.7,
         "mailAllowed": rng.random() < 0.5,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from ._customers import CustomerError, new_customer
 from ._data import STATUS_CODES
 from ._transitions import next_status
 
@@ -128,8 +129,12 @@ def create_reservation(state: SandboxState, body: Record) -> Record:
     if status not in CREATE_STATUSES:
         raise BookingError(f"A reservation cannot be created with statusValue {status!r}")
     now = state.utcnow()
+    unit_id = body["accommodationTypes"][0].get("unitId")
+    units = [u["unitId"] for u in avail["units"]]
+    if unit_id is not None and unit_id not in units:
+        raise BookingError(f"Unit {unit_id} is not available for this stay")
     customer_id = body.get("customerId")
-    new_customer: Record | None = None
+    created: Record | None = None
     if customer_id is not None:
         try:
             customer_id = int(customer_id)
@@ -138,14 +143,11 @@ def create_reservation(state: SandboxState, body: Record) -> Record:
         if customer_id not in data.customers:
             raise BookingError(f"No customer found for customerId {customer_id}")
     elif isinstance(body.get("customer"), dict):
-        new_customer = _new_customer(state, body["customer"], now)
-        customer_id = new_customer["customerId"]
+        # Last check before storing: a refused booking must not leave a new customer behind.
+        created = _new_customer(state, body["customer"])
+        customer_id = created["customerId"]
     else:
         raise BookingError("customer or customerId is required")
-    unit_id = body["accommodationTypes"][0].get("unitId")
-    units = [u["unitId"] for u in avail["units"]]
-    if unit_id is not None and unit_id not in units:
-        raise BookingError(f"Unit {unit_id} is not available for this stay")
     dc = next(
         d
         for d in data.distribution_channels.values()
@@ -173,37 +175,25 @@ def create_reservation(state: SandboxState, body: Record) -> Record:
     }
     data.reservations[res_id] = record
     when = event_time(state)
-    if new_customer is not None:
+    if created is not None:
         data.add_event("CUSTOMER_EVENT", customer_id, "CUSTOMER", "CREATE", when)
     data.add_event("RESERVATION_EVENT", res_id, "RESERVATION", "CREATE", when)
     state.webhooks.notify("reservation.status_change", record, now)
     return record
 
 
-def _new_customer(state: SandboxState, given: Record, now: dt.datetime) -> Record:
-    data = state.data
-    cid = data.next_id("customer")
-    template = next(iter(data.customers.values()), None)
-    record: Record = dict.fromkeys(template or {})
-    record.update({k: v for k, v in given.items() if k != "customerId"})
-    address = dict(given.get("mailAddress") or {})
-    record["mailAddress"] = address
-    record["customerId"] = cid
-    record["creationDate"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    record.setdefault("login", address.get("email"))
-    data.customers[cid] = record
-    return record
+def _new_customer(state: SandboxState, given: Record) -> Record:
+    # The customer object of a booking is a customer to create (guide, New Reservation):
+    # the same rules as POST /customers (see ._customers), refused as a booking error.
+    try:
+        return new_customer(state, given)
+    except CustomerError as exc:
+        raise BookingError(f"customer: {exc}", exc.status) from None
 
 
 def event_time(state: SandboxState) -> dt.datetime:
     """Now, but never before the last event: ``creationDate`` does not go backwards."""
-    now = state.utcnow().replace(microsecond=0)
-    if state.data.events:
-        last = dt.datetime.strptime(
-            state.data.events[-1]["creationDate"], "%Y-%m-%dT%H:%M:%SZ"
-        ).replace(tzinfo=dt.UTC)
-        now = max(now, last)
-    return now
+    return state.data.event_time(state.utcnow())
 
 
 def change_status(
