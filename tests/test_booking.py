@@ -1,7 +1,8 @@
-"""The booking flow against the sandbox: proposal, create, status changes, payment link.
+"""The booking flow against the sandbox: proposal, create, status changes, payments.
 
 Guide, Reservation Flow: a proposal stores nothing (3); creating stores (4) and must never be
-sent twice; status changes follow the chart (5) and are checked before the wire.
+sent twice; status changes follow the chart (5) and are checked before the wire; a payment
+makes the reservation DEFINITIVE (6) and, like a create, is never sent twice.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from maxxton_async import (
 )
 from maxxton_async.models import (
     BookedAccommodationType,
+    PaymentResult,
     PersonSubject,
     Reservation,
     ReservationCreateRequest,
@@ -38,6 +40,7 @@ FAST = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.01)
 PUT = "PUT /maxxton/v2/reservations/{reservationId}"
 GET_ONE = "GET /maxxton/v2/reservations/{reservationId}"
 CREATE = "POST /maxxton/v2/reservations"
+PAY = "POST /maxxton/v2/reservations/{reservationId}/payments"
 
 
 @pytest.fixture
@@ -140,10 +143,16 @@ async def test_proposal_create_confirm_check_in_check_out(
     read = await client.reservations.get(created.reservation_id)
     assert read.known_status is ReservationStatus.PROVISIONAL
 
-    # A payment turns PROVISIONAL into DEFINITIVE (guide, 6); the sandbox has no payment
-    # endpoint, so the test plays the payment provider on the dataset directly.
-    record = sb.data.reservations[created.reservation_id]
-    record["statusValue"], record["status"] = "DEFINITIVE", 21
+    # A payment turns PROVISIONAL into DEFINITIVE (guide, 6).
+    payment = await client.reservations.add_payment(
+        created, created.total_price or 0.0, "IDEAL", psp_reference_number="PSP-flow-1"
+    )
+    assert isinstance(payment, PaymentResult)
+    assert payment.reservation_id == created.reservation_id
+    assert payment.status_value == "DEFINITIVE"
+    assert (payment.amount, payment.currency_code) == (created.total_price, "EUR")
+    assert payment.psp_reference_number == "PSP-flow-1"
+    assert sb.data.reservations[created.reservation_id]["statusValue"] == "DEFINITIVE"
 
     await client.reservations.check_in(created.reservation_id)  # status unknown: one GET
     assert sb.stats.per_endpoint[GET_ONE] == 2
@@ -157,6 +166,61 @@ async def test_proposal_create_confirm_check_in_check_out(
     assert final.known_status is ReservationStatus.CHECKED_OUT
     assert sb.stats.per_endpoint[PUT] == 3
     assert sb.stats.per_endpoint[CREATE] == 1
+    assert sb.stats.per_endpoint[PAY] == 1
+
+
+async def test_add_payment_sends_the_references_body(sb: Sandbox, client: MaxxtonClient) -> None:
+    res_id = with_status(sb, "PROVISIONAL")
+    payment = await client.reservations.add_payment(
+        res_id, 25, "CREDITCARD", currency_code="USD", remark="deposit"
+    )
+    # Fields of "Create payments for a reservation" (reference), echoed by the sandbox.
+    assert (payment.payment_method_code, payment.amount) == ("CREDITCARD", 25.0)
+    assert (payment.currency_code, payment.remark) == ("USD", "deposit")
+    assert payment.psp_reference_number is None
+    assert payment.payment_id is not None
+    # A second payment on a DEFINITIVE reservation is recorded and leaves the status alone.
+    again = await client.reservations.add_payment(res_id, 10.5, "CREDITCARD")
+    assert again.status_value == "DEFINITIVE"
+    assert again.currency_code == "EUR"  # omitted: the reservation's currency
+    assert again.payment_id != payment.payment_id
+    assert sb.stats.per_endpoint[PAY] == 2
+
+
+async def test_add_payment_refuses_bad_input(sb: Sandbox, client: MaxxtonClient) -> None:
+    res_id = with_status(sb, "PROVISIONAL")
+    with pytest.raises(ValueError, match="paymentMethodCode"):
+        await client.reservations.add_payment(res_id, 10.0, "")
+    with pytest.raises(ValueError, match="finite"):
+        await client.reservations.add_payment(res_id, float("nan"), "IDEAL")
+    assert sb.stats.requests_total == 0  # refused before the wire
+    with pytest.raises(BadRequestError, match="amount"):
+        await client.reservations.add_payment(res_id, -5.0, "IDEAL")
+    with pytest.raises(NotFoundError):
+        await client.reservations.add_payment(max(sb.data.reservations) + 1, 5.0, "IDEAL")
+    assert sb.data.reservations[res_id]["statusValue"] == "PROVISIONAL"
+
+
+@pytest.mark.parametrize("after_handler", [True, False])
+async def test_add_payment_is_never_resent_when_its_answer_is_lost(
+    sb: Sandbox, client: MaxxtonClient, after_handler: bool
+) -> None:
+    res_id = with_status(sb, "PROVISIONAL")
+    await client.units.list(size=1)  # authenticate first: the fault is for the payment
+    sb.faults.update(drop_next=1, drop_after_handler=after_handler)
+    with pytest.raises(OutcomeUnknownError) as info:
+        await client.reservations.add_payment(res_id, 50.0, "IDEAL")
+    assert (info.value.method, info.value.path) == (
+        "POST",
+        f"/maxxton/v2/reservations/{res_id}/payments",
+    )
+    assert sb.stats.per_endpoint[PAY] == 1  # exactly one POST: a resend could pay twice
+    # What the user is told to do: re-read the reservation before paying again.
+    status = (await client.reservations.get(res_id)).known_status
+    if after_handler:  # the payment was recorded, only the answer was lost
+        assert status is ReservationStatus.DEFINITIVE
+    else:
+        assert status is ReservationStatus.PROVISIONAL
 
 
 @pytest.mark.parametrize("how", ["current", "reservation", "fetch"])

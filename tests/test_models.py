@@ -25,6 +25,8 @@ from maxxton_async.models import (
     IdentityType,
     Page,
     PageSort,
+    PaymentRequest,
+    PaymentResult,
     PersonSubject,
     Reservation,
     ReservationDetails,
@@ -530,6 +532,33 @@ def test_reservation_details_is_a_model_with_sections() -> None:
     assert d.reserved_resources[0].unit_id == 5
     assert [line.total for line in d.customer_bill] == [99.5]
     assert d.agent_bill == []
+
+
+def test_payment_request_body_and_validation() -> None:
+    body = encode(PaymentRequest(payment_method_code="IDEAL", amount=99.5, remark="deposit"))
+    # Names of "Create payments for a reservation" (reference); unset fields are left out.
+    assert msgspec.json.decode(body) == {
+        "paymentMethodCode": "IDEAL",
+        "amount": 99.5,
+        "remark": "deposit",
+    }
+    with pytest.raises(ValueError, match="paymentMethodCode"):
+        PaymentRequest(payment_method_code="", amount=1.0)
+    for bad in (float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="finite"):
+            PaymentRequest(payment_method_code="IDEAL", amount=bad)
+
+
+def test_payment_result_decodes() -> None:
+    result = decode(
+        PaymentResult,
+        b'{"paymentId":900001,"reservationId":5,"paymentMethodCode":"IDEAL","amount":99.5,'
+        b'"currencyCode":"EUR","pspReferenceNumber":"PSP-1","statusValue":"DEFINITIVE"}',
+    )
+    assert (result.payment_id, result.reservation_id, result.amount) == (900001, 5, 99.5)
+    assert result.status_value == "DEFINITIVE"
+    assert result.psp_reference_number == "PSP-1"
+    assert result.remark is None
 
 
 # --- search, availability request, token ----------------------------------------------------

@@ -8,6 +8,7 @@ answer) are **inferred** (docs/wire-contract.md) and kept in this module.
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated
@@ -24,6 +25,8 @@ __all__ = [
     "BookedAccommodationType",
     "PayerType",
     "PaymentLink",
+    "PaymentRequest",
+    "PaymentResult",
     "PersonSubject",
     "Reservation",
     "ReservationCreateRequest",
@@ -349,3 +352,42 @@ class PaymentLink(Model, kw_only=True):
     reservation_id: int | None = None
     amount: float | None = None
     currency_code: str | None = None
+
+
+class PaymentRequest(Model, kw_only=True):
+    """Body of ``POST /maxxton/v2/reservations/{id}/payments`` (reference, "Create payments for a
+    reservation": ``paymentMethodCode`` and ``amount`` required; path **inferred**, notes §4).
+
+    Not idempotent: each accepted request records one more payment.
+    """
+
+    payment_method_code: str
+    amount: float
+    currency_code: str | None = None
+    """Omitted: the reservation's currency (**inferred**)."""
+    remark: str | None = None
+    psp_reference_number: str | None = None
+    """The payment service provider's reference of the transaction: keep it, it is how a
+    payment whose answer was lost can be recognised later."""
+
+    def __post_init__(self) -> None:
+        if not self.payment_method_code:
+            raise ValueError("paymentMethodCode is required (reference)")
+        # NaN and infinity have no JSON form (msgspec would send null for a required field).
+        if isinstance(self.amount, bool) or not math.isfinite(self.amount):
+            raise ValueError(f"amount must be a finite number, got {self.amount!r}")
+
+
+class PaymentResult(Model, kw_only=True):
+    """Answer to a payment (**inferred** shape, docs/wire-contract.md: the reference page shows
+    no response schema). ``status_value`` is the reservation's status after the payment:
+    a payment turns PROVISIONAL into DEFINITIVE (guide, Reservation Flow 6)."""
+
+    reservation_id: int
+    payment_id: int | None = None
+    payment_method_code: str | None = None
+    amount: float | None = None
+    currency_code: str | None = None
+    remark: str | None = None
+    psp_reference_number: str | None = None
+    status_value: str | None = None

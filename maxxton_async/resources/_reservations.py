@@ -1,4 +1,4 @@
-"""Reservations: read, the booking flow, status changes, payment links, batch status updates.
+"""Reservations: read, the booking flow, status changes, payments, batch status updates.
 
 The booking flow is the guide's Reservation Flow: (3) a *proposal* prices a stay and stores
 nothing, so it is a read-only POST, safe to retry; (4) *creating* stores the reservation and is
@@ -7,7 +7,9 @@ Set ``external_booking_reference`` on every create and look it up
 (:meth:`Reservations.find_by_reference`) before sending again;
 (5) status changes go through ``PUT /reservations/{id}`` with ``statusValue``, and only the moves
 of the guide's chart are allowed: they are checked *before* anything is sent (see
-:func:`~maxxton_async.models.check_transition`).
+:func:`~maxxton_async.models.check_transition`); (6) a payment
+(:meth:`Reservations.add_payment`) makes a PROVISIONAL reservation DEFINITIVE and, like a
+create, is never retried.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from .._filters import F
 from ..models._reservations import (
     PayerType,
     PaymentLink,
+    PaymentRequest,
+    PaymentResult,
     Reservation,
     ReservationCreateRequest,
     ReservationDetails,
@@ -298,6 +302,45 @@ class Reservations(ListResource[Reservation]):
             "GET", path, params=query, headers=headers, type=PaymentLink
         )
         return require(result, what="a payment link", method="GET", path=path)
+
+    async def add_payment(
+        self,
+        reservation: ReservationRef,
+        amount: float,
+        payment_method_code: str,
+        *,
+        currency_code: str | None = None,
+        remark: str | None = None,
+        psp_reference_number: str | None = None,
+        headers: Headers | None = None,
+    ) -> PaymentResult:
+        """``POST /reservations/{id}/payments``: record a payment (reference, "Create payments
+        for a reservation"; path **inferred**, notes §4). A payment turns a PROVISIONAL
+        reservation DEFINITIVE (guide, Reservation Flow 6).
+
+        ``currency_code`` omitted means the reservation's currency. **Never retried**: a resend
+        would record the payment twice. If the answer is lost, ``OutcomeUnknownError`` is
+        raised and the payment may have been recorded: re-read the reservation (its status,
+        its bill) before paying again, and pass ``psp_reference_number`` so the payment can be
+        recognised.
+
+        Raises:
+            ValueError: empty ``payment_method_code`` or a non-finite ``amount``; nothing sent.
+            OutcomeUnknownError: the request left but its answer was lost.
+        """
+        res_id, _ = _ref(reservation, None)
+        body = PaymentRequest(
+            payment_method_code=payment_method_code,
+            amount=amount,
+            currency_code=currency_code,
+            remark=remark,
+            psp_reference_number=psp_reference_number,
+        )
+        path = f"{self._path}/{res_id}/payments"
+        result: PaymentResult | None = await self._client.request(
+            "POST", path, json=body, headers=headers, type=PaymentResult, idempotent=False
+        )
+        return require(result, what="the payment answer", method="POST", path=path)
 
 
 def _ref(reservation: ReservationRef, current: int | None) -> tuple[int, int | None]:

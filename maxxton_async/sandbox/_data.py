@@ -669,6 +669,7 @@ def generate(
     data._next_ids = {
         "customer": 100_000 + sz.customers,
         "reservation": 500_000 + sz.reservations,
+        "payment": 900_000,
         "notification": 1,
     }
     _initial_events(data, rng, epoch + dt.timedelta(days=370))

@@ -232,11 +232,15 @@ def add_payment(state: SandboxState, reservation_id: int, body: Record) -> Recor
     record = state.data.reservations.get(reservation_id)
     if record is None:
         raise BookingError(f"No reservation found for reservationId {reservation_id}", 404)
-    if not body.get("paymentMethodCode"):
+    method = body.get("paymentMethodCode")
+    if not method or not isinstance(method, str):
         raise BookingError("paymentMethodCode is required")
     amount = body.get("amount")
     if isinstance(amount, bool) or not isinstance(amount, int | float) or amount <= 0:
         raise BookingError("amount is required and must be a positive number")
+    for name in ("currencyCode", "remark", "pspReferenceNumber"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise BookingError(f"{name} must be a string")
     now = state.utcnow()
     moved = record["statusValue"] == "PROVISIONAL"
     if moved:
@@ -248,10 +252,14 @@ def add_payment(state: SandboxState, reservation_id: int, body: Record) -> Recor
     state.webhooks.notify("reservation.payment_received", record, now)
     if moved:
         state.webhooks.notify("reservation.status_change", record, now)
+    # The answer's shape is **inferred** (the reference shows none; wire contract).
     return {
+        "paymentId": state.data.next_id("payment"),
         "reservationId": reservation_id,
-        "paymentMethodCode": body["paymentMethodCode"],
+        "paymentMethodCode": method,
         "amount": float(amount),
         "currencyCode": body.get("currencyCode") or record["currencyCode"],
+        "remark": body.get("remark"),
+        "pspReferenceNumber": body.get("pspReferenceNumber"),
         "statusValue": record["statusValue"],
     }

@@ -199,10 +199,26 @@ async def test_payment_makes_provisional_definitive(
     async with http.post(url, json={"paymentMethodCode": "IDEAL"}, headers=auth) as resp:
         assert resp.status == 400
     async with http.post(
-        url, json={"paymentMethodCode": "IDEAL", "amount": 100.0}, headers=auth
+        url, json={"paymentMethodCode": "IDEAL", "amount": 100.0, "remark": 7}, headers=auth
+    ) as resp:
+        assert resp.status == 400
+    assert sb.data.reservations[res_id]["status"] == 12  # refused payments change nothing
+    missing = f"{API}/reservations/{max(sb.data.reservations) + 1}/payments"
+    async with http.post(
+        missing, json={"paymentMethodCode": "IDEAL", "amount": 1.0}, headers=auth
+    ) as resp:
+        assert resp.status == 404
+    async with http.post(
+        url,
+        json={"paymentMethodCode": "IDEAL", "amount": 100, "pspReferenceNumber": "PSP-9"},
+        headers=auth,
     ) as resp:
         assert resp.status == 200
-        assert (await resp.json())["statusValue"] == "DEFINITIVE"
+        paid = await resp.json()
+    assert paid["statusValue"] == "DEFINITIVE"
+    assert (paid["reservationId"], paid["amount"], paid["currencyCode"]) == (res_id, 100.0, "EUR")
+    assert (paid["pspReferenceNumber"], paid["remark"]) == ("PSP-9", None)
+    assert isinstance(paid["paymentId"], int)
     assert sb.data.reservations[res_id]["status"] == 21
     code, body = await _put(http, auth, res_id, {"statusValue": "CHECKED_IN"})
     assert (code, body["statusValue"]) == (200, "CHECKED_IN")
