@@ -4,7 +4,10 @@ Each step takes the next of the guide's 16 event types in turn (guide, Event Flo
 ``mutate(16)`` produces one of each, changes the matching entity when the sandbox models it, and
 appends the event. Customer events rotate UPDATE, CREATE and MERGE; a MERGE removes one customer,
 moves its reservations to the survivor, and logs ``entityId`` = survivor, ``oldEntityId`` = the
-removed one (guide, Event Flow, CUSTOMER_EVENT). Changes draw from the state's own seeded
+removed one (guide, Event Flow, CUSTOMER_EVENT). Reservation events rotate a status change, a
+stay period change and a bill change, each sending its webhook (guide, Webhooks:
+``reservation.status_change``, ``reservation.stay_period_change``, ``reservation.bill_change``),
+so ``mutate(48)`` sends one of each. Changes draw from the state's own seeded
 generator, so the same seed gives the same changes whatever requests came in between.
 """
 
@@ -14,7 +17,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from ._data import EVENT_TYPES, _customer, event_subject
-from ._reservations import change_status, event_time
+from ._reservations import change_bill, change_status, change_stay, event_time
 from ._transitions import TRANSITIONS
 
 if TYPE_CHECKING:
@@ -24,6 +27,9 @@ __all__ = ["apply_mutations"]
 
 Record = dict[str, Any]
 _CUSTOMER_ACTIONS = ("UPDATE", "CREATE", "MERGE")
+_RESERVATION_CHANGES = ("status", "stay", "bill")
+#: Statuses whose stay and bill can still change: booked, not yet arrived (guide, status chart).
+_OPEN_STATUSES = frozenset({"QUOTATION", "OPTIONAL", "REQUEST", "PROVISIONAL", "DEFINITIVE"})
 
 
 def apply_mutations(state: SandboxState, n: int) -> list[Record]:
@@ -44,7 +50,7 @@ def _one(state: SandboxState, event_type: str, turn: int) -> list[Record]:
     if event_type == "CUSTOMER_EVENT":
         return _customer_change(state, _CUSTOMER_ACTIONS[turn % 3], when)
     if event_type == "RESERVATION_EVENT" and data.reservations:
-        return _reservation_change(state, when)
+        return _reservation_change(state, _RESERVATION_CHANGES[turn % 3], when)
     entity_id, entity_type = event_subject(data, event_type, rng)
     if event_type == "ACCOMMODATION_TYPE_EVENT" and entity_id in data.accommodation_types:
         data.accommodation_types[entity_id]["priority"] = rng.randint(1, 100)
@@ -97,16 +103,24 @@ def _customer_change(state: SandboxState, action: str, when: dt.datetime) -> lis
     return [data.add_event("CUSTOMER_EVENT", cid, "CUSTOMER", "UPDATE", when)]
 
 
-def _reservation_change(state: SandboxState, when: dt.datetime) -> list[Record]:
+def _reservation_change(state: SandboxState, kind: str, when: dt.datetime) -> list[Record]:
     data = state.data
     rng = state.mutation_rng
     ids = list(data.reservations)
-    # Prefer a reservation whose status can move, so the change is a legal transition.
+    # Prefer a reservation the change applies to: a legal transition, or a stay still open.
     for _ in range(20):
         res_id = ids[rng.randrange(len(ids))]
         record = data.reservations[res_id]
+        if kind == "stay" and record["statusValue"] in _OPEN_STATUSES:
+            change_stay(state, res_id, rng.choice((-14, -7, 7, 14)))
+            return [data.events[-1]]
+        if kind == "bill" and record["statusValue"] in _OPEN_STATUSES:
+            old = float(record["totalPrice"])
+            new = round(old * rng.choice((0.9, 0.95, 1.05, 1.1, 1.15)), 2)
+            change_bill(state, res_id, new if new != old else old + 1.0)
+            return [data.events[-1]]
         actions = sorted(a for (s, a) in TRANSITIONS if s == record["statusValue"])
-        if actions:
+        if kind == "status" and actions:
             action = actions[rng.randrange(len(actions))]
             change_status(state, res_id, action)
             return [data.events[-1]]

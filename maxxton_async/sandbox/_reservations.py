@@ -1,4 +1,5 @@
-"""Reservation writes: proposal, create, status change; each emits its event and webhook.
+"""Reservation writes: proposal, create, status change, payment, and the stay and bill changes
+``mutate()`` makes; each stored change emits its event and webhook.
 
 Follows the guide's Reservation Flow: a proposal stores nothing (3); a new reservation is
 validated against availability and stored with an id and number (4); a status update follows the
@@ -18,7 +19,15 @@ from ._transitions import next_status
 if TYPE_CHECKING:
     from ._state import SandboxState
 
-__all__ = ["BookingError", "add_payment", "change_status", "create_reservation", "propose"]
+__all__ = [
+    "BookingError",
+    "add_payment",
+    "change_bill",
+    "change_status",
+    "change_stay",
+    "create_reservation",
+    "propose",
+]
 
 Record = dict[str, Any]
 
@@ -220,6 +229,48 @@ def change_status(
     )
     state.webhooks.notify("reservation.status_change", record, now)
     return record
+
+
+def change_stay(state: SandboxState, reservation_id: int, shift_days: int) -> Record:
+    """Move a reservation's stay by ``shift_days`` (same duration, same price).
+
+    Appends RESERVATION_EVENT UPDATE and sends ``reservation.stay_period_change``: "The arrival
+    and/or departure date of the reservation changed" (guide, Webhooks). The price is kept, so
+    no bill change is sent with it.
+    """
+    record = state.data.reservations.get(reservation_id)
+    if record is None:
+        raise BookingError(f"No reservation found for reservationId {reservation_id}", 404)
+    if shift_days == 0:
+        raise BookingError("a stay change must move the stay")
+    shift = dt.timedelta(days=shift_days)
+    for name in ("arrivalDate", "departureDate"):
+        record[name] = (dt.date.fromisoformat(record[name]) + shift).isoformat()
+    _changed(state, record, "reservation.stay_period_change")
+    return record
+
+
+def change_bill(state: SandboxState, reservation_id: int, total_price: float) -> Record:
+    """Set a reservation's ``totalPrice`` (an add-on booked, a discount given, ...).
+
+    Appends RESERVATION_EVENT UPDATE and sends ``reservation.bill_change``: "There was a change
+    to the total bill amount for the customer, paying customer, or agent" (guide, Webhooks).
+    """
+    record = state.data.reservations.get(reservation_id)
+    if record is None:
+        raise BookingError(f"No reservation found for reservationId {reservation_id}", 404)
+    if total_price == record["totalPrice"]:
+        raise BookingError("a bill change must change the total")
+    record["totalPrice"] = round(float(total_price), 2)
+    _changed(state, record, "reservation.bill_change")
+    return record
+
+
+def _changed(state: SandboxState, record: Record, webhook_type: str) -> None:
+    state.data.add_event(
+        "RESERVATION_EVENT", record["reservationId"], "RESERVATION", "UPDATE", event_time(state)
+    )
+    state.webhooks.notify(webhook_type, record, state.utcnow())
 
 
 def add_payment(state: SandboxState, reservation_id: int, body: Record) -> Record:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,8 +11,9 @@ import msgspec
 import pytest
 from aiohttp import web
 
+from maxxton_async.models import WebhookEventType, WebhookNotification
 from maxxton_async.sandbox import Sandbox, sign, verify
-from maxxton_async.webhooks import is_valid_signature
+from maxxton_async.webhooks import is_valid_signature, webhook_app
 from maxxton_async.webhooks import sign as sdk_sign
 
 from ._helpers import booking_body
@@ -129,7 +131,69 @@ async def test_register_via_admin(
     async with http.post("/_sandbox/webhooks", json={"url": receiver.url, "secret": ""}) as r:
         assert r.status == 400
         assert "secret" in (await r.json())["error"]
-    # Only bill changes were asked for: a status change is not sent.
+    # Only bill changes were asked for: the first round's status change is not sent...
     sb.mutate(16)
     await sb.wait_webhooks()
     assert receiver.received == []
+    # ...the third round's bill change is (rounds rotate status, stay period, bill).
+    sb.mutate(32)
+    await sb.wait_webhooks()
+    assert [msgspec.json.decode(body)["type"] for body, _ in receiver.received] == [
+        "reservation.bill_change"
+    ]
+
+
+async def test_stay_period_and_bill_changes_reach_an_sdk_receiver(sb: Sandbox) -> None:
+    got: dict[WebhookEventType, list[WebhookNotification]] = {}
+
+    async def record(note: WebhookNotification) -> None:
+        assert note.event_type is not None
+        got.setdefault(note.event_type, []).append(note)
+
+    # The SDK's own receiver: it verifies the signature before any handler runs.
+    app = webhook_app(
+        SECRET, {WebhookEventType.STAY_PERIOD_CHANGE: record, WebhookEventType.BILL_CHANGE: record}
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks"
+        sb.register_webhook(
+            url, SECRET, types=("reservation.stay_period_change", "reservation.bill_change")
+        )
+        before = {rid: dict(r) for rid, r in sb.data.reservations.items()}
+        events = sb.mutate(48)  # three rounds: status, stay period, bill change
+        await sb.wait_webhooks()
+    finally:
+        await runner.cleanup()
+    changed = [e["entityId"] for e in events if e["eventType"] == "RESERVATION_EVENT"]
+    assert len(changed) == 3
+    deliveries = list(sb.stats.webhooks)
+    assert sorted(d.type for d in deliveries) == [
+        "reservation.bill_change",
+        "reservation.stay_period_change",
+    ]
+    assert all((d.delivered, d.status, d.attempts) == (True, 200, 1) for d in deliveries)
+
+    (stay,) = got[WebhookEventType.STAY_PERIOD_CHANGE]
+    moved = stay.data.reservation
+    assert moved is not None
+    assert moved.reservation_id == changed[1]
+    old = before[moved.reservation_id]
+    shift = moved.arrival_date - dt.date.fromisoformat(old["arrivalDate"])
+    assert shift.days in (-14, -7, 7, 14)
+    assert moved.departure_date - dt.date.fromisoformat(old["departureDate"]) == shift
+    assert moved.total_price == old["totalPrice"]  # a pure move: no bill change with it
+    assert (
+        sb.data.reservations[moved.reservation_id]["arrivalDate"] == moved.arrival_date.isoformat()
+    )
+
+    (bill,) = got[WebhookEventType.BILL_CHANGE]
+    billed = bill.data.reservation
+    assert billed is not None
+    assert billed.reservation_id == changed[2]
+    assert billed.total_price != before[billed.reservation_id]["totalPrice"]
+    assert sb.data.reservations[billed.reservation_id]["totalPrice"] == billed.total_price
+    assert stay.notification_id != bill.notification_id
