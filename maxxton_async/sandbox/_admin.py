@@ -33,16 +33,20 @@ def _ok(payload: Any, status: int = 200) -> web.Response:
     )
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body (``{}`` when empty); 400 when it is not one.
+
+    Shared by the admin routes and the API routes of ``_app``.
+    """
     raw = await request.read()
     if not raw:
         return {}
     try:
         body = msgspec.json.decode(raw)
     except msgspec.DecodeError:
-        raise web.HTTPBadRequest(reason="Malformed JSON") from None
+        raise web.HTTPBadRequest(reason="Malformed JSON request body") from None
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(reason="Body must be a JSON object")
+        raise web.HTTPBadRequest(reason="Request body must be a JSON object")
     return body
 
 
@@ -54,7 +58,7 @@ async def _stats(request: web.Request) -> web.StreamResponse:
 
 async def _reset(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
-    body = await _body(request)
+    body = await read_json_object(request)
     state.stats.reset()
     if body.get("faults"):
         state.faults.clear()
@@ -68,7 +72,7 @@ async def _get_faults(request: web.Request) -> web.StreamResponse:
 async def _set_faults(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     try:
-        state.faults.update(**await _body(request))
+        state.faults.update(**await read_json_object(request))
     except (TypeError, ValueError) as exc:
         return _ok({"error": str(exc)}, 400)
     return _ok(state.faults.as_dict())
@@ -76,7 +80,7 @@ async def _set_faults(request: web.Request) -> web.StreamResponse:
 
 async def _mutate(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
-    body = await _body(request)
+    body = await read_json_object(request)
     n = body.get("n", 1)
     if not isinstance(n, int) or not 0 <= n <= 100_000:
         return _ok({"error": "n must be an integer between 0 and 100000"}, 400)
@@ -85,7 +89,7 @@ async def _mutate(request: web.Request) -> web.StreamResponse:
 
 async def _webhooks(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
-    body = await _body(request)
+    body = await read_json_object(request)
     url, secret = body.get("url"), body.get("secret")
     if not isinstance(url, str) or not isinstance(secret, str):
         return _ok({"error": "url and secret are required strings"}, 400)
@@ -107,7 +111,7 @@ async def _revoke(request: web.Request) -> web.StreamResponse:
 
 async def _clock(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
-    body = await _body(request)
+    body = await read_json_object(request)
     advance = body.get("advance", 0)
     if not isinstance(advance, int | float):
         return _ok({"error": "advance must be a number of seconds"}, 400)

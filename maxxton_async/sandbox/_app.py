@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ._admin import add_admin_routes
+from ._admin import add_admin_routes, read_json_object
 from ._customers import CustomerError, create_customer, update_customer
 from ._faults import FaultDecision
 from ._query import QueryError, build_predicate, page_params, paginate, parse_sort, sort_records
@@ -281,19 +281,6 @@ def _show_archived(request: web.Request) -> bool:
     return request.headers.get("x-show-archived", "").strip().lower() == "true"
 
 
-async def _json_body(request: web.Request) -> Record:
-    raw = await request.read()
-    if not raw:
-        return {}
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        raise web.HTTPBadRequest(reason="Malformed JSON request body") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(reason="Request body must be a JSON object")
-    return body
-
-
 # -- authenticate ---------------------------------------------------------------------------
 
 
@@ -438,7 +425,7 @@ def _customer_answer(request: web.Request, record: Record) -> web.Response:
 async def _create_customer(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     try:
-        record = create_customer(state, await _json_body(request))
+        record = create_customer(state, await read_json_object(request))
     except CustomerError as exc:
         return spring_error(request, exc.status, str(exc))
     return _customer_answer(request, record)
@@ -446,7 +433,7 @@ async def _create_customer(request: web.Request) -> web.StreamResponse:
 
 async def _update_customer(request: web.Request) -> web.StreamResponse:
     state = _state(request)
-    body = await _json_body(request)
+    body = await read_json_object(request)
     try:
         record = update_customer(
             state,
@@ -538,7 +525,7 @@ async def _payment_link(request: web.Request) -> web.StreamResponse:
 async def _proposal(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     try:
-        return json_response(propose(state, await _json_body(request)))
+        return json_response(propose(state, await read_json_object(request)))
     except BookingError as exc:
         return spring_error(request, exc.status, str(exc))
 
@@ -546,7 +533,7 @@ async def _proposal(request: web.Request) -> web.StreamResponse:
 async def _create_reservation(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     try:
-        return json_response(create_reservation(state, await _json_body(request)))
+        return json_response(create_reservation(state, await read_json_object(request)))
     except BookingError as exc:
         return spring_error(request, exc.status, str(exc))
 
@@ -554,7 +541,7 @@ async def _create_reservation(request: web.Request) -> web.StreamResponse:
 async def _payment(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     try:
-        answer = add_payment(state, _reservation_id(request), await _json_body(request))
+        answer = add_payment(state, _reservation_id(request), await read_json_object(request))
     except BookingError as exc:
         return spring_error(request, exc.status, str(exc))
     return json_response(answer)
@@ -562,7 +549,7 @@ async def _payment(request: web.Request) -> web.StreamResponse:
 
 async def _update_reservation(request: web.Request) -> web.StreamResponse:
     state = _state(request)
-    body = await _json_body(request)
+    body = await read_json_object(request)
     action = body.get("statusValue")
     if not isinstance(action, str):
         return spring_error(request, 400, "statusValue is required")
@@ -605,7 +592,7 @@ async def _availability(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     data = state.data
     if request.method == "POST":
-        params: dict[str, Any] = await _json_body(request)
+        params: dict[str, Any] = await read_json_object(request)
     else:
         q = request.query
         params = {k: (q.getall(k) if len(q.getall(k)) > 1 else q[k]) for k in q}
@@ -770,7 +757,7 @@ def _search_answer(request: web.Request, body: Record, items: list[Record]) -> w
 
 async def _search(request: web.Request) -> web.StreamResponse:
     state = _state(request)
-    body = await _json_body(request)
+    body = await read_json_object(request)
     # distributionChannelId is required unless the token carries one (reference, search).
     if body.get("distributionChannelId") is None:
         return spring_error(request, 400, "distributionChannelId is required")
@@ -792,7 +779,7 @@ async def _search(request: web.Request) -> web.StreamResponse:
 
 async def _arrival_range_search(request: web.Request) -> web.StreamResponse:
     state = _state(request)
-    body = await _json_body(request)
+    body = await read_json_object(request)
     if body.get("distributionChannelId") is None:
         return spring_error(request, 400, "distributionChannelId is required")
     error = _check_channel(state, body)
