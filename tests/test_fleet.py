@@ -1,0 +1,106 @@
+"""The mission's core claim, end to end: several processes, one IP, never more than 15 on the wire.
+
+Four OS processes each await 60 calls at once through their own ``MaxxtonClient``, sharing a
+``RedisLimiter`` and a ``RedisTokenCache``, against the sandbox, which refuses a 16th
+concurrent call from one IP with 429 and counts what it sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+from maxxton_async import MaxxtonClient, MemoryLedger
+from maxxton_async.sandbox import Sandbox
+from tests._redis_util import delete_prefix, require_redis, unique_prefix
+
+_WORKER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from maxxton_async import MaxxtonClient, MemoryLedger, RedisLimiter, RedisTokenCache
+
+    async def main() -> None:
+        base, cid, secret, scope, url, prefix = sys.argv[1:7]
+        async with MaxxtonClient(
+            cid, secret, scope, base_url=base, usage=MemoryLedger(),
+            limiter=RedisLimiter(url, permits=15, key=prefix + ":limiter", lease=10),
+            token_cache=RedisTokenCache(url, prefix=prefix + ":token"),
+        ) as client:
+            ids = [100000 + i for i in range(60)]
+            await asyncio.gather(*(client.request("GET", "customers", params={"size": 1})
+                                   for _ in ids))
+            print(client.statistics().token_calls)
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[tuple[str, str]]:
+    url = require_redis()
+    prefix = unique_prefix("fleet")
+    yield url, prefix
+    delete_prefix(url, prefix)
+
+
+@pytest.mark.slow
+async def test_four_processes_share_the_cap_and_the_token(redis_prefix: tuple[str, str]) -> None:
+    from maxxton_async import RedisTokenCache
+
+    url, prefix = redis_prefix
+    async with Sandbox(seed=3) as sb:
+        # Mint the fleet's token here, so that every worker request is an API call and the
+        # hold below cannot trap the authenticate call.
+        async with MaxxtonClient(
+            sb.client_id,
+            sb.client_secret,
+            sb.scope,
+            base_url=sb.base_url,
+            usage=MemoryLedger(),
+            token_cache=RedisTokenCache(url, prefix=prefix + ":token"),
+        ) as minter:
+            await minter.tokens.token()
+        hold = asyncio.Event()
+        sb.faults.hold = hold  # requests pile up in flight until 15 are held
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                _WORKER,
+                sb.base_url,
+                sb.client_id,
+                sb.client_secret,
+                sb.scope,
+                url,
+                prefix,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(4)
+        ]
+        try:
+            for _ in range(3000):  # bounded: at most 30 s for the workers to fill the cap
+                if sb.stats.in_flight >= 15:
+                    break
+                await asyncio.sleep(0.01)
+            reached = sb.stats.in_flight
+            await asyncio.sleep(0.1)  # a 16th would have arrived by now if one could
+            beyond = sb.stats.in_flight
+        finally:
+            sb.faults.hold = None
+            hold.set()
+        outputs = [await asyncio.wait_for(p.communicate(), timeout=60) for p in procs]
+        for proc, (_, err) in zip(procs, outputs, strict=True):
+            assert proc.returncode == 0, err.decode()
+        assert reached == beyond == 15
+        assert sb.stats.peak_in_flight == 15
+        assert sb.stats.rejected_in_flight == 0  # no 16th call ever reached the server
+        assert sb.stats.per_endpoint["GET /maxxton/v2/customers"] == 240
+        assert sb.stats.token_calls == 1  # the minter's; the workers shared it
+        assert sum(int(out.decode().strip()) for out, _ in outputs) == 0
