@@ -27,6 +27,23 @@ def test_readme_example_runs(tmp_path: Path) -> None:
     assert "UsageSnapshot(" in lines[-1]
 
 
+def test_every_sandbox_example_in_the_readme_runs(tmp_path: Path) -> None:
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", README, re.S) if "Sandbox(" in b]
+    assert len(blocks) >= 2
+    env = {**os.environ, "MAXXTON_USAGE_DB": str(tmp_path / "usage.sqlite3")}
+    for code in blocks:
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip()
+
+
 def test_readme_test_command_is_the_ci_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert ".venv/bin/python -m pytest -ra" in README
