@@ -241,7 +241,6 @@ class MaxxtonClient:
         self._closed = False
         self._requests_sent = 0
         self._retries = 0
-        self._peak_seen = 0
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -663,8 +662,7 @@ class MaxxtonClient:
 
     async def _note_in_flight(self) -> None:
         in_flight = self._limiter.statistics().in_flight
-        if in_flight > self._peak_seen:
-            self._peak_seen = in_flight
+        if self.usage.is_new_peak(in_flight):
             await self.usage.observe_in_flight(in_flight)
 
     async def _wire(

@@ -21,6 +21,7 @@ and their record at the moment the limit was reached (one per concurrent sender)
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import calendar
 import enum
@@ -47,6 +48,7 @@ __all__ = [
     "UsageCounts",
     "UsageKind",
     "UsageSnapshot",
+    "WriteBehindLedger",
     "month_key",
     "utc_now",
 ]
@@ -275,6 +277,53 @@ class WriteBehind:
     def pending(self) -> int:
         """Attempts queued and not yet written."""
         return sum(self._pending.values())
+
+
+class WriteBehindLedger(abc.ABC):
+    """Base of the durable ledgers: everything but the store's own batched write.
+
+    A subclass implements :meth:`_apply` (one transaction or pipeline for a batch of
+    counts) and gets :meth:`record`, :meth:`record_later`, :meth:`flush` and
+    :attr:`pending` from it, so that SQLite and Redis count the same way.
+    """
+
+    def __init__(self) -> None:
+        self._behind = WriteBehind(self._apply)
+
+    @abc.abstractmethod
+    async def _apply(self, batch: dict[BatchKey, int]) -> dict[TotalsKey, UsageCounts]:
+        """Add every count of ``batch`` atomically; return the new totals per day key."""
+
+    async def record(
+        self, *, scope: str, environment: str, kind: UsageKind, at: datetime, count: int = 1
+    ) -> UsageCounts:
+        """Add ``count`` attempts now and return the new day and month totals."""
+        day = at.astimezone(UTC).date()
+        totals = await self._apply({(scope, environment, day, kind): count})
+        return totals[(scope, environment, day)]
+
+    def record_later(
+        self,
+        *,
+        scope: str,
+        environment: str,
+        kind: UsageKind,
+        at: datetime,
+        count: int = 1,
+        on_counted: Callable[[UsageCounts], None] | None = None,
+    ) -> None:
+        """Queue ``count`` attempts; they are written together within one event-loop turn."""
+        day = at.astimezone(UTC).date()
+        self._behind.add((scope, environment, day, kind), count, on_counted)
+
+    async def flush(self) -> None:
+        """Write every queued count now."""
+        await self._behind.flush()
+
+    @property
+    def pending(self) -> int:
+        """Attempts queued by :meth:`record_later` and not yet written."""
+        return self._behind.pending
 
 
 class MemoryLedger:
@@ -507,6 +556,10 @@ class Usage:
         self.pacing = pacing
         self._clock = clock
         self._peak_recorded: dict[str, int] = {}
+        # The month of the latest attempt, kept by before_send (which reads the clock
+        # anyway) so that is_new_peak costs no clock read on the hot path.
+        self._day = clock().date()
+        self._month = month_key(self._day)
         self._observers: dict[date, Callable[[UsageCounts], None]] = {}
 
     @property
@@ -542,6 +595,9 @@ class Usage:
         if self.pacing is not None:
             await self.pacing.wait(now=self._clock, remaining_today=self._free_left_today)
         now = self._clock()
+        day = now.date()
+        if day != self._day:
+            self._day, self._month = day, month_key(day)
         billed = self.billed
         if billed and self.budget.hard:
             counts = await self._record_hard(kind, now, method=method, path=path)
@@ -619,6 +675,14 @@ class Usage:
             scope=self.scope, environment=self.environment, day=self._clock().date()
         )
         return max(self.budget.daily - counts.day, 0)
+
+    def is_new_peak(self, in_flight: int) -> bool:
+        """Whether ``in_flight`` beats the peak recorded for the current month (no I/O).
+
+        The client asks this for every request and awaits :meth:`observe_in_flight` only
+        when it is true; a new month starts from zero, so its peak is recorded too.
+        """
+        return in_flight > self._peak_recorded.get(self._month, 0)
 
     async def observe_in_flight(self, in_flight: int) -> None:
         """Record a new peak of concurrent requests for the month (cheap when not a peak)."""

@@ -491,3 +491,18 @@ async def test_pacing_is_awaited_before_every_attempt(
         server.script.append(Scripted(503))
         await asyncio.gather(*(client.request("GET", "ping") for _ in range(20)))
         assert pacing.calls == client.statistics().requests_sent == 22  # token + 20 + 1 retry
+
+
+async def test_each_months_peak_is_recorded(server: CountingServer, creds: dict[str, str]) -> None:
+    from datetime import UTC, datetime
+
+    now = [datetime(2026, 11, 30, 23, 0, tzinfo=UTC)]
+    ledger = MemoryLedger()
+    async with make(server, creds, usage=ledger) as client:
+        client.usage._clock = lambda: now[0]
+        server.latency = 0.005
+        await asyncio.gather(*(client.request("GET", "ping") for _ in range(30)))
+        now[0] = datetime(2026, 12, 1, 0, 5, tzinfo=UTC)  # the month rolls over
+        await asyncio.gather(*(client.request("GET", "ping") for _ in range(30)))
+    assert await ledger.peak(scope="tst", environment="test", month="2026-11") == 15
+    assert await ledger.peak(scope="tst", environment="test", month="2026-12") == 15
