@@ -15,6 +15,7 @@ from a bounded pool of tasks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import resource
@@ -47,13 +48,10 @@ def _peak_rss_mb() -> float:
     ``getrusage``'s ``ru_maxrss`` survives ``exec`` on Linux, so a child spawned by a parent
     that had just decoded 20 MB payloads would report the parent's peak, not its own.
     """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024 / 1e6  # kB
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/self/status") as f:  # Linux only
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # KiB on Linux
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -26,13 +27,12 @@ TARGETS = {
 def machine() -> dict[str, str]:
     """CPU model, core count, load average, Python and key library versions."""
     cpu = platform.processor() or "unknown"
-    try:
+    # /proc is Linux-only; elsewhere platform.processor() stands.
+    with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    except OSError:
-        pass
     import aiohttp
     import msgspec
 

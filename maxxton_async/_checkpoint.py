@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from ._sqlite import _Connection
+from ._sqlite import Connection, immediate
 
 __all__ = [
     "CheckpointStore",
@@ -137,7 +137,7 @@ class SQLiteCheckpointStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._db = _Connection(self.path, _SCHEMA, "maxxton-checkpoint-sqlite")
+        self._db = Connection(self.path, _SCHEMA, "maxxton-checkpoint-sqlite")
 
     def __repr__(self) -> str:
         return f"<SQLiteCheckpointStore path={str(self.path)!r}>"
@@ -173,8 +173,7 @@ class SQLiteCheckpointStore:
         rows = [(job, k, now) for k in keys]
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 conn.executemany(
                     "INSERT OR REPLACE INTO finished_chunk (job, chunk, finished_at) "
                     "VALUES (?, ?, ?)",
@@ -182,10 +181,6 @@ class SQLiteCheckpointStore:
                 )
                 if cursor is not None:
                     conn.execute(_PUT_SQL, (cursor[0], cursor[1], now))
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
         await self._db.run(run)
 

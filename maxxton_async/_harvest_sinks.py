@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import msgspec
 
 from ._checkpoint import CheckpointStore, open_checkpoint
-from ._sqlite import _Connection
+from ._sqlite import Connection, immediate
 from .models import AvailabilityRecord
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class SQLitePriceIndex:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._db = _Connection(self.path, _INDEX_SCHEMA, "maxxton-price-index")
+        self._db = Connection(self.path, _INDEX_SCHEMA, "maxxton-price-index")
         self._job = ""
 
     def __repr__(self) -> str:
@@ -220,8 +220,7 @@ class SQLitePriceIndex:
         job = self._job
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 if durations:
                     conn.execute(f"DELETE FROM stay WHERE {where}", (*window, *durations))
                     conn.execute(f"DELETE FROM price WHERE {where}", (*window, *durations))
@@ -232,10 +231,6 @@ class SQLitePriceIndex:
                     "VALUES (?, ?, ?, ?)",
                     (job, chunk.key, len(records), now),
                 )
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
         await self._db.run(run)
 

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,7 +39,7 @@ from ._usage import (
     TotalsKey,
     UsageCounts,
     UsageKind,
-    WriteBehind,
+    WriteBehindLedger,
     month_key,
 )
 
@@ -103,7 +103,7 @@ return cur
 """
 
 
-class RedisLedger:
+class RedisLedger(WriteBehindLedger):
     """A usage ledger in Redis, exact across processes and hosts.
 
     Keys (``{...}`` is a Redis Cluster hash tag, so one scope's keys share a slot)::
@@ -128,7 +128,7 @@ class RedisLedger:
         self._redis = _client(url, connect_timeout=5.0)
         self._record_within: AsyncScript = self._redis.register_script(_RECORD_WITHIN_LUA)
         self._peak: AsyncScript = self._redis.register_script(_PEAK_LUA)
-        self._behind = WriteBehind(self._apply)
+        super().__init__()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -156,32 +156,6 @@ class RedisLedger:
         for i, tkey in enumerate(order):
             totals[tkey] = UsageCounts(day=int(results[6 * i]), month=int(results[6 * i + 4]))
         return totals
-
-    async def record(
-        self, *, scope: str, environment: str, kind: UsageKind, at: datetime, count: int = 1
-    ) -> UsageCounts:
-        """Add ``count`` attempts and return the new day and month totals (one round trip)."""
-        day = at.astimezone(UTC).date()
-        totals = await self._apply({(scope, environment, day, kind): count})
-        return totals[(scope, environment, day)]
-
-    def record_later(
-        self,
-        *,
-        scope: str,
-        environment: str,
-        kind: UsageKind,
-        at: datetime,
-        count: int = 1,
-        on_counted: Callable[[UsageCounts], None] | None = None,
-    ) -> None:
-        """Queue ``count`` attempts; written in one pipeline within an event-loop turn."""
-        day = at.astimezone(UTC).date()
-        self._behind.add((scope, environment, day, kind), count, on_counted)
-
-    async def flush(self) -> None:
-        """Write every queued count now."""
-        await self._behind.flush()
 
     async def record_within(
         self,

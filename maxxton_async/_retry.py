@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 __all__ = ["IDEMPOTENT_METHODS", "RetryPolicy", "parse_retry_after"]
+
+# RFC 9110 §10.2.3 says delta-seconds is digits; a sign or a fraction is tolerated.
+_DELTA_SECONDS = re.compile(r"[+-]?\d+(\.\d+)?\Z")
 
 #: Methods safe to repeat (RFC 9110 §9.2.2). Read-only POSTs are declared per call.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -31,10 +35,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     value = value.strip()
     if not value:
         return None
-    try:
+    if _DELTA_SECONDS.match(value):
         return max(float(value), 0.0)
-    except ValueError:
-        pass
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -22,9 +22,9 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -36,7 +36,7 @@ from ._usage import (
     TotalsKey,
     UsageCounts,
     UsageKind,
-    WriteBehind,
+    WriteBehindLedger,
     month_key,
 )
 
@@ -84,7 +84,24 @@ def default_token_path() -> Path:
     return Path(env) if env else _cache_dir() / "tokens.sqlite3"
 
 
-class _Connection:
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction that takes the write lock first (``BEGIN IMMEDIATE``).
+
+    No other process can write between what the body reads and what it writes. Commits
+    when the body returns; rolls back on any exception (if SQLite has not already).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class Connection:
     """One sqlite3 connection, opened lazily and used only from one dedicated thread."""
 
     def __init__(self, path: Path, schema: str, name: str) -> None:
@@ -234,7 +251,7 @@ def _counts(conn: sqlite3.Connection, scope: str, environment: str, day: date) -
     return UsageCounts(day=day_total, month=month_total)
 
 
-class SQLiteLedger:
+class SQLiteLedger(WriteBehindLedger):
     """The embedded default ledger: a SQLite file, exact across processes on one host.
 
     Args:
@@ -249,8 +266,8 @@ class SQLiteLedger:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_usage_path()
-        self._db = _Connection(self.path, _LEDGER_SCHEMA, "maxxton-usage-sqlite")
-        self._behind = WriteBehind(self._apply)
+        self._db = Connection(self.path, _LEDGER_SCHEMA, "maxxton-usage-sqlite")
+        super().__init__()
 
     async def _apply(self, batch: dict[BatchKey, int]) -> dict[TotalsKey, UsageCounts]:
         rows = [
@@ -260,42 +277,13 @@ class SQLiteLedger:
 
         def run(conn: sqlite3.Connection) -> dict[TotalsKey, UsageCounts]:
             totals: dict[TotalsKey, UsageCounts] = {}
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 for args in rows:
                     counts = _record(conn, args)
                     totals[(args[0], args[1], date.fromisoformat(args[3]))] = counts
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
             return totals
 
         return await self._db.run(run)
-
-    def record_later(
-        self,
-        *,
-        scope: str,
-        environment: str,
-        kind: UsageKind,
-        at: datetime,
-        count: int = 1,
-        on_counted: Callable[[UsageCounts], None] | None = None,
-    ) -> None:
-        """Queue ``count`` attempts; they are written within one event-loop turn."""
-        day = at.astimezone(UTC).date()
-        self._behind.add((scope, environment, day, kind), count, on_counted)
-
-    async def flush(self) -> None:
-        """Write every queued count now."""
-        await self._behind.flush()
-
-    @property
-    def pending(self) -> int:
-        """Attempts queued by :meth:`record_later` and not yet written."""
-        return self._behind.pending
 
     def __repr__(self) -> str:
         return f"<SQLiteLedger path={str(self.path)!r}>"
@@ -306,13 +294,6 @@ class SQLiteLedger:
     ) -> tuple[str, str, str, str, str, int]:
         day = at.astimezone(UTC).date()
         return (scope, environment, month_key(day), day.isoformat(), str(kind), count)
-
-    async def record(
-        self, *, scope: str, environment: str, kind: UsageKind, at: datetime, count: int = 1
-    ) -> UsageCounts:
-        """Add ``count`` attempts at ``at`` and return the new day and month totals."""
-        args = self._args(scope, environment, kind, at, count)
-        return await self._db.run(lambda conn: _record(conn, args))
 
     async def record_within(
         self,
@@ -333,19 +314,11 @@ class SQLiteLedger:
         def run(conn: sqlite3.Connection) -> tuple[bool, UsageCounts]:
             # IMMEDIATE takes the write lock before the read: no other process can
             # count between our check and our increment.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 current = _counts(conn, scope, environment, day)
                 if current.day + count > daily or current.month + count > monthly:
-                    conn.execute("ROLLBACK")
-                    return False, current
-                counts = _record(conn, args)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return True, counts
+                    return False, current  # nothing written: the commit is empty
+                return True, _record(conn, args)
 
         return await self._db.run(run)
 
@@ -459,7 +432,7 @@ class SQLiteTokenCache:
     ) -> None:
         self.path = Path(path) if path is not None else default_token_path()
         self.lock_timeout = lock_timeout
-        self._db = _Connection(self.path, _TOKEN_SCHEMA, "maxxton-token-sqlite")
+        self._db = Connection(self.path, _TOKEN_SCHEMA, "maxxton-token-sqlite")
         self._local_locks: dict[str, asyncio.Lock] = {}
 
     def __repr__(self) -> str:

@@ -54,7 +54,7 @@ class ReadThenRecordLedger:
         return await self.inner.peak(**kw)  # type: ignore[arg-type]
 
     async def aclose(self) -> None:
-        pass
+        """The inner ledger belongs to the test, which closes it."""
 
 
 def test_protocols_are_recognised(tmp_path: object) -> None:

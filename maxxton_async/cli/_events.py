@@ -103,7 +103,10 @@ async def _run(args: argparse.Namespace) -> int:
         if args.from_latest and await sync.position() is None:
             await sync.start_at_latest()
         loop = asyncio.get_running_loop()
-        # Ctrl-C / SIGTERM: finish and commit the batch in hand, then stop.
+        # Ctrl-C / SIGTERM: finish and commit the batch in hand, then stop. Where the loop
+        # cannot take signal handlers (Windows: NotImplementedError; not the main thread:
+        # RuntimeError) Ctrl-C falls back to KeyboardInterrupt, and the uncommitted batch
+        # is re-delivered on the next run (at least once).
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, sync.stop)
