@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._checkpoint import CheckpointStore, open_checkpoint
 from ._errors import RateLimitError, ServerError, TransportError
-from ._filters import F, Filter, chunk_ids
+from ._filters import F, Filter
+from ._lookup import fetch_by_ids, gather_or_cancel
 from .models import (
     AccommodationType,
     Customer,
@@ -296,7 +297,8 @@ class EventSync:
         batch_size: events per page, i.e. per batch (the server may send fewer).
         refresh: batch endpoints by event type; default :data:`DEFAULT_REFRESH`.
         availability: refresh AVAILABILITY_EVENT ids over this range (default: report only).
-        concurrency: refresh calls started at once; default twice the limiter's capacity.
+        concurrency: refresh chunks of one event type started at once; default twice the
+            limiter's capacity (the limiter still caps what is on the wire).
         show_archived: send ``x-show-archived: true`` on refresh calls so that an archived
             entity comes back (archived) instead of looking deleted (guide, Header).
         max_ids: ids per refresh call (the URL is also kept short, see ``chunk_ids``).
@@ -422,26 +424,22 @@ class EventSync:
     async def build_batch(self, events: Sequence[Event]) -> EventBatch:
         """Group ``events``, refresh the groups, and wrap them as a batch (no commit)."""
         changes = group_events(events)
-        jobs: list[tuple[EntityChanges, RefreshSpec, list[int]]] = []
         per_event = 0
+        refreshing: list[tuple[EntityChanges, RefreshSpec]] = []
         for change in changes:
             spec = self.refresh_specs.get(change.event_type)
             if spec is None:
                 continue
             per_event += len(change.events)
             change.refreshed = True
-            for chunk, _ in chunk_ids(change.ids, field=spec.id_field, max_ids=self.max_ids):
-                jobs.append((change, spec, [i for i in chunk if isinstance(i, int)]))
-        semaphore = asyncio.Semaphore(self.concurrency)
+            refreshing.append((change, spec))
 
-        async def run(job: tuple[EntityChanges, RefreshSpec, list[int]]) -> int:
-            change, spec, ids = job
-            async with semaphore:
-                found, calls = await self.refresh(spec, ids)
+        async def run(change: EntityChanges, spec: RefreshSpec) -> int:
+            found, calls = await self.refresh(spec, change.ids)
             change.entities.update(found)
             return calls
 
-        calls = sum(await asyncio.gather(*(run(job) for job in jobs)))
+        calls = sum(await gather_or_cancel(run(c, s) for c, s in refreshing))
         for change in changes:
             if change.refreshed:
                 missing = [i for i in change.ids if i not in change.entities]
@@ -462,34 +460,17 @@ class EventSync:
         One call per chunk normally: the page size asked for is the number of ids; if the
         server caps it, the remaining pages follow (bounded by the envelope's page count).
         """
-        flt = F(spec.id_field).in_(ids)
-        headers = {"x-show-archived": "true"} if self.show_archived else None
-        page_type = Page[spec.model]  # type: ignore[name-defined]
-        found: dict[int, Any] = {}
-        calls = 0
-        number = 0
-        total_pages = 1
-        while number < total_pages:
-            page: Page[Any] | None = await self.client.request(
-                "GET",
-                spec.path,
-                params={"page": number, "size": len(ids)},
-                filter=flt,
-                headers=headers,
-                type=page_type,
-            )
-            calls += 1
-            if page is None:  # 204: none of them exists any more
-                break
-            for item in page.content:
-                entity_id = getattr(item, spec.id_attr, None)
-                if entity_id is not None:
-                    found[int(entity_id)] = item
-            if page.is_last or not page.content:
-                break
-            total_pages = min(page.total_pages, len(ids))  # bounded even if the server lies
-            number += 1
-        return found, calls
+        return await fetch_by_ids(
+            self.client,
+            spec.path,
+            spec.model,
+            id_field=spec.id_field,
+            id_attr=spec.id_attr,
+            ids=ids,
+            headers={"x-show-archived": "true"} if self.show_archived else None,
+            max_ids=self.max_ids,
+            concurrency=self.concurrency,
+        )
 
     async def _refresh_availability(self, changes: Iterable[EntityChanges]) -> int:
         from .harvest import Harvest

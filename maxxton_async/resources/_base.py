@@ -12,14 +12,14 @@ customers at the same time the customerIds can be combined":
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._errors import NotFoundError, ResponseDecodeError
-from .._filters import FilterLike, SortLike, chunk_ids
+from .._filters import FilterLike, SortLike
+from .._lookup import fetch_by_ids, gather_or_cancel
 from .._pagination import Paginator
 from ..models._page import Page
 
@@ -122,22 +122,6 @@ def merge_filters(first: FilterLike | None, second: FilterLike | None) -> Filter
         else:
             parts.extend(item)
     return parts
-
-
-async def gather_or_cancel(aws: Iterable[Awaitable[R]]) -> builtins.list[R]:
-    """Await all ``aws`` concurrently; on the first failure cancel the others and raise it.
-
-    Unlike ``asyncio.gather`` no orphan keeps running (and spending billed requests) after the
-    caller got its exception, and unlike ``TaskGroup`` the error is the plain one, not a group.
-    """
-    tasks = [asyncio.ensure_future(aw) for aw in aws]
-    try:
-        return await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
 
 
 class Resource:
@@ -265,27 +249,17 @@ class ListResource(ListEndpoint[T]):
         wanted = [check_id(i) for i in ids]
         if not wanted:
             return []
-        found: dict[int, T] = {}
-
-        async def fetch(chunk: builtins.list[object], filter: FilterLike) -> None:
-            asked = set(chunk)
-            pager = self._client.paginate(
-                self._path,
-                item_type=self._model,
-                filter=filter,
-                page_size=len(chunk),
-                headers=headers,
-            )
-            async with pager:
-                async for item in pager:
-                    key = getattr(item, self._id_attr)
-                    # A server whose list filter is looser than asked must not answer for
-                    # an id that belongs to another chunk.
-                    if key in asked:
-                        found[key] = item
-
-        chunks = chunk_ids(wanted, field=self._id_field, max_chars=max_chars, max_ids=max_ids)
-        await gather_or_cancel(fetch(chunk, flt) for chunk, flt in chunks)
+        found, _ = await fetch_by_ids(
+            self._client,
+            self._path,
+            self._model,
+            id_field=self._id_field,
+            id_attr=self._id_attr,
+            ids=wanted,
+            headers=headers,
+            max_ids=max_ids,
+            max_chars=max_chars,
+        )
         return [Found(i, found[i]) if i in found else Missing(i) for i in wanted]
 
 
