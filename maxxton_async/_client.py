@@ -238,6 +238,8 @@ class MaxxtonClient:
             cache=token_cache,
         )
         self._session: aiohttp.ClientSession | None = None
+        self._defaults_key: tuple[str | None, bool | None] | None = None
+        self._defaults: tuple[dict[str, str], dict[str, str]] = ({}, {})
         self._closed = False
         self._requests_sent = 0
         self._retries = 0
@@ -541,22 +543,29 @@ class MaxxtonClient:
         )
 
     def _headers(self, extra: Mapping[str, str | None] | None, *, has_json: bool) -> dict[str, str]:
-        headers: dict[str, str | None] = {"Accept": "application/json"}
-        if has_json:
-            headers["Content-Type"] = "application/json"
-        # Guide, "Headers": `locale` filters translations; `x-show-archived` includes
-        # archived data.
-        if self.locale is not None:
-            headers["locale"] = self.locale
-        if self.show_archived is not None:
-            headers["x-show-archived"] = "true" if self.show_archived else "false"
-        if extra:
-            lowered = {k.lower(): k for k in headers}
-            for key, value in extra.items():
-                existing = lowered.get(key.lower())
-                if existing is not None:
-                    del headers[existing]
-                headers[key] = value
+        """The headers of one call. Without per-call extras this is a cached dict (the
+        common case, on the hot path); the send path copies it before adding the token."""
+        key = (self.locale, self.show_archived)
+        if key != self._defaults_key:
+            # Guide, "Headers": `locale` filters translations; `x-show-archived` includes
+            # archived data. Rebuilt only when a user changes either attribute.
+            base = {"Accept": "application/json"}
+            if self.locale is not None:
+                base["locale"] = self.locale
+            if self.show_archived is not None:
+                base["x-show-archived"] = "true" if self.show_archived else "false"
+            self._defaults = (base, {**base, "Content-Type": "application/json"})
+            self._defaults_key = key
+        defaults = self._defaults[1] if has_json else self._defaults[0]
+        if not extra:
+            return defaults
+        headers: dict[str, str | None] = dict(defaults)
+        lowered = {k.lower(): k for k in headers}
+        for name, value in extra.items():
+            existing = lowered.get(name.lower())
+            if existing is not None:
+                del headers[existing]
+            headers[name] = value
         return {k: v for k, v in headers.items() if v is not None}
 
     async def _send(

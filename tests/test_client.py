@@ -267,6 +267,10 @@ async def test_headers_default_and_override(server: CountingServer, creds: dict[
         )
         assert data["headers"]["locale"] == "de"
         assert "x-show-archived" not in data["headers"]
+        client.locale = "fr_FR"  # the cached defaults follow the attribute
+        data = await client.request("GET", "echo")
+        assert data["headers"]["locale"] == "fr_FR"
+        assert data["headers"]["x-show-archived"] == "true"
 
 
 async def test_json_body_and_typed_decode(server: CountingServer, creds: dict[str, str]) -> None:
