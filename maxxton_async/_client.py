@@ -593,7 +593,8 @@ class MaxxtonClient:
         while True:
             token: CachedToken | None = None
             if authenticated:
-                token = await self._tokens.token()
+                # current() is the no-I/O fast path; token() refreshes (single flight).
+                token = self._tokens.current() or await self._tokens.token()
             if not counted:
                 # Budget and ledger sit before the slot: a spent budget raises without
                 # queueing, and the attempt is counted once even if it must requeue.

@@ -24,6 +24,7 @@ from typing import Any
 from .._client import ENVIRONMENTS, MaxxtonClient
 from .._errors import MaxxtonError
 from .._usage import Ledger, MemoryLedger
+from ._common import add_client_args, make_client
 
 __all__ = ["BenchResult", "bench", "is_production", "register"]
 
@@ -76,13 +77,8 @@ def register(subparsers: Any) -> None:
         "$MAXXTON_CLIENT_ID, $MAXXTON_CLIENT_SECRET and $MAXXTON_SCOPE. Production calls are "
         f"billed: a production host is refused unless {BILLED_FLAG} is given.",
     )
-    p.add_argument("--base-url", help="host to call (default: the environment's host)")
-    p.add_argument("--environment", choices=sorted(ENVIRONMENTS), help="test or production")
-    p.add_argument("--client-id")
-    p.add_argument("--client-secret")
-    p.add_argument("--scope")
+    add_client_args(p, max_in_flight_help="concurrent calls (default 15; up to 1000)")
     p.add_argument("--requests", type=int, default=500, help="calls to time (default 500)")
-    p.add_argument("--max-in-flight", type=int, default=15, help="concurrent calls (default 15)")
     p.add_argument(
         "--path",
         default="/maxxton/v2/customers?size=1",
@@ -133,15 +129,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     ledger: Ledger | None = MemoryLedger() if args.ledger == "memory" else None
     try:
-        client = MaxxtonClient(
-            args.client_id,
-            args.client_secret,
-            args.scope,
-            environment=args.environment,
-            base_url=args.base_url,
-            max_in_flight=args.max_in_flight,
-            usage=ledger,
-        )
+        client = make_client(args, usage=ledger)
     except MaxxtonError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

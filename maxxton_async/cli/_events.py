@@ -12,7 +12,8 @@ from typing import Any
 
 from .._errors import MaxxtonError
 from ..events import EventBatch, EventSync, SyncStats
-from ._harvest import add_client_args, make_client
+from ._common import add_client_args, make_client
+from ._harvest import add_usage_db_arg, ledger_from
 
 __all__ = ["register"]
 
@@ -32,6 +33,7 @@ def register(subparsers: Any) -> None:
         "until Ctrl-C (the batch in hand is finished first).",
     )
     add_client_args(s)
+    add_usage_db_arg(s)
     s.add_argument("--checkpoint", required=True, metavar="FILE", help="SQLite checkpoint file")
     s.add_argument("--name", default="events", help="cursor name in the checkpoint file")
     s.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     async with (
-        make_client(args) as client,
+        make_client(args, usage=ledger_from(args)) as client,
         EventSync(client, args.checkpoint, name=args.name, batch_size=args.batch_size) as sync,
     ):
         if args.from_latest and await sync.position() is None:

@@ -1,7 +1,6 @@
 """``maxxton-async harvest``: fill a price index (SQLite) or an NDJSON file, resumably.
 
-Also holds the connection flags shared with ``events sync`` (``add_client_args``,
-``make_client``): credentials come from flags or the ``MAXXTON_*`` environment variables.
+Also holds ``--usage-db`` and the progress bar, shared with ``events sync`` and ``demo``.
 """
 
 from __future__ import annotations
@@ -15,12 +14,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .._client import MaxxtonClient
 from .._errors import MaxxtonError
 from .._usage import Ledger
 from ..harvest import DEFAULT_WINDOW, Harvest, HarvestProgress, HarvestResult, open_sink
+from ._common import add_client_args, make_client
 
-__all__ = ["add_client_args", "make_client", "progress_bar", "register"]
+__all__ = ["add_usage_db_arg", "ledger_from", "progress_bar", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -34,6 +33,7 @@ def register(subparsers: Any) -> None:
         "(.ndjson). A rerun of the same harvest fetches only the chunks not yet finished.",
     )
     add_client_args(p)
+    add_usage_db_arg(p)
     p.add_argument(
         "--resource",
         type=int,
@@ -86,44 +86,22 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def add_client_args(p: argparse.ArgumentParser) -> None:
-    """Connection and credential flags (each defaults to its ``MAXXTON_*`` variable)."""
-    g = p.add_argument_group("connection")
-    g.add_argument(
-        "--base-url", help="API host (the sandbox's URL, a proxy); overrides --environment's host"
-    )
-    g.add_argument(
-        "--environment",
-        choices=("test", "production"),
-        help="default $MAXXTON_ENVIRONMENT, else test",
-    )
-    g.add_argument("--client-id", help="default $MAXXTON_CLIENT_ID")
-    g.add_argument("--client-secret", help="default $MAXXTON_CLIENT_SECRET")
-    g.add_argument("--scope", help="concern code; default $MAXXTON_SCOPE")
-    g.add_argument("--max-in-flight", type=int, default=15, help="concurrent calls (max 15)")
-    g.add_argument(
+def add_usage_db_arg(p: argparse.ArgumentParser) -> None:
+    """``--usage-db``: where the calls are counted."""
+    p.add_argument(
         "--usage-db",
         metavar="PATH",
         help="usage ledger file (default: the SDK's, ~/.cache/maxxton-async)",
     )
 
 
-def make_client(args: argparse.Namespace) -> MaxxtonClient:
-    """A client from the connection flags."""
-    ledger: Ledger | None = None
-    if args.usage_db:
-        from .._sqlite import SQLiteLedger
+def ledger_from(args: argparse.Namespace) -> Ledger | None:
+    """The ledger named by ``--usage-db``, or ``None`` for the SDK's default."""
+    if not args.usage_db:
+        return None
+    from .._sqlite import SQLiteLedger
 
-        ledger = SQLiteLedger(args.usage_db)
-    return MaxxtonClient(
-        args.client_id,
-        args.client_secret,
-        args.scope,
-        environment=args.environment,
-        base_url=args.base_url,
-        max_in_flight=args.max_in_flight,
-        usage=ledger,
-    )
+    return SQLiteLedger(args.usage_db)
 
 
 @contextmanager
@@ -203,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     sink = open_sink(args.out)  # checks the extension before any call
-    async with make_client(args) as client:
+    async with make_client(args, usage=ledger_from(args)) as client:
         with progress_bar("harvest", enabled=not args.json) as on_progress:
             job = Harvest(
                 client,
