@@ -14,12 +14,16 @@ from ._errors import (
     ConflictError,
     ConnectError,
     IllegalTransitionError,
+    LedgerUnavailableError,
     LimiterUnavailableError,
     MaxxtonError,
     NotFoundError,
     OutcomeUnknownError,
     PermissionDeniedError,
+    ProtocolError,
     RateLimitError,
+    RedirectError,
+    RequestTimeoutError,
     ResponseDecodeError,
     ServerError,
     TimeoutError,
@@ -32,7 +36,7 @@ from ._filters import F, Filter, chunk_ids
 from ._limits import AnyioLimiter, Limiter, LimiterStatistics, LocalLimiter
 from ._pacing import Pacing
 from ._pagination import Paginator
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, RetryQuota
 from ._sqlite import SQLiteLedger, SQLiteTokenCache
 from ._usage import (
     BoundedLedger,
@@ -41,6 +45,7 @@ from ._usage import (
     DeferredLedger,
     Ledger,
     MemoryLedger,
+    Reservation,
     Usage,
     UsageCounts,
     UsageKind,
@@ -98,6 +103,7 @@ __all__ = [
     "HarvestResult",
     "IllegalTransitionError",
     "Ledger",
+    "LedgerUnavailableError",
     "Limiter",
     "LimiterStatistics",
     "LimiterUnavailableError",
@@ -114,12 +120,17 @@ __all__ = [
     "Page",
     "Paginator",
     "PermissionDeniedError",
+    "ProtocolError",
     "RateLimitError",
+    "RedirectError",
     "RedisLedger",
     "RedisLimiter",
     "RedisTokenCache",
+    "RequestTimeoutError",
+    "Reservation",
     "ResponseDecodeError",
     "RetryPolicy",
+    "RetryQuota",
     "SQLiteLedger",
     "SQLitePriceIndex",
     "SQLiteTokenCache",

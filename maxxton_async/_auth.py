@@ -24,6 +24,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from ._errors import AuthenticationError, MaxxtonError
+
 __all__ = [
     "CachedToken",
     "MemoryTokenCache",
@@ -128,6 +130,17 @@ Mint = Callable[[], Awaitable[CachedToken]]
 class TokenManager:
     """Hands out a valid token, minting one through ``mint`` when needed.
 
+    One mint at a time (single flight): every caller that needs a token while a mint is
+    under way awaits that same mint, and gets its token -- or its failure, at once, so
+    20 waiters against a failing token endpoint cost one mint, not 20. After a failed
+    mint the next one waits a cool-down that doubles with each consecutive failure
+    (``cooldown`` up to ``max_cooldown``), so a broken endpoint is not hammered by a busy
+    app. A refused credential (:class:`~maxxton_async.AuthenticationError` from
+    ``mint``) is final: it is raised to every later caller without another billed call
+    until :meth:`reset`. Any other failure that repeats ``max_failures`` times in a row
+    (the guide documents only 200 and 500 for the authenticate call, so a 500 may well
+    be a refused credential) becomes an ``AuthenticationError`` too.
+
     Args:
         mint: performs the authenticate call (through the client's own send path, so it
             is capped, counted and retried like any request) and returns the token.
@@ -136,6 +149,11 @@ class TokenManager:
         margin_fraction: refresh when less than this fraction of the lifetime is left.
         max_margin: the margin never exceeds this many seconds.
         clock: epoch seconds; inject a fake one in tests.
+        sleep: awaited for the cool-down; inject a fake one in tests.
+        cooldown: seconds to wait before the mint after a failed one (doubles each time).
+        max_cooldown: the cool-down's ceiling.
+        max_failures: consecutive failed mints after which the failure is reported as an
+            :class:`~maxxton_async.AuthenticationError` (0 disables).
     """
 
     def __init__(
@@ -147,6 +165,10 @@ class TokenManager:
         margin_fraction: float = 0.1,
         max_margin: float = 300.0,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        cooldown: float = 1.0,
+        max_cooldown: float = 60.0,
+        max_failures: int = 3,
     ) -> None:
         self._mint = mint
         self._key = key
@@ -154,9 +176,16 @@ class TokenManager:
         self._margin_fraction = margin_fraction
         self._max_margin = max_margin
         self._clock = clock
+        self._sleep = sleep
+        self._cooldown = cooldown
+        self._max_cooldown = max_cooldown
+        self._max_failures = max_failures
         self._token: CachedToken | None = None
         self._refresh_after = 0.0
-        self._lock = asyncio.Lock()
+        self._flight: asyncio.Future[CachedToken] | None = None
+        self._failures = 0
+        self._next_mint_at = 0.0
+        self._refused: BaseException | None = None
         self.token_calls = 0
 
     def __repr__(self) -> str:
@@ -167,6 +196,11 @@ class TokenManager:
     def cache(self) -> TokenCache:
         """The token store."""
         return self._cache
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Mints that failed in a row (0 after a success)."""
+        return self._failures
 
     def _adopt(self, token: CachedToken) -> bool:
         now = self._clock()
@@ -202,32 +236,84 @@ class TokenManager:
         return self._clock()
 
     async def token(self) -> CachedToken:
-        """A valid token: the current one, the shared one, or a fresh one (single flight)."""
+        """A valid token: the current one, the shared one, or a fresh one (single flight).
+
+        Raises:
+            AuthenticationError: the credentials were refused, or minting keeps failing.
+            MaxxtonError: the mint this caller waited for failed (shared by all waiters).
+        """
         token = self.current()
         if token is not None:
             return token
-        async with self._lock:
-            # Whoever held the lock before us may have refreshed already.
-            token = self.current()
-            if token is not None:
-                return token
+        if self._refused is not None:
+            raise self._refused
+        flight = self._flight
+        if flight is None:
+            flight = self._flight = asyncio.ensure_future(self._refresh())
+            flight.add_done_callback(self._landed)
+        # Shielded: a caller that gives up (cancelled, timed out) must not cancel the
+        # mint that every other waiter shares.
+        return await asyncio.shield(flight)
+
+    def _landed(self, flight: asyncio.Future[CachedToken]) -> None:
+        self._flight = None
+        if not flight.cancelled():
+            flight.exception()  # retrieved: waiters that left must not log it again
+
+    async def _refresh(self) -> CachedToken:
+        delay = self._next_mint_at - self._clock()
+        if delay > 0:
+            await self._sleep(delay)
+        try:
+            token = await self._fetch()
+        except AuthenticationError as exc:
+            self._failures += 1
+            self._refused = exc
+            raise
+        except MaxxtonError as exc:
+            self._failures += 1
+            backoff = min(self._max_cooldown, self._cooldown * 2.0 ** (self._failures - 1))
+            self._next_mint_at = self._clock() + backoff
+            if self._max_failures and self._failures >= self._max_failures:
+                refused = AuthenticationError(
+                    f"the token endpoint failed {self._failures} times in a row "
+                    f"(last: {exc.message}); check the credentials and the environment",
+                    method=exc.method,
+                    path=exc.path,
+                    status=exc.status,
+                    body=exc.body,
+                )
+                self._refused = refused
+                raise refused from None
+            raise
+        self._failures = 0
+        self._next_mint_at = 0.0
+        return token
+
+    async def _fetch(self) -> CachedToken:
+        cached = await self._cache.get(self._key)
+        if cached is not None and self._adopt(cached) and self.current() is not None:
+            return cached
+        async with self._cache.lock(self._key):
+            # Another process may have minted while we waited for the shared lock.
             cached = await self._cache.get(self._key)
             if cached is not None and self._adopt(cached) and self.current() is not None:
                 return cached
-            async with self._cache.lock(self._key):
-                # Another process may have minted while we waited for the shared lock.
-                cached = await self._cache.get(self._key)
-                if cached is not None and self._adopt(cached) and self.current() is not None:
-                    return cached
-                fresh = await self._mint()
-                self.token_calls += 1
-                await self._cache.set(self._key, fresh)
-                if not self._adopt(fresh):
-                    # Born expired by our clock (skew, or a tiny expires_in): keep it for
-                    # this call rather than minting again in a loop.
-                    self._token = fresh
-                    self._refresh_after = 0.0
-                return fresh
+            fresh = await self._mint()
+            self.token_calls += 1
+            await self._cache.set(self._key, fresh)
+            if not self._adopt(fresh):
+                # Born expired by our clock (skew, or a tiny expires_in): keep it for
+                # this call rather than minting again in a loop.
+                self._token = fresh
+                self._refresh_after = 0.0
+            return fresh
+
+    def reset(self) -> None:
+        """Forget a refused credential and the failure count (e.g. after fixing the key)."""
+        self._refused = None
+        self._failures = 0
+        self._next_mint_at = 0.0
 
     async def invalidate(self, token: CachedToken) -> None:
         """Retire ``token`` after a 401; a newer token (already refreshed) is kept."""
@@ -238,4 +324,7 @@ class TokenManager:
 
     async def aclose(self) -> None:
         """Close the cache."""
+        flight = self._flight
+        if flight is not None and not flight.done():
+            flight.cancel()
         await self._cache.aclose()

@@ -1,43 +1,60 @@
 """``MaxxtonClient``: the one object that talks to Maxxton.
 
-Every call takes the same path, one concern per step (DESIGN.md)::
+Every call takes the same path, one :class:`~maxxton_async.transport.Request` value
+carried through named steps (``docs/architecture.md``)::
 
-    request() ─► token (single flight; its own call takes this same path)
-              ─► usage ledger + budget (counts the attempt, may refuse it)
-              ─► limiter slot ─► re-read the token (no I/O) ─► aiohttp ─► slot released
-              ─► retry decision (sleep with no slot held) ─► msgspec decode
+    request() ─► pace         (optional Pacing: spread calls over time)
+              ─► reserve      (budget checked, the attempt counted; a spent budget fails fast)
+              ─► commit       (the count is durable: group commit, one write per loop turn)
+              ─► authorize    (token, single flight; the token call takes this same path)
+              ─► take a slot  (limiter) ─► re-read the token (no I/O)
+              ─► exchange     (transport; runs shielded and owns the slot until the server
+                               has answered, even when the caller is cancelled)
+              ─► decide       (401 replay, retry with backoff and the retry quota, typed error;
+                               sleeps hold no slot)
+              ─► decode       (msgspec)
 
-The token is obtained *before* a slot is taken: the authenticate call is a request to the
-same IP and needs a slot of its own, so 15 callers holding slots while awaiting a token
-would deadlock.
+Invariants, each tested against faults:
+
+* **token before slot** -- the authenticate call needs a slot of its own, so 15 callers
+  holding slots while awaiting a token would deadlock;
+* **count before the wire** -- an attempt's count is committed before it is sent; a
+  caller cancelled before its bytes leave gives its unit back;
+* **the cap is what the server counts** -- a caller cancelled mid-exchange returns at
+  once, but the slot is released only when the exchange ends (bounded by the timeout);
+* **no silent resend** -- no redirects followed, no transport-level resend;
+* **every failure typed, every secret scrubbed** (the secret and every token issued are
+  removed from each error's message, arguments, body and chained causes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
+import collections
 import logging
 import os
+import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
-import aiohttp
 import msgspec
-from multidict import CIMultiDictProxy
 
 from ._auth import CachedToken, TokenCache, TokenManager, cache_key
 from ._errors import (
     AuthenticationError,
     ClientClosedError,
     ConfigurationError,
-    ConnectError,
+    LedgerUnavailableError,
+    MaxxtonError,
     OutcomeUnknownError,
+    RedirectError,
+    RequestTimeoutError,
     ResponseDecodeError,
-    TimeoutError,
     TransportError,
     status_error,
 )
@@ -45,8 +62,9 @@ from ._filters import FilterLike, Params, SortLike, build_query
 from ._limits import Limiter, LocalLimiter
 from ._pacing import Pacing
 from ._pagination import Paginator
-from ._retry import IDEMPOTENT_METHODS, RetryPolicy, parse_retry_after
-from ._usage import Budget, DeferredLedger, Ledger, Usage, UsageKind
+from ._retry import IDEMPOTENT_METHODS, RetryPolicy, RetryQuota, parse_retry_after
+from ._transport import AiohttpTransport, Request, Response, Transport
+from ._usage import Budget, Ledger, Reservation, Usage, UsageKind
 from .models._base import decoder_for
 from .models._page import Page
 from .models._token import Token
@@ -94,19 +112,72 @@ class ClientStatistics:
     token_calls: int
 
 
-class _Response(NamedTuple):
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
+#: Attempts a token call may make: one retry at most, so that 20 callers waiting on a
+#: failing token endpoint cost at most 2 billed calls (the failure is shared).
+_TOKEN_ATTEMPTS: Final = 2
 
 
-class _WireFailure(Exception):
-    """Internal: no response. ``sent`` says whether the request may have left."""
+class _Flag:
+    """Set when the caller of an exchange is gone (cancelled)."""
 
-    def __init__(self, error: TransportError, *, sent: bool) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.sent = sent
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = False
+
+
+class _Scrubber:
+    """Removes the client secret and every token issued from errors and log text."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+        # Tokens expire; the last 32 issued are plenty to cover any error still around.
+        self._tokens: collections.deque[str] = collections.deque(maxlen=32)
+
+    @property
+    def _secrets(self) -> list[str]:
+        return [self._secret, *self._tokens]
+
+    def add(self, token: str) -> None:
+        if token and token not in self._tokens:
+            self._tokens.append(token)
+
+    def text(self, value: str) -> str:
+        for secret in self._secrets:
+            if secret in value:
+                value = value.replace(secret, "***")
+            quoted = urllib.parse.quote_plus(secret)
+            if quoted != secret and quoted in value:
+                value = value.replace(quoted, "***")
+        return value
+
+    def bytes_(self, value: bytes) -> bytes:
+        for secret in self._secrets:
+            for form in {secret, urllib.parse.quote_plus(secret)}:
+                raw = form.encode()
+                if raw in value:
+                    value = value.replace(raw, b"***")
+        return value
+
+    def error(self, exc: BaseException) -> None:
+        """Scrub ``exc`` and every exception chained to it, in place."""
+        seen: set[int] = set()
+        current: BaseException | None = exc
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            self._one(current)
+            current = current.__cause__ or current.__context__
+
+    def _one(self, exc: BaseException) -> None:
+        exc.args = tuple(
+            self.text(a) if isinstance(a, str) else self.bytes_(a) if isinstance(a, bytes) else a
+            for a in exc.args
+        )
+        for name, value in list(vars(exc).items()):
+            if isinstance(value, str):
+                setattr(exc, name, self.text(value))
+            elif isinstance(value, bytes):
+                setattr(exc, name, self.bytes_(value))
 
 
 class _Secret:
@@ -145,8 +216,14 @@ class MaxxtonClient:
         max_in_flight: the cap on concurrent requests (Maxxton allows 15 per IP).
         locale: the ``locale`` header (e.g. ``"nl_NL"``), sent on every call.
         show_archived: the ``x-show-archived`` header, sent when not ``None``.
-        timeout: seconds one attempt may take on the wire.
+        timeout: seconds one attempt may take on the wire. A caller cancelled while its
+            request is on the wire returns at once, but its slot is held until the server
+            answers or this timeout ends the exchange.
+        connect_timeout: seconds to establish a connection (a failure here is known to
+            have sent nothing, so it is retried even for a create).
         retry: the :class:`RetryPolicy`.
+        retry_quota: the :class:`RetryQuota` every retry draws from (a fresh one per
+            client when omitted); bounds the billed calls a 5xx or 429 storm can add.
         limiter: a :class:`Limiter`; a :class:`LocalLimiter` of ``max_in_flight`` when omitted.
         usage: the usage :class:`Ledger`; the durable SQLite ledger when omitted.
         budget: the :class:`Budget` checked before every attempt.
@@ -155,6 +232,12 @@ class MaxxtonClient:
             as public clients do).
         pacing: spread requests out in time (:class:`Pacing`), e.g. over the rest of
             today's free allowance during a long harvest.
+        transport: the :class:`~maxxton_async.transport.Transport` that sends requests
+            (an :class:`~maxxton_async.transport.AiohttpTransport` when omitted).
+        trust_env: let the default transport read proxy settings from the environment.
+        clock: epoch seconds (``time.time``); inject one to control time in tests.
+        sleep: awaited for every backoff and cool-down (``asyncio.sleep``); inject one to
+            control time in tests.
     """
 
     def __init__(
@@ -169,13 +252,19 @@ class MaxxtonClient:
         locale: str | None = None,
         show_archived: bool | None = None,
         timeout: float = 30.0,
+        connect_timeout: float = 10.0,
         retry: RetryPolicy | None = None,
+        retry_quota: RetryQuota | None = None,
         limiter: Limiter | None = None,
         usage: Ledger | None = None,
         budget: Budget | None = None,
         token_cache: TokenCache | None = None,
         auth_transport: str = "form",
         pacing: Pacing | None = None,
+        transport: Transport | None = None,
+        trust_env: bool = False,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         client_id = client_id if client_id is not None else _env("MAXXTON_CLIENT_ID")
         secret = client_secret if client_secret is not None else _env("MAXXTON_CLIENT_SECRET")
@@ -205,6 +294,11 @@ class MaxxtonClient:
             )
         if max_in_flight < 1:
             raise ConfigurationError(f"max_in_flight must be at least 1, got {max_in_flight}")
+        if timeout <= 0 or connect_timeout <= 0:
+            raise ConfigurationError(
+                f"timeouts must be positive, got timeout={timeout}, "
+                f"connect_timeout={connect_timeout}"
+            )
         if auth_transport not in ("form", "query"):
             raise ConfigurationError(
                 f"unknown auth_transport {auth_transport!r}; valid values: 'form', 'query'"
@@ -220,24 +314,44 @@ class MaxxtonClient:
         self.locale = locale
         self.show_archived = show_archived
         self._secret = _Secret(secret)
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._scrubber = _Scrubber(secret)
+        self._timeout = timeout
         self._retry = retry if retry is not None else RetryPolicy()
+        self._quota = retry_quota if retry_quota is not None else RetryQuota()
         self._limiter: Limiter = limiter if limiter is not None else LocalLimiter(max_in_flight)
         self._auth_transport = auth_transport
         self._owns_ledger = usage is None
+        self._sleep = sleep
         self.usage = Usage(
             usage if usage is not None else _default_ledger(),
             scope=scope,
             environment=environment,
             budget=budget,
             pacing=pacing,
+            clock=lambda: datetime.fromtimestamp(clock(), UTC),
         )
         self._tokens = TokenManager(
             self._mint_token,
             key=cache_key(self.base_url, client_id, scope),
             cache=token_cache,
+            clock=clock,
+            sleep=sleep,
         )
-        self._session: aiohttp.ClientSession | None = None
+        self._transport: Transport = (
+            transport
+            if transport is not None
+            # The pool is sized above the cap so that it never becomes the hidden limiter.
+            else AiohttpTransport(
+                pool_size=self._limiter.capacity + 4,
+                connect_timeout=connect_timeout,
+                trust_env=trust_env,
+            )
+        )
+        # Exchanges whose caller was cancelled: they finish (and free their slot) on
+        # their own; aclose() waits for them.
+        self._orphans: set[asyncio.Task[Response]] = set()
+        self._chores: set[asyncio.Task[None]] = set()
+        self._last_token: CachedToken | None = None
         self._defaults_key: tuple[str | None, bool | None] | None = None
         self._defaults: tuple[dict[str, str], dict[str, str]] = ({}, {})
         self._closed = False
@@ -270,16 +384,18 @@ class MaxxtonClient:
         if self._closed:
             return
         self._closed = True
-        if self._session is not None:
-            await self._session.close()
+        # Orphaned exchanges end within their timeout; their slots and counts must land
+        # before the transport and the ledger go away.
+        while self._orphans or self._chores:
+            await asyncio.gather(*self._orphans, *self._chores, return_exceptions=True)
+        await self._transport.aclose()
         await self._limiter.aclose()
         await self._tokens.aclose()
-        ledger = self.usage.ledger
+        # Not ours to close when the user passed it (it may be shared), but our counts
+        # and give-backs must reach it.
+        await self.usage.flush()
         if self._owns_ledger:
-            await ledger.aclose()
-        elif isinstance(ledger, DeferredLedger):
-            # Not ours to close (it may be shared), but our counts must reach it.
-            await ledger.flush()
+            await self.usage.ledger.aclose()
 
     @property
     def is_closed(self) -> bool:
@@ -292,27 +408,6 @@ class MaxxtonClient:
                 "this MaxxtonClient is closed; create a new one (or use it inside "
                 "'async with' only)"
             )
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        session = self._session
-        if session is None:
-            # The pool is sized above the cap so that it never becomes the hidden limiter.
-            connector = aiohttp.TCPConnector(
-                limit=self._limiter.capacity + 4, limit_per_host=0, enable_cleanup_closed=True
-            )
-            session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
-                raise_for_status=False,
-                auto_decompress=True,
-            )
-            # aiohttp resends an idempotent request once, by itself, when a kept-alive
-            # connection drops; neither the retry policy nor the ledger would see that
-            # billed attempt. Turn it off so every resend is our decision, and counted.
-            if hasattr(session, "_retry_connection"):
-                session._retry_connection = False
-            self._session = session
-        return session
 
     # -- resource namespaces (openai-python style: one attribute per API area) ------------
     # Imported lazily: resources import this module for typing, and a script that only
@@ -412,6 +507,16 @@ class MaxxtonClient:
         """The token manager."""
         return self._tokens
 
+    @property
+    def transport(self) -> Transport:
+        """The transport that sends requests."""
+        return self._transport
+
+    @property
+    def retry_quota(self) -> RetryQuota:
+        """The retry quota every retry draws from."""
+        return self._quota
+
     def statistics(self) -> ClientStatistics:
         """In-flight, waiting and peak counts, and what was sent so far."""
         st = self._limiter.statistics()
@@ -490,16 +595,24 @@ class MaxxtonClient:
         """
         self._check_open()
         method = method.upper()
-        if idempotent is None:
-            idempotent = method in IDEMPOTENT_METHODS
         path = _normalise_path(path)
-        query = build_query(params, filter=filter, sort=sort)
         body = None if json is None else _encoder.encode(json)
-        merged = self._headers(headers, has_json=body is not None)
-        response = await self._send(
-            method, path, query, body, merged, idempotent=idempotent, authenticated=True
+        request = Request(
+            method,
+            path,
+            self.base_url + path,
+            build_query(params, filter=filter, sort=sort),
+            self._headers(headers, has_json=body is not None),
+            body,
+            self._timeout,
+            method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
         )
-        return self._decode(response, type, method=method, path=path)
+        try:
+            return self._decode(await self._send(request), type, request)
+        except MaxxtonError as exc:
+            # One place for every error of every step, the token call's included.
+            self._scrubber.error(exc)
+            raise
 
     def paginate(
         self,
@@ -568,155 +681,216 @@ class MaxxtonClient:
             headers[name] = value
         return {k: v for k, v in headers.items() if v is not None}
 
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        query: Sequence[tuple[str, str]],
-        body: bytes | None,
-        headers: dict[str, str],
-        *,
-        idempotent: bool,
-        authenticated: bool,
-        kind: UsageKind = UsageKind.CALL,
-    ) -> _Response:
-        """Send with tokens, budget, slot and retries; return the final response.
+    async def _send(self, request: Request) -> Response:
+        """The send path (module docstring): one pass of the named steps per attempt.
 
-        Raises the typed error for a final non-2xx status (the authenticate call handles
-        its own statuses, so it gets them back instead).
+        Returns the final response; raises the typed error for a final non-2xx status
+        (the token call handles its own statuses, so it gets them back instead).
         """
-        url = self.base_url + path
+        policy = self._retry
+        max_attempts = policy.max_attempts
+        kind = UsageKind.CALL
+        if request.purpose == "token":
+            kind, max_attempts = UsageKind.TOKEN, min(max_attempts, _TOKEN_ATTEMPTS)
         attempt = 0  # attempts that reached the wire
+        spent = 0  # retry-quota tokens this call took
         replayed_401 = False
-        counted = False
-        requeued = 0
         while True:
-            token: CachedToken | None = None
-            if authenticated:
-                # current() is the no-I/O fast path; token() refreshes (single flight).
-                token = self._tokens.current() or await self._tokens.token()
-            if not counted:
-                # Budget and ledger sit before the slot: a spent budget raises without
-                # queueing, and the attempt is counted once even if it must requeue.
-                await self.usage.before_send(
-                    kind if attempt == 0 else UsageKind.RETRY, method=method, path=path
+            reservation = await self._reserve(request, kind if attempt == 0 else UsageKind.RETRY)
+            try:
+                token, permit = await self._authorize_and_take_slot(request)
+            except BaseException:
+                reservation.give_back()
+                raise
+            try:
+                response = await self._exchange(request, token, reservation, permit)
+            except TransportError as failure:
+                attempt += 1
+                self._retries += attempt > 1
+                delay = self._retry_delay(failure, request, attempt, max_attempts)
+                cost = (
+                    None
+                    if delay is None
+                    else self._quota.acquire(timeout=isinstance(failure, RequestTimeoutError))
                 )
-                counted = True
-            failure: _WireFailure | None = None
-            response: _Response | None = None
-            async with self._limiter.slot():
-                if authenticated and requeued < 2:
-                    # Re-read without I/O: a 401 may have retired the token while we
-                    # queued; going out with it would cost a 401 and a replay. (Bounded,
-                    # so a clock that disagrees with the server cannot loop us forever.)
-                    token = self._tokens.usable()
-                if not authenticated or token is not None:
-                    send_headers = headers
-                    if token is not None:
-                        send_headers = {**headers, "Authorization": token.authorization}
-                    await self._note_in_flight()
-                    self._requests_sent += 1
-                    try:
-                        response = await self._wire(method, url, path, query, body, send_headers)
-                    except _WireFailure as exc:
-                        failure = exc
-            if response is None and failure is None:
-                requeued += 1
-                continue  # token retired while queued: fetch the new one, same count
-            requeued = 0
-            counted = False
-            attempt += 1
-            if attempt > 1:
-                self._retries += 1
-            if failure is not None:
-                # A request that never left may be resent even if not idempotent.
-                safe = idempotent or not failure.sent
-                delay = self._retry.delay_for_error(attempt=attempt, idempotent=safe)
-                if delay is None:
-                    if failure.sent and not idempotent:
-                        raise OutcomeUnknownError(
-                            f"no answer to a non-idempotent call ({failure.error.message}); "
-                            "it may have been applied: check before sending it again",
-                            method=method,
-                            path=path,
-                        ) from failure.error
-                    raise failure.error
-                logger.debug("%s %s: %s, retry in %.2fs", method, path, failure.error, delay)
-                await asyncio.sleep(delay)
+                if delay is None or cost is None:
+                    raise self._final_failure(failure, request) from None
+                spent += cost
+                logger.debug(
+                    "%s %s: %s; retry in %.2fs",
+                    request.method,
+                    request.path,
+                    self._scrubber.text(failure.message),
+                    delay,
+                )
+                await self._sleep(delay)
                 continue
-            assert response is not None
+            attempt += 1
+            self._retries += attempt > 1
+            # -- decide
             status = response.status
-            if status == 401 and authenticated and token is not None and not replayed_401:
+            if status == 401 and token is not None and not replayed_401:
                 # One re-authentication and one replay; a second 401 is final.
                 replayed_401 = True
                 await self._tokens.invalidate(token)
                 continue
-            if status in self._retry.retry_statuses:
+            if status in policy.retry_statuses and attempt < max_attempts:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                delay = self._retry.delay_for_status(
-                    status, attempt=attempt, idempotent=idempotent, retry_after=retry_after
+                delay = policy.delay_for_status(
+                    status, attempt=attempt, idempotent=request.idempotent, retry_after=retry_after
                 )
-                if delay is not None:
-                    logger.debug("%s %s: HTTP %d, retry in %.2fs", method, path, status, delay)
-                    await asyncio.sleep(delay)
+                cost = None if delay is None else self._quota.acquire()
+                if delay is not None and cost is not None:
+                    spent += cost
+                    logger.debug(
+                        "%s %s: HTTP %d; retry in %.2fs",
+                        request.method,
+                        request.path,
+                        status,
+                        delay,
+                    )
+                    await self._sleep(delay)
                     continue
-            if status >= 400 and authenticated:
+            if 300 <= status < 400:
+                raise RedirectError(
+                    f"HTTP {status}: redirects are not followed "
+                    f"(Location: {response.headers.get('Location', '?')})",
+                    method=request.method,
+                    path=request.path,
+                    status=status,
+                    body=response.body,
+                    location=response.headers.get("Location"),
+                )
+            if status >= 400 and request.authenticated:
                 raise status_error(
-                    method=method,
-                    path=path,
+                    method=request.method,
+                    path=request.path,
                     status=status,
                     body=response.body,
                     retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 )
+            self._quota.release(spent)
             return response
 
-    async def _note_in_flight(self) -> None:
-        in_flight = self._limiter.statistics().in_flight
-        if self.usage.is_new_peak(in_flight):
-            await self.usage.observe_in_flight(in_flight)
-
-    async def _wire(
-        self,
-        method: str,
-        url: str,
-        path: str,
-        query: Sequence[tuple[str, str]],
-        body: bytes | None,
-        headers: Mapping[str, str],
-    ) -> _Response:
-        session = self._get_session()
+    async def _reserve(self, request: Request, kind: UsageKind) -> Reservation:
+        """Pace, reserve and commit: the attempt is counted durably before it queues."""
+        usage = self.usage
+        await usage.pace()
+        reservation = await usage.reserve(kind, method=request.method, path=request.path)
         try:
-            async with session.request(
-                method, url, params=query or None, data=body, headers=headers
-            ) as resp:
-                data = await resp.read()
-                return _Response(resp.status, resp.headers, data)
-        except aiohttp.ConnectionTimeoutError as exc:
-            # Timed out while connecting: the request never left.
-            raise _WireFailure(
-                TimeoutError(f"connect timeout: {exc}", method=method, path=path), sent=False
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise _WireFailure(
-                ConnectError(f"cannot connect: {exc.os_error}", method=method, path=path),
-                sent=False,
-            ) from exc
-        except (aiohttp.ServerTimeoutError, builtins.TimeoutError) as exc:
-            raise _WireFailure(
-                TimeoutError("timed out waiting for the response", method=method, path=path),
-                sent=True,
-            ) from exc
-        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
-            raise _WireFailure(
-                ConnectError(f"connection lost: {exc}", method=method, path=path), sent=True
-            ) from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise _WireFailure(
-                ConnectError(f"response body cut off: {exc}", method=method, path=path),
-                sent=True,
-            ) from exc
+            await reservation.commit()
+        except LedgerUnavailableError:
+            reservation.keep()  # the failed write dropped the count with the send
+            raise
+        except BaseException:
+            reservation.give_back()
+            raise
+        return reservation
 
-    def _decode(self, response: _Response, type_: Any, *, method: str, path: str) -> Any:
+    async def _authorize_and_take_slot(self, request: Request) -> tuple[CachedToken | None, object]:
+        """The token first (its own call needs a slot), then a slot, then the token again.
+
+        Re-read without I/O once the slot is held: a 401 may have retired the token while
+        we queued, and going out with it would cost a 401 and a replay. Bounded, so a
+        clock that disagrees with the server cannot loop us forever.
+        """
+        tokens = self._tokens
+        requeued = 0
+        while True:
+            token = None
+            if request.authenticated:
+                token = tokens.current() or await tokens.token()
+            permit = await self._limiter.acquire()
+            if token is None or requeued >= 2:
+                return token, permit
+            usable = tokens.usable()
+            if usable is not None:
+                if usable is not self._last_token:
+                    # Adopted from a shared cache, perhaps: scrub it from errors too.
+                    self._last_token = usable
+                    self._scrubber.add(usable.access_token)
+                return usable, permit
+            self._limiter.release(permit)
+            requeued += 1
+
+    async def _exchange(
+        self, request: Request, token: CachedToken | None, reservation: Reservation, permit: object
+    ) -> Response:
+        """Run the exchange in its own task, which owns the slot.
+
+        A caller cancelled here returns at once; the exchange goes on in the background
+        and releases the slot only when the server has answered or the timeout ended it,
+        so the server never sees more than the cap (a cancelled call's request is still
+        being worked on over there). Not yet on the wire: its unit is given back.
+        """
+        abandoned = _Flag()
+        task = asyncio.ensure_future(self._on_wire(request, token, reservation, permit, abandoned))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            abandoned.value = True
+            if not task.done():
+                self._orphans.add(task)
+                task.add_done_callback(self._orphan_done)
+            raise
+
+    def _orphan_done(self, task: asyncio.Task[Response]) -> None:
+        self._orphans.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: nobody else will
+
+    async def _on_wire(
+        self,
+        request: Request,
+        token: CachedToken | None,
+        reservation: Reservation,
+        permit: object,
+        abandoned: _Flag,
+    ) -> Response:
+        try:
+            if abandoned.value:
+                # Cancelled before this task ran: nothing left, so nothing is billed.
+                reservation.give_back()
+                raise asyncio.CancelledError
+            reservation.keep()
+            self._requests_sent += 1
+            in_flight = self._limiter.statistics().in_flight
+            if self.usage.is_new_peak(in_flight):
+                self._chore(self.usage.observe_in_flight(in_flight))
+            if token is not None:
+                request = request.with_header("Authorization", token.authorization)
+            return await self._transport.send(request)
+        finally:
+            self._limiter.release(permit)
+
+    def _chore(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    def _retry_delay(
+        self, failure: TransportError, request: Request, attempt: int, max_attempts: int
+    ) -> float | None:
+        if attempt >= max_attempts:
+            return None
+        # A request that provably never left may be resent even if not idempotent.
+        return self._retry.delay_for_error(
+            attempt=attempt, idempotent=request.idempotent or not failure.sent
+        )
+
+    @staticmethod
+    def _final_failure(failure: TransportError, request: Request) -> TransportError:
+        if failure.sent and not request.idempotent:
+            return OutcomeUnknownError(
+                f"no answer to a non-idempotent call ({failure.message}); it may have been "
+                "applied: check before sending it again",
+                sent=True,
+                method=request.method,
+                path=request.path,
+            )
+        return failure
+
+    def _decode(self, response: Response, type_: Any, request: Request) -> Any:
         body = response.body
         if response.status == 204 or not body.strip():
             return None
@@ -729,8 +903,8 @@ class MaxxtonClient:
                 f"response body does not decode{'' if type_ is None else ' as ' + _name(type_)}"
                 f": {exc}",
                 detail=str(exc),
-                method=method,
-                path=path,
+                method=request.method,
+                path=request.path,
                 status=response.status,
                 body=body,
             ) from None
@@ -740,7 +914,7 @@ class MaxxtonClient:
     async def _mint_token(self) -> CachedToken:
         """``POST /maxxton/v2/authenticate`` through the normal send path (guide,
         "Authentication"). The snake_case names follow the reference and the public
-        clients (maxxton-api-notes.md §1)."""
+        clients (``docs/wire-contract.md``)."""
         form = [
             ("grant_type", "client_credentials"),
             ("client_id", self.client_id),
@@ -756,17 +930,21 @@ class MaxxtonClient:
             query, body = [], urllib.parse.urlencode(form).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         started = self._tokens.now()
-        # Minting is safe to repeat (it changes nothing but the token), so it retries.
-        response = await self._send(
+        # Minting changes nothing but the token, so it may be retried -- once: a failure
+        # is shared by every waiter, and the token manager cools down before the next.
+        request = Request(
             "POST",
             AUTH_PATH,
+            self.base_url + AUTH_PATH,
             query,
-            body,
             headers,
+            body,
+            self._timeout,
             idempotent=True,
             authenticated=False,
-            kind=UsageKind.TOKEN,
+            purpose="token",
         )
+        response = await self._send(request)
         if response.status in (400, 401, 403):
             raise AuthenticationError(
                 f"credentials refused (HTTP {response.status}): "
@@ -774,24 +952,27 @@ class MaxxtonClient:
                 method="POST",
                 path=AUTH_PATH,
                 status=response.status,
-                body=self._scrub(response.body),
+                body=self._scrubber.bytes_(response.body),
             )
         if response.status >= 300:
-            raise status_error(
+            error = status_error(
                 method="POST", path=AUTH_PATH, status=response.status, body=response.body
             )
+            self._scrubber.error(error)
+            raise error
         try:
             token = decoder_for(Token).decode(response.body)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ResponseDecodeError(
-                f"authenticate answer does not decode: {exc}",
-                detail=str(exc),
+                f"authenticate answer does not decode: {self._scrubber.text(str(exc))}",
+                detail=self._scrubber.text(str(exc)),
                 method="POST",
                 path=AUTH_PATH,
                 status=response.status,
-                body=self._scrub(response.body),
+                body=self._scrubber.bytes_(response.body),
             ) from None
-        # expires_in is not documented (notes §1); 5 minutes is a safe guess when absent.
+        self._scrubber.add(token.access_token)
+        # expires_in is not documented (docs/wire-contract.md); 5 minutes is a safe guess.
         lifetime = max(float(token.expires_in), 1.0) if token.expires_in is not None else 300.0
         return CachedToken(
             access_token=token.access_token,
@@ -799,11 +980,8 @@ class MaxxtonClient:
             expires_at=started + lifetime,
         )
 
-    def _scrub(self, body: bytes) -> bytes:
-        return body.replace(self._secret.reveal().encode(), b"***")
-
     def _server_message(self, body: bytes) -> str:
-        text = self._scrub(body)
+        text = self._scrubber.bytes_(body)
         try:
             data = msgspec.json.decode(text)
         except msgspec.DecodeError:

@@ -5,13 +5,15 @@ The hierarchy::
     MaxxtonError
     ├── ConfigurationError        bad or missing settings; raised before any I/O
     ├── ClientClosedError         the client was used after aclose()
-    ├── AuthenticationError       the authenticate call refused the credentials
+    ├── AuthenticationError       credentials refused, or the token endpoint keeps failing
     ├── BudgetExceededError       a hard budget is spent; nothing was sent
     ├── LimiterUnavailableError   the shared (Redis) slot store cannot be reached
-    ├── TransportError            no HTTP response was received
-    │   ├── ConnectError
-    │   └── TimeoutError
-    ├── OutcomeUnknownError       a non-idempotent call was sent but its answer was lost
+    ├── LedgerUnavailableError    the attempt could not be counted, so it was not sent
+    ├── TransportError            no usable HTTP response; ``sent`` says if it may have left
+    │   ├── ConnectError          connection refused, or lost before an answer
+    │   ├── RequestTimeoutError   no answer in time (also a builtins.TimeoutError)
+    │   ├── ProtocolError         the answer was not valid HTTP (status line, cut-off body)
+    │   └── OutcomeUnknownError   a non-idempotent call was sent but its answer was lost
     ├── ResponseDecodeError       a 2xx body that does not decode; keeps the raw bytes
     │   └── WebhookPayloadError   a webhook body that does not decode
     ├── WebhookSignatureError     a webhook signature that is missing, garbled or wrong
@@ -23,16 +25,22 @@ The hierarchy::
         ├── NotFoundError              404
         ├── ConflictError              409
         ├── RateLimitError             429, with ``retry_after``
+        ├── RedirectError              3xx: never followed (a 307 would resend a create)
         └── ServerError                5xx
 
 Every error that concerns a request carries ``method``, ``path``, ``status`` (``None`` when
 no response arrived) and ``body`` (the raw bytes, ``b""`` when none), so nothing the server
 said is lost. No error ever carries a credential: messages are built from the method, the
 path (without query string, which may hold ``client_secret`` when the query-string auth
-transport is used) and the server's own words.
+transport is used) and the server's own words, and the client scrubs its secret and every
+token it was issued from the message, ``args`` and ``body`` of every error it raises. The
+transport's own exceptions (aiohttp's text quotes the URL) are never chained: a
+``TransportError`` keeps only their class name and a scrubbed message.
 """
 
 from __future__ import annotations
+
+import builtins
 
 __all__ = [
     "APIStatusError",
@@ -44,12 +52,16 @@ __all__ = [
     "ConflictError",
     "ConnectError",
     "IllegalTransitionError",
+    "LedgerUnavailableError",
     "LimiterUnavailableError",
     "MaxxtonError",
     "NotFoundError",
     "OutcomeUnknownError",
     "PermissionDeniedError",
+    "ProtocolError",
     "RateLimitError",
+    "RedirectError",
+    "RequestTimeoutError",
     "ResponseDecodeError",
     "ServerError",
     "TimeoutError",
@@ -149,16 +161,55 @@ class LimiterUnavailableError(MaxxtonError):
     """The shared concurrency store (Redis) cannot be reached and the limiter fails closed."""
 
 
+class LedgerUnavailableError(MaxxtonError):
+    """The usage ledger could not record the attempt, so it was not sent.
+
+    Every billed attempt is counted before it leaves; when the count cannot be written
+    (a locked or full SQLite file, Redis down), the request is refused instead of going
+    out uncounted.
+    """
+
+
 class TransportError(MaxxtonError):
-    """No HTTP response was received (connection refused or dropped, timeout)."""
+    """No usable HTTP response was received.
+
+    Attributes:
+        sent: whether the request may have reached the server. ``False`` means it provably
+            never left (the connection was never made), so even a create may be resent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sent: bool = True,
+        method: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        body: bytes = b"",
+    ) -> None:
+        super().__init__(message, method=method, path=path, status=status, body=body)
+        self.sent = sent
 
 
 class ConnectError(TransportError):
-    """The connection could not be made, or dropped before a response arrived."""
+    """The connection could not be made (``sent`` is false), or dropped before an answer."""
 
 
-class TimeoutError(TransportError):
-    """The request did not complete within the configured timeout."""
+class RequestTimeoutError(TransportError, builtins.TimeoutError):
+    """No answer within the configured timeout (``sent`` is false for a connect timeout).
+
+    Also a :class:`builtins.TimeoutError`, so ``except TimeoutError`` catches it.
+    """
+
+
+#: The former name of :class:`RequestTimeoutError`, kept for code written against 0.1.
+TimeoutError = RequestTimeoutError
+
+
+class ProtocolError(TransportError):
+    """The server's answer was not valid HTTP: a malformed status line or headers, or a
+    body cut off before its declared length. The request was sent."""
 
 
 class OutcomeUnknownError(TransportError):
@@ -276,6 +327,24 @@ class RateLimitError(APIStatusError):
         self.retry_after = retry_after
 
 
+class RedirectError(APIStatusError):
+    """3xx. Redirects are never followed: aiohttp would resend a POST on a 307 (booking
+    twice) and turn a 302 into an uncounted GET. ``location`` holds the target."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None,
+        path: str | None,
+        status: int,
+        body: bytes = b"",
+        location: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, path=path, status=status, body=body)
+        self.location = location
+
+
 class ServerError(APIStatusError):
     """5xx."""
 
@@ -305,5 +374,7 @@ def status_error(
         return RateLimitError(message, method=method, path=path, body=body, retry_after=retry_after)
     if status >= 500:
         return ServerError(message, method=method, path=path, status=status, body=body)
+    if 300 <= status < 400:
+        return RedirectError(message, method=method, path=path, status=status, body=body)
     cls = _BY_STATUS.get(status, APIStatusError)
     return cls(message, method=method, path=path, status=status, body=body)

@@ -45,13 +45,27 @@ class LimiterStatistics:
 class Limiter(Protocol):
     """What the client needs from a concurrency limiter.
 
-    ``slot()`` returns an async context manager; the slot is held for the body of the
-    ``async with`` and given back on exit, whether the body raised or not.
+    The client takes a permit with :meth:`acquire` and hands it back with :meth:`release`
+    from wherever the exchange ends: a caller cancelled while its request is on the wire
+    returns at once, but its slot is released only when the server has answered (the
+    cap is what the server counts), so acquiring and releasing are separate calls.
+    ``slot()`` is the same pair as an async context manager, for user code.
     """
 
     @property
     def capacity(self) -> int:
         """The most slots that may be held at once."""
+        ...
+
+    async def acquire(self) -> object:
+        """Wait for a free slot and return its permit.
+
+        Cancel-safe: when cancelled (or failing) it raises holding nothing.
+        """
+        ...
+
+    def release(self, permit: object) -> None:
+        """Give a permit back. Never waits: any I/O happens in the background."""
         ...
 
     def slot(self) -> AbstractAsyncContextManager[None]:
@@ -86,6 +100,10 @@ class _SlotContext:
         tb: TracebackType | None,
     ) -> None:
         self._release()
+
+
+#: The permit of an in-process limiter: slots are interchangeable, so one object serves.
+_LOCAL_PERMIT: object = object()
 
 
 class LocalLimiter:
@@ -144,6 +162,15 @@ class LocalLimiter:
         self._in_flight -= 1
         self._semaphore.release()
 
+    async def acquire(self) -> object:
+        """Wait for a free slot (first come, first served); return its permit."""
+        await self._acquire()
+        return _LOCAL_PERMIT
+
+    def release(self, permit: object) -> None:
+        """Give a slot back."""
+        self._release()
+
     def slot(self) -> AbstractAsyncContextManager[None]:
         """Wait for a free slot and hold it for the ``async with`` body."""
         return self._context
@@ -188,20 +215,29 @@ class AnyioLimiter:
             self._limiter = anyio.CapacityLimiter(self._capacity)
         return self._limiter
 
-    @asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
+    async def acquire(self) -> object:
+        """Wait for a free slot; the permit is the borrower that holds it."""
         limiter = self._get()
         # A fresh borrower per slot: one task may hold several slots at once (a
         # paginator's look-ahead), which anyio forbids for a single borrower.
         borrower = object()
         await limiter.acquire_on_behalf_of(borrower)
+        held = int(limiter.borrowed_tokens)
+        if held > self._peak:
+            self._peak = held
+        return borrower
+
+    def release(self, permit: object) -> None:
+        """Give the borrower's slot back."""
+        self._get().release_on_behalf_of(permit)
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        permit = await self.acquire()
         try:
-            held = int(limiter.borrowed_tokens)
-            if held > self._peak:
-                self._peak = held
             yield
         finally:
-            limiter.release_on_behalf_of(borrower)
+            self.release(permit)
 
     def slot(self) -> AbstractAsyncContextManager[None]:
         """Wait for a free slot and hold it for the ``async with`` body."""

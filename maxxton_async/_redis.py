@@ -300,6 +300,15 @@ return redis.call('ZCARD', KEYS[1])
 """
 
 
+class _LocalPermit:
+    """A fallback slot taken while Redis was unreachable."""
+
+    __slots__ = ("permit",)
+
+    def __init__(self, permit: object) -> None:
+        self.permit = permit
+
+
 class RedisLimiter:
     """A concurrency cap shared by every process and host using the same Redis key.
 
@@ -366,6 +375,7 @@ class RedisLimiter:
         self._gate: asyncio.Lock | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._fallback = LocalLimiter(permits)
+        self._releases: set[asyncio.Task[None]] = set()
         self._unavailable_until = 0.0
         self._closed = False
 
@@ -392,14 +402,23 @@ class RedisLimiter:
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
+        permit = await self.acquire()
+        try:
+            yield
+        finally:
+            if isinstance(permit, str):
+                await self._give_back(permit)  # leaving the block: the slot is free
+            else:
+                self.release(permit)
+
+    async def acquire(self) -> object:
+        """Wait for a free slot (shared through Redis); return its permit."""
         if self._closed:
             raise RuntimeError("RedisLimiter is closed")
         if time.monotonic() < self._unavailable_until:
-            async with self._fallback.slot():
-                yield
-            return
+            return _LocalPermit(await self._fallback.acquire())
         try:
-            permit: str | None = await self._take()
+            return await self._take()
         except _UNAVAILABLE as exc:
             if self._on_unavailable == "fail":
                 raise LimiterUnavailableError(
@@ -414,15 +433,17 @@ class RedisLimiter:
                 self._retry_after,
             )
             self._unavailable_until = time.monotonic() + self._retry_after
-            permit = None
-        if permit is None:
-            async with self._fallback.slot():
-                yield
+        return _LocalPermit(await self._fallback.acquire())
+
+    def release(self, permit: object) -> None:
+        """Give a permit back; the Redis release runs in the background."""
+        if isinstance(permit, _LocalPermit):
+            self._fallback.release(permit.permit)
             return
-        try:
-            yield
-        finally:
-            await self._give_back(permit)
+        assert isinstance(permit, str)
+        task = asyncio.get_running_loop().create_task(self._give_back(permit))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
 
     async def _take(self) -> str:
         if self._gate is None:
@@ -526,6 +547,8 @@ class RedisLimiter:
         if self._closed:
             return
         self._closed = True
+        if self._releases:
+            await asyncio.gather(*self._releases, return_exceptions=True)
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -3,8 +3,12 @@
 :class:`RetryPolicy` only decides; the client does the sleeping (and gives its slot back
 first). Retried: failed connections, timeouts, 429, 502, 503 and 504 -- only for
 idempotent calls, except 429, which the server did not process. The Maxxton guide does not
-document 429 or ``Retry-After`` (see ``maxxton-api-notes.md`` §5); both are honoured when
-they occur, and the sandbox emits them.
+document 429 or ``Retry-After`` (``docs/wire-contract.md``); both are honoured when they
+occur, and the sandbox emits them.
+
+Every retry is a billed request, so retries also draw on a :class:`RetryQuota` shared by
+all calls of a client: a storm of 5xx or 429 answers spends the quota and then fails
+fast, instead of multiplying billed calls without bound.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-__all__ = ["IDEMPOTENT_METHODS", "RetryPolicy", "parse_retry_after"]
+__all__ = ["IDEMPOTENT_METHODS", "RetryPolicy", "RetryQuota", "parse_retry_after"]
 
 # RFC 9110 §10.2.3 says delta-seconds is digits; a sign or a fraction is tolerated.
 _DELTA_SECONDS = re.compile(r"[+-]?\d+(\.\d+)?\Z")
@@ -109,3 +113,58 @@ class RetryPolicy:
         if not idempotent or attempt >= self.max_attempts:
             return None
         return self.backoff(attempt)
+
+
+class RetryQuota:
+    """A token bucket that every retry of a client draws from (botocore's retry quota).
+
+    A retry costs ``retry_cost`` tokens (``timeout_cost`` after a timeout, which ties up
+    a slot for longest); when the bucket cannot pay, the call fails with the error it
+    has instead of retrying. A call that succeeds puts back what its retries took, or
+    ``success_refund`` when it needed none, up to ``capacity``. With the defaults, a
+    sustained storm allows about 100 retries before retrying stops, and normal traffic
+    refills the bucket quickly.
+
+    Args:
+        capacity: tokens in a full bucket.
+        retry_cost: tokens a retry costs.
+        timeout_cost: tokens a retry after a timeout costs.
+        success_refund: tokens a first-attempt success puts back.
+    """
+
+    def __init__(
+        self,
+        capacity: int = 500,
+        *,
+        retry_cost: int = 5,
+        timeout_cost: int = 10,
+        success_refund: int = 1,
+    ) -> None:
+        if capacity < 0 or retry_cost < 0 or timeout_cost < 0 or success_refund < 0:
+            raise ValueError("RetryQuota amounts must not be negative")
+        self.capacity = capacity
+        self.retry_cost = retry_cost
+        self.timeout_cost = timeout_cost
+        self.success_refund = success_refund
+        self._available = capacity
+
+    def __repr__(self) -> str:
+        return f"<RetryQuota {self._available}/{self.capacity}>"
+
+    @property
+    def available(self) -> int:
+        """Tokens left now."""
+        return self._available
+
+    def acquire(self, *, timeout: bool = False) -> int | None:
+        """Take the cost of one retry and return it; ``None`` when the bucket cannot pay."""
+        cost = self.timeout_cost if timeout else self.retry_cost
+        if cost > self._available:
+            return None
+        self._available -= cost
+        return cost
+
+    def release(self, spent: int) -> None:
+        """A call succeeded after spending ``spent`` tokens on retries (0: none)."""
+        refund = spent if spent > 0 else self.success_refund
+        self._available = min(self.capacity, self._available + refund)

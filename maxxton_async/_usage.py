@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ._errors import BudgetExceededError
+from ._errors import BudgetExceededError, LedgerUnavailableError
 
 if TYPE_CHECKING:
     from ._pacing import Pacing
@@ -44,6 +44,7 @@ __all__ = [
     "DeferredLedger",
     "Ledger",
     "MemoryLedger",
+    "Reservation",
     "Usage",
     "UsageCounts",
     "UsageKind",
@@ -179,10 +180,10 @@ class DeferredLedger(Ledger, Protocol):
     """A :class:`Ledger` that can count without making the sender wait for the store.
 
     A durable store costs a thread hop (SQLite) or a round trip (Redis) per statement,
-    100 µs or more; counting in batches in the background makes the per-call cost a dict
-    update. Counts are written within one event-loop turn of the call, and always by
-    :meth:`flush` and ``aclose()``; a process killed in between loses at most that turn's
-    counts. Reads (``counts``, ``history``) flush first, so they see their own writes.
+    100 µs or more; grouping every count of one event-loop turn into one write makes the
+    per-call cost a dict update plus a share of one transaction. The client awaits the
+    returned future before the attempt leaves (count before the wire). Reads
+    (``counts``, ``history``) flush first, so they see their own writes.
     """
 
     def record_later(
@@ -194,8 +195,12 @@ class DeferredLedger(Ledger, Protocol):
         at: datetime,
         count: int = 1,
         on_counted: Callable[[UsageCounts], None] | None = None,
-    ) -> None:
-        """Queue ``count`` attempts; ``on_counted`` gets the totals once they are written."""
+    ) -> asyncio.Future[None]:
+        """Queue ``count`` attempts (negative to give back ones that never left).
+
+        Returns a future resolved once they are committed; ``on_counted`` gets the totals.
+        Every count queued in one event-loop turn is written by one transaction.
+        """
         ...
 
     async def flush(self) -> None:
@@ -211,8 +216,16 @@ class WriteBehind:
     """Aggregates counts in memory and writes them in batches through ``apply``.
 
     Shared by the durable ledgers. ``apply`` receives ``{(scope, environment, day, kind):
-    n}`` and returns the new totals per ``(scope, environment, day)``. A failed write keeps
-    its counts queued for the next attempt (logged), so nothing is dropped silently.
+    n}`` and returns the new totals per ``(scope, environment, day)``.
+
+    This is group commit: every count queued during one event-loop turn joins one batch,
+    written by one transaction, and :meth:`add` returns a future that resolves when that
+    batch is committed. The client awaits it before the attempt goes out, so a process
+    killed at any moment may leave counted-but-unsent attempts, never sent-but-uncounted
+    ones. When a write fails, the future fails with
+    :class:`~maxxton_async.LedgerUnavailableError` (the senders waiting on it do not
+    send) and the batch's positive counts are dropped with their sends; give-backs
+    (negative counts) are kept for the next write, so the ledger errs on the high side.
     """
 
     def __init__(
@@ -220,6 +233,7 @@ class WriteBehind:
     ) -> None:
         self._apply = apply
         self._pending: dict[BatchKey, int] = {}
+        self._waiter: asyncio.Future[None] | None = None
         # A dict used as an ordered set: one callback per (totals, observer), however
         # many calls were queued with it.
         self._callbacks: dict[tuple[TotalsKey, Callable[[UsageCounts], None]], None] = {}
@@ -231,22 +245,27 @@ class WriteBehind:
         key: BatchKey,
         count: int,
         on_counted: Callable[[UsageCounts], None] | None,
-    ) -> None:
-        """Queue ``count`` under ``key`` and make sure a flush is scheduled."""
+    ) -> asyncio.Future[None]:
+        """Queue ``count`` under ``key``; the future resolves once it is committed."""
         self._pending[key] = self._pending.get(key, 0) + count
         if on_counted is not None:
             self._callbacks[(key[:3], on_counted)] = None
+        waiter = self._waiter
+        if waiter is None:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            waiter.add_done_callback(_retrieve)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._background())
+        return waiter
 
     async def _background(self) -> None:
         try:
             await self.flush()
         except Exception:
-            logger.exception("usage ledger write failed; counts kept for the next flush")
+            logger.exception("usage ledger write failed")
 
     async def flush(self) -> None:
-        """Write everything queued; raise if the store fails (counts stay queued)."""
+        """Write everything queued; raise if the store fails."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -256,15 +275,25 @@ class WriteBehind:
                 if not self._pending:
                     return
                 batch, self._pending = self._pending, {}
+                waiter, self._waiter = self._waiter, None
                 callbacks, self._callbacks = self._callbacks, {}
+                batch = {key: n for key, n in batch.items() if n != 0}
                 try:
-                    totals = await self._apply(batch)
-                except BaseException:
+                    totals = await self._apply(batch) if batch else {}
+                except BaseException as exc:
                     for key, n in batch.items():
-                        self._pending[key] = self._pending.get(key, 0) + n
-                    callbacks.update(self._callbacks)
-                    self._callbacks = callbacks
+                        if n < 0:
+                            self._pending[key] = self._pending.get(key, 0) + n
+                    if waiter is not None and not waiter.done():
+                        waiter.set_exception(
+                            LedgerUnavailableError(
+                                f"the usage ledger could not count this attempt "
+                                f"({type(exc).__name__}: {exc}); it was not sent"
+                            )
+                        )
                     raise
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
                 for tkey, callback in callbacks:
                     counts = totals.get(tkey)
                     if counts is not None:
@@ -277,6 +306,13 @@ class WriteBehind:
     def pending(self) -> int:
         """Attempts queued and not yet written."""
         return sum(self._pending.values())
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    # A batch nobody awaits any more (its senders were cancelled) must not log
+    # "exception was never retrieved"; the failure is logged once by the flush.
+    if not future.cancelled():
+        future.exception()
 
 
 class WriteBehindLedger(abc.ABC):
@@ -311,10 +347,13 @@ class WriteBehindLedger(abc.ABC):
         at: datetime,
         count: int = 1,
         on_counted: Callable[[UsageCounts], None] | None = None,
-    ) -> None:
-        """Queue ``count`` attempts; they are written together within one event-loop turn."""
+    ) -> asyncio.Future[None]:
+        """Queue ``count`` attempts; they are written together within one event-loop turn.
+
+        Returns a future that resolves when they are committed (group commit).
+        """
         day = at.astimezone(UTC).date()
-        self._behind.add((scope, environment, day, kind), count, on_counted)
+        return self._behind.add((scope, environment, day, kind), count, on_counted)
 
     async def flush(self) -> None:
         """Write every queued count now."""
@@ -520,6 +559,64 @@ class Budget:
                         self.on_warning(name, fraction, used, limit)
 
 
+class Reservation:
+    """One attempt's unit, counted before the call queued for a slot.
+
+    Created by :meth:`Usage.reserve`. The send path awaits :meth:`commit` just before the
+    request leaves (count before the wire), or calls :meth:`give_back` when it will not be
+    sent (bill what reaches the wire, once).
+    """
+
+    __slots__ = ("_at", "_future", "_kind", "_settled", "_usage")
+
+    def __init__(
+        self,
+        usage: Usage,
+        kind: UsageKind,
+        at: datetime,
+        future: asyncio.Future[None] | None,
+    ) -> None:
+        self._usage = usage
+        self._kind = kind
+        self._at = at
+        self._future = future
+        self._settled = False
+
+    def __repr__(self) -> str:
+        state = "settled" if self._settled else "open"
+        return f"<Reservation {self._kind} {state}>"
+
+    @property
+    def kind(self) -> UsageKind:
+        """What the attempt is for."""
+        return self._kind
+
+    async def commit(self) -> None:
+        """Wait until the count is durable in the ledger.
+
+        Raises:
+            LedgerUnavailableError: the count could not be written; do not send.
+        """
+        future = self._future
+        if future is not None and not future.done():
+            # Shielded: one cancelled sender must not fail the whole batch's future.
+            await asyncio.shield(future)
+        elif future is not None:
+            future.result()
+
+    def keep(self) -> None:
+        """The unit stays as counted: the attempt went on the wire (or its count was
+        dropped together with a failed ledger write, so there is nothing to give back)."""
+        self._settled = True
+
+    def give_back(self) -> None:
+        """The attempt will not be sent: uncount it. Idempotent; never waits."""
+        if self._settled:
+            return
+        self._settled = True
+        self._usage._give_back(self._kind, self._at)
+
+
 class Usage:
     """``client.usage``: the ledger and budget of one client's scope and environment.
 
@@ -561,6 +658,7 @@ class Usage:
         self._day = clock().date()
         self._month = month_key(self._day)
         self._observers: dict[date, Callable[[UsageCounts], None]] = {}
+        self._background: set[asyncio.Task[UsageCounts]] = set()
 
     @property
     def ledger(self) -> Ledger:
@@ -585,38 +683,102 @@ class Usage:
         """Whether this client's calls count against the budget."""
         return self.budget.applies_to(self.environment)
 
-    async def before_send(self, kind: UsageKind, *, method: str, path: str) -> None:
-        """Pace, check the budget, then count one attempt. Called just before the wire.
-
-        Raises:
-            BudgetExceededError: a hard budget is spent; the attempt was not counted and
-                must not be sent.
-        """
+    async def pace(self) -> None:
+        """Wait for the pacer, if any (the send path's pacing step, before the budget)."""
         if self.pacing is not None:
             await self.pacing.wait(now=self._clock, remaining_today=self._free_left_today)
+
+    async def reserve(self, kind: UsageKind, *, method: str, path: str) -> Reservation:
+        """Check the budget and count one attempt, before it queues for a slot.
+
+        The count may still be in the ledger's current group-commit batch: await
+        :meth:`Reservation.commit` before sending. An attempt that will not be sent after
+        all (its caller was cancelled while it queued) gives its unit back with
+        :meth:`Reservation.give_back`, so the ledger equals what reached the wire.
+
+        Raises:
+            BudgetExceededError: a hard budget is spent; nothing was counted.
+        """
         now = self._clock()
         day = now.date()
         if day != self._day:
             self._day, self._month = day, month_key(day)
         billed = self.billed
         if billed and self.budget.hard:
-            counts = await self._record_hard(kind, now, method=method, path=path)
+            counts = await self._settle(
+                self._record_hard(kind, now, method=method, path=path), kind, now
+            )
         elif self._deferred is not None:
-            # No hard limit to enforce: count in the background, warn once written.
-            self._deferred.record_later(
+            # No hard limit to enforce: join this turn's batch, warn once written.
+            future = self._deferred.record_later(
                 scope=self.scope,
                 environment=self.environment,
                 kind=kind,
                 at=now,
-                on_counted=self._observer(now.date()) if billed else None,
+                on_counted=self._observer(day) if billed else None,
             )
-            return
+            return Reservation(self, kind, now, future)
         else:
-            counts = await self.ledger.record(
-                scope=self.scope, environment=self.environment, kind=kind, at=now
+            counts = await self._settle(
+                self.ledger.record(
+                    scope=self.scope, environment=self.environment, kind=kind, at=now
+                ),
+                kind,
+                now,
             )
         if billed:
-            self.budget.observe(counts, day=now.date())
+            self.budget.observe(counts, day=day)
+        return Reservation(self, kind, now, None)
+
+    async def _settle(
+        self, write: Awaitable[UsageCounts], kind: UsageKind, at: datetime
+    ) -> UsageCounts:
+        """Await a counting write; if the caller is cancelled meanwhile, let the write
+        finish and give its unit back, so a cancelled call is never billed."""
+        task = asyncio.ensure_future(write)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+
+            def undo(done: asyncio.Future[UsageCounts]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    self._give_back(kind, at)
+
+            task.add_done_callback(undo)
+            raise
+
+    def _give_back(self, kind: UsageKind, at: datetime) -> None:
+        if self._deferred is not None:
+            self._deferred.record_later(
+                scope=self.scope, environment=self.environment, kind=kind, at=at, count=-1
+            )
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.ledger.record(
+                scope=self.scope, environment=self.environment, kind=kind, at=at, count=-1
+            )
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def flush(self) -> None:
+        """Write every queued count and give-back now."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self._deferred is not None:
+            await self._deferred.flush()
+
+    async def before_send(self, kind: UsageKind, *, method: str, path: str) -> None:
+        """Pace, check the budget and count one attempt durably (:meth:`pace`,
+        :meth:`reserve`, :meth:`Reservation.commit` in one call).
+
+        Raises:
+            BudgetExceededError: a hard budget is spent; the attempt was not counted and
+                must not be sent.
+        """
+        await self.pace()
+        reservation = await self.reserve(kind, method=method, path=path)
+        await reservation.commit()
 
     async def _record_hard(
         self, kind: UsageKind, now: datetime, *, method: str, path: str

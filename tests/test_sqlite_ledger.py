@@ -75,16 +75,23 @@ async def test_wal_mode_and_owner_only_file(tmp_path: Path) -> None:
 async def test_deferred_counts_land_on_flush_and_close(tmp_path: Path) -> None:
     ledger = SQLiteLedger(tmp_path / "u.db")
     usage = Usage(ledger, scope="s", environment="production")
-    for _ in range(250):  # no await yields to the loop here: all queued
-        await usage.before_send(UsageKind.CALL, method="GET", path="/x")
+    # reserve() without a hard budget only queues: no await yields to the loop here.
+    reservations = [
+        await usage.reserve(UsageKind.CALL, method="GET", path="/x") for _ in range(250)
+    ]
     assert ledger.pending == 250
     snap = await usage.snapshot()  # reads flush first
     assert snap.today == 250
     assert ledger.pending == 0
-    await usage.before_send(UsageKind.CALL, method="GET", path="/x")
+    for r in reservations:
+        await r.commit()  # already committed by the flush: returns at once
+    await usage.before_send(UsageKind.CALL, method="GET", path="/x")  # commits before return
+    assert ledger.pending == 0
+    await usage.reserve(UsageKind.CALL, method="GET", path="/x")
+    assert ledger.pending == 1
     await ledger.aclose()  # close flushes
     again = SQLiteLedger(tmp_path / "u.db")
-    assert (await again.counts(scope="s", environment="production", day=snap.at.date())).day == 251
+    assert (await again.counts(scope="s", environment="production", day=snap.at.date())).day == 252
     await again.aclose()
 
 
