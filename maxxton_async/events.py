@@ -213,9 +213,13 @@ class SyncStats:
         refresh_calls: calls to batch refresh endpoints.
         per_event_calls: what refreshing one event per GET would have cost (one call per
             event of a refreshed type).
+        failed_passes: passes that ended early on a transient API failure.
+        last_error: that failure's message (the latest one), or ``None``.
     """
 
     passes: int = 0
+    failed_passes: int = 0
+    last_error: str | None = None
     batches: int = 0
     committed: int = 0
     events: int = 0
@@ -522,7 +526,11 @@ class EventSync:
         ``handler(batch)`` (sync or async) is called per batch; the batch is committed
         when it returns. A handler exception ends the run without committing (the batch is
         delivered again next time). Transient API failures (connection, 5xx, 429 left after
-        the client's retries) end the pass; the next pass starts after ``interval``.
+        the client's retries) end the pass (counted in ``stats.failed_passes``); the next
+        pass starts after ``interval``. Persistent ones end the run: refused credentials,
+        or a token endpoint that keeps failing, raise
+        :class:`~maxxton_async.AuthenticationError` (the token manager gives up after a
+        bounded number of mints, waiting a growing cool-down between them).
 
         Args:
             handler: called with each :class:`EventBatch`.
@@ -545,6 +553,8 @@ class EventSync:
                         if any(s.is_set() for s in stops):
                             break
             except _TRANSIENT as exc:
+                self.stats.failed_passes += 1
+                self.stats.last_error = str(exc)
                 logger.warning("event sync pass failed, retrying in %.1fs: %s", interval, exc)
             passes += 1
             if max_passes is not None and passes >= max_passes:

@@ -8,6 +8,7 @@ requests, so a concurrency claim is checked by the server, not by the client.
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -40,9 +41,25 @@ class Seen:
 
 class CountingServer:
     def __init__(
-        self, *, latency: float = 0.0, token_ttl: int = 3600, items: int = 103, size_cap: int = 1000
+        self,
+        *,
+        latency: float = 0.0,
+        token_ttl: int = 3600,
+        items: int = 103,
+        size_cap: int = 1000,
+        cap: int | None = None,
+        latency_range: tuple[float, float] | None = None,
     ) -> None:
         self.latency = latency
+        # Maxxton's rule, enforced: a request over `cap` in flight is refused with 429.
+        self.cap = cap
+        self.refused = 0
+        self.latency_range = latency_range
+        self.rng = random.Random(7)
+        # Token endpoint faults: answer with this status (echoing the request), or hang.
+        self.auth_status: int | None = None
+        self.auth_hang = False
+        self._released = asyncio.Event()
         self.token_ttl = token_ttl
         self.items = items
         self.size_cap = size_cap
@@ -69,6 +86,7 @@ class CountingServer:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._runner is not None
+        self._released.set()
         await self._runner.cleanup()
 
     def revoke(self) -> None:
@@ -86,13 +104,18 @@ class CountingServer:
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
+            if self.cap is not None and self.in_flight > self.cap:
+                self.refused += 1
+                return web.json_response({"error": "too many concurrent calls"}, status=429)
             body = await request.read()
             self.seen.append(
                 Seen(
                     request.method, request.path, request.query_string, dict(request.headers), body
                 )
             )
-            if self.latency:
+            if self.latency_range is not None:
+                await asyncio.sleep(self.rng.uniform(*self.latency_range))
+            elif self.latency:
                 await asyncio.sleep(self.latency)
             if request.path == "/maxxton/v2/authenticate":
                 return await self._authenticate(request, body)
@@ -121,6 +144,12 @@ class CountingServer:
 
     async def _authenticate(self, request: web.Request, body: bytes) -> web.Response:
         self.auth_calls += 1
+        if self.auth_hang:
+            await self._released.wait()
+        if self.auth_status is not None:
+            # A careless gateway that echoes the whole request in its error page.
+            echo = f"{request.method} {request.path_qs}\n{dict(request.headers)}\n{body.decode()}"
+            return web.Response(status=self.auth_status, text=echo)
         form: dict[str, str] = dict(request.query)
         if body:
             form.update((await request.post()).items())  # type: ignore[arg-type]

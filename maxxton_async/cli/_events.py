@@ -85,6 +85,7 @@ def stats_dict(stats: SyncStats) -> dict[str, Any]:
         "refreshCalls": stats.refresh_calls,
         "perEventCalls": stats.per_event_calls,
         "callsSaved": stats.calls_saved,
+        "failedPasses": stats.failed_passes,
     }
 
 
@@ -135,6 +136,12 @@ async def _run(args: argparse.Namespace) -> int:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
         position = await sync.position()
+    if stats.failed_passes:
+        # cron and CI trust exit codes: a pass that failed is not a success.
+        print(
+            f"error: {stats.failed_passes} pass(es) failed; last: {stats.last_error}",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps({"summary": stats_dict(stats), "checkpoint": position}))
     else:
@@ -143,4 +150,4 @@ async def _run(args: argparse.Namespace) -> int:
             f"calls instead of {stats.per_event_calls} (saved {stats.calls_saved}); "
             f"checkpoint {position}"
         )
-    return 0
+    return 1 if stats.failed_passes else 0
