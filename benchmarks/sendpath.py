@@ -1,8 +1,10 @@
 """Where the SDK's per-call CPU goes, with the network taken out (µs per call, in-process).
 
-``client.request`` runs for real, except that the aiohttp call (``MaxxtonClient._wire``) is
-replaced on the instance by a stub answering a canned 200; the hand-written equivalent
-(``asyncio.Semaphore`` + ``msgspec.json.decode``) runs beside it. What remains is the SDK's
+``client.request`` runs for real over a stub :class:`~maxxton_async.transport.Transport`
+(the client's public seam) answering a canned 200; the hand-written equivalent
+(``asyncio.Semaphore`` + ``msgspec.json.decode``) runs beside it. The same client with the
+durable SQLite ledger (group commit: one transaction per event-loop turn, awaited before
+the attempt leaves) shows what counting before the wire costs per call. What remains is the SDK's
 own bookkeeping, which the throughput benchmark sees as extra client CPU per request. The
 steps are then timed one by one, so a report can name the function that costs.
 
@@ -19,10 +21,9 @@ from typing import Any
 
 import msgspec
 
-from maxxton_async import AnyioLimiter, MaxxtonClient
-from maxxton_async._auth import CachedToken
+from maxxton_async import AnyioLimiter, MaxxtonClient, MemoryLedger, SQLiteLedger, UsageKind
 from maxxton_async._filters import build_query
-from maxxton_async._usage import MemoryLedger, UsageKind
+from maxxton_async.transport import Request, Response
 
 __all__ = ["run"]
 
@@ -49,31 +50,46 @@ def _time_sync(n: int, once: Callable[[], Any]) -> float:
     return (time.perf_counter() - t0) / n * 1e6
 
 
-async def _measure(n: int, rounds: int) -> dict[str, float]:
-    from maxxton_async._client import _Response
+_TOKEN = b'{"access_token": "t", "token_type": "Bearer", "expires_in": 3600}'
 
+
+class StubTransport:
+    """Answers every call with a canned 200 (the token call with a token), without I/O,
+    or after one event-loop pass when ``yielding`` (a stand-in for the wire)."""
+
+    def __init__(self) -> None:
+        self.yielding = False
+        self.canned = Response(200, {"Content-Type": "application/json"}, _BODY)
+        self.token = Response(200, {"Content-Type": "application/json"}, _TOKEN)
+
+    async def send(self, request: Request) -> Response:
+        if self.yielding:
+            await asyncio.sleep(0)
+        return self.token if request.purpose == "token" else self.canned
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+
+async def _measure(n: int, rounds: int, tmp: str) -> dict[str, float]:
+    stub = StubTransport()
     client = MaxxtonClient("id", "secret", "scope", base_url="http://127.0.0.1:8080",
-                           usage=MemoryLedger())  # fmt: skip
-    canned = _Response(200, _Headers({"Content-Type": "application/json"}), _BODY)  # type: ignore[arg-type]
-
-    async def stub_wire(*_args: Any, **_kw: Any) -> Any:
-        return canned
-
-    async def stub_mint() -> CachedToken:
-        return CachedToken(access_token="t", token_type="Bearer", expires_at=time.time() + 3600)
-
-    client._wire = stub_wire  # type: ignore[method-assign]
-    client._tokens._mint = stub_mint  # type: ignore[attr-defined]
+                           usage=MemoryLedger(), transport=stub)  # fmt: skip
+    durable = MaxxtonClient("id", "secret", "scope", base_url="http://127.0.0.1:8080",
+                            usage=SQLiteLedger(f"{tmp}/usage.sqlite3"), transport=stub)  # fmt: skip
+    canned = stub.canned
     await client.request("GET", "/maxxton/v2/customers/100000")  # token, decoder cache
+    await durable.request("GET", "/maxxton/v2/customers/100000")
 
     sem = asyncio.Semaphore(15)
     decode = msgspec.json.decode
 
     async def handwritten() -> Any:
         async with sem:
-            body = (await stub_wire()).body
+            body = (await stub.send(probe)).body
         return decode(body)
 
+    probe = Request("GET", "/x", _URL)
     limiter = client.limiter
 
     async def slot() -> None:
@@ -89,6 +105,11 @@ async def _measure(n: int, rounds: int) -> dict[str, float]:
     async def ledger() -> None:
         await usage.before_send(UsageKind.CALL, method="GET", path="/x")
 
+    durable_usage = durable.usage
+
+    async def durable_ledger() -> None:
+        await durable_usage.before_send(UsageKind.CALL, method="GET", path="/x")
+
     tokens = client.tokens
 
     cases_async: dict[str, Callable[[], Awaitable[Any]]] = {
@@ -98,12 +119,15 @@ async def _measure(n: int, rounds: int) -> dict[str, float]:
         "sdk with AnyioLimiter (anyio.CapacityLimiter), wire stubbed": lambda: proposed.request(
             "GET", "/maxxton/v2/customers/100000"
         ),
+        "sdk with SQLiteLedger (durable, one call at a time), wire stubbed": lambda: (
+            durable.request("GET", "/maxxton/v2/customers/100000")
+        ),
         "hand-written: Semaphore + decode (wire stubbed)": handwritten,
         "LocalLimiter.slot() enter+exit (FIFO asyncio.Semaphore)": slot,
         "asyncio.Semaphore enter+exit": semaphore,
         "Usage.before_send (MemoryLedger)": ledger,
+        "Usage.before_send (SQLiteLedger, committed, alone in its turn)": durable_ledger,
         "TokenManager.token() (cached)": tokens.token,
-        "MaxxtonClient._note_in_flight": client._note_in_flight,
     }
     headers = {"Accept": "application/json"}
     cases_sync: dict[str, Callable[[], Any]] = {
@@ -114,40 +138,34 @@ async def _measure(n: int, rounds: int) -> dict[str, float]:
             **headers, "Authorization": tokens.current().authorization  # type: ignore[union-attr]
         },
         "limiter.statistics()": limiter.statistics,
-        "MaxxtonClient._decode (untyped)": lambda: client._decode(
-            canned, None, method="GET", path="/x"
-        ),
         "msgspec.json.decode": lambda: decode(_BODY),
     }  # fmt: skip
     proposed = MaxxtonClient("id", "secret", "scope", base_url="http://127.0.0.1:8080",
-                             usage=MemoryLedger(), limiter=AnyioLimiter(15))  # fmt: skip
-    proposed._wire = stub_wire  # type: ignore[method-assign]
-    proposed._tokens._mint = stub_mint  # type: ignore[attr-defined]
+                             usage=MemoryLedger(), limiter=AnyioLimiter(15),
+                             transport=stub)  # fmt: skip
     await proposed.request("GET", "/maxxton/v2/customers/100000")
 
     # Contended: the throughput benchmark's shape. ``n`` calls gathered at once behind a
     # cap of 15, each holding its slot across one event-loop pass (a stand-in for the wire).
-    async def yielding_wire(*_args: Any, **_kw: Any) -> Any:
+    def gathered_of(c: MaxxtonClient) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            stub.yielding = True
+            try:
+                await asyncio.gather(
+                    *(c.request("GET", "/maxxton/v2/customers/100000") for _ in range(n))
+                )
+            finally:
+                stub.yielding = False
+
+        return run
+
+    sdk_gathered = gathered_of(client)
+    proposed_gathered = gathered_of(proposed)
+    durable_gathered = gathered_of(durable)
+
+    async def yielding_wire() -> Response:
         await asyncio.sleep(0)
         return canned
-
-    async def sdk_gathered() -> None:
-        client._wire = yielding_wire  # type: ignore[method-assign]
-        try:
-            await asyncio.gather(
-                *(client.request("GET", "/maxxton/v2/customers/100000") for _ in range(n))
-            )
-        finally:
-            client._wire = stub_wire  # type: ignore[method-assign]
-
-    async def proposed_gathered() -> None:
-        proposed._wire = yielding_wire  # type: ignore[method-assign]
-        try:
-            await asyncio.gather(
-                *(proposed.request("GET", "/maxxton/v2/customers/100000") for _ in range(n))
-            )
-        finally:
-            proposed._wire = stub_wire  # type: ignore[method-assign]
 
     async def handwritten_one() -> Any:
         async with sem:
@@ -174,6 +192,7 @@ async def _measure(n: int, rounds: int) -> dict[str, float]:
     gathered: dict[str, Callable[[], Awaitable[Any]]] = {
         "gathered: sdk client.request (wire stubbed, yields once)": sdk_gathered,
         "gathered: sdk with AnyioLimiter (anyio.CapacityLimiter)": proposed_gathered,
+        "gathered: sdk with SQLiteLedger (group commit before the wire)": durable_gathered,
         "gathered: hand-written (wire stubbed, yields once)": handwritten_gathered,
         "gathered: LocalLimiter.slot() held one loop pass": slots_gathered,
         "gathered: asyncio.Semaphore held one loop pass": sems_gathered,
@@ -188,12 +207,16 @@ async def _measure(n: int, rounds: int) -> dict[str, float]:
             times[name].append(_time_sync(n, fn_sync))
     await client.aclose()
     await proposed.aclose()
+    await durable.aclose()
     return {k: statistics.median(v) for k, v in times.items()}
 
 
 def run(n: int = 5000, rounds: int = 5) -> dict[str, float]:
     """µs per call of the SDK's send path (wire stubbed) and of each of its steps."""
-    return asyncio.run(_measure(max(100, min(n, 100_000)), max(1, min(rounds, 20))))
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return asyncio.run(_measure(max(100, min(n, 100_000)), max(1, min(rounds, 20)), tmp))
 
 
 if __name__ == "__main__":

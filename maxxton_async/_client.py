@@ -775,7 +775,8 @@ class MaxxtonClient:
     async def _reserve(self, request: Request, kind: UsageKind) -> Reservation:
         """Pace, reserve and commit: the attempt is counted durably before it queues."""
         usage = self.usage
-        await usage.pace()
+        if usage.pacing is not None:
+            await usage.pace()
         reservation = await usage.reserve(kind, method=request.method, path=request.path)
         try:
             await reservation.commit()

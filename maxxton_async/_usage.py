@@ -373,21 +373,54 @@ class MemoryLedger:
             lambda: defaultdict(int)
         )
         self._months: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        self._month_keys: dict[date, str] = {}
         self._peaks: dict[tuple[str, str, str], int] = {}
+        self._done: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"<MemoryLedger days={len(self._days)}>"
+
+    def _add(
+        self, scope: str, environment: str, kind: UsageKind, at: datetime, count: int
+    ) -> UsageCounts:
+        day = (at if at.tzinfo is UTC else at.astimezone(UTC)).date()
+        per_kind = self._days[(scope, environment, day)]
+        per_kind[kind] += count
+        month = self._month_keys.get(day)
+        if month is None:
+            month = self._month_keys[day] = month_key(day)
+        mkey = (scope, environment, month)
+        self._months[mkey] += count
+        return UsageCounts(day=sum(per_kind.values()), month=self._months[mkey])
 
     async def record(
         self, *, scope: str, environment: str, kind: UsageKind, at: datetime, count: int = 1
     ) -> UsageCounts:
         """Add ``count`` attempts and return the new totals."""
-        day = at.astimezone(UTC).date()
-        per_kind = self._days[(scope, environment, day)]
-        per_kind[kind] += count
-        mkey = (scope, environment, month_key(day))
-        self._months[mkey] += count
-        return UsageCounts(day=sum(per_kind.values()), month=self._months[mkey])
+        return self._add(scope, environment, kind, at, count)
+
+    def record_later(
+        self,
+        *,
+        scope: str,
+        environment: str,
+        kind: UsageKind,
+        at: datetime,
+        count: int = 1,
+        on_counted: Callable[[UsageCounts], None] | None = None,
+    ) -> asyncio.Future[None]:
+        """Count now (memory needs no batching); the returned future is already done."""
+        counts = self._add(scope, environment, kind, at, count)
+        if on_counted is not None:
+            on_counted(counts)
+        done = self._done
+        if done is None:
+            done = self._done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+        return done
+
+    async def flush(self) -> None:
+        """Nothing is ever queued."""
 
     async def record_within(
         self,

@@ -59,7 +59,7 @@ class ReadThenRecordLedger:
 
 def test_protocols_are_recognised(tmp_path: object) -> None:
     assert isinstance(MemoryLedger(), BoundedLedger)
-    assert not isinstance(MemoryLedger(), DeferredLedger)
+    assert isinstance(MemoryLedger(), DeferredLedger)  # counts at once; nothing to batch
     sqlite = SQLiteLedger(str(tmp_path) + "/u.db")  # type: ignore[operator]
     assert isinstance(sqlite, BoundedLedger)
     assert isinstance(sqlite, DeferredLedger)
