@@ -561,3 +561,32 @@ async def test_an_uncountable_attempt_is_not_sent(creds: dict[str, str], tmp_pat
             )
         assert all(isinstance(r, LedgerUnavailableError) for r in results), results
         assert server.requests == 0
+
+
+@pytest.mark.redis
+async def test_when_the_redis_ledger_dies_nothing_goes_out_uncounted(
+    creds: dict[str, str],
+) -> None:
+    from maxxton_async import LedgerUnavailableError, RedisLedger
+    from tests._own_redis import OwnRedis
+
+    redis = OwnRedis()
+    redis.start()
+    try:
+        async with CountingServer() as server:
+            ledger = RedisLedger(redis.url, prefix="faults")
+            async with make(server.base_url, creds, usage=ledger) as client:
+                await asyncio.gather(*(client.request("GET", "ping") for _ in range(30)))
+                assert (await client.usage.snapshot()).today == server.requests == 31
+                redis.kill()
+                results = await asyncio.gather(
+                    *(client.request("GET", "ping") for _ in range(30)), return_exceptions=True
+                )
+                assert all(isinstance(r, LedgerUnavailableError) for r in results), results
+                assert server.requests == 31  # nothing left uncounted
+                redis.start()  # back, empty (nothing kept on disk)
+                await asyncio.gather(*(client.request("GET", "ping") for _ in range(30)))
+                assert server.requests == 61
+                assert (await client.usage.snapshot()).today == 30
+    finally:
+        redis.kill()
