@@ -502,8 +502,7 @@ async def test_each_months_peak_is_recorded(server: CountingServer, creds: dict[
 
     now = [datetime(2026, 11, 30, 23, 0, tzinfo=UTC)]
     ledger = MemoryLedger()
-    async with make(server, creds, usage=ledger) as client:
-        client.usage._clock = lambda: now[0]
+    async with make(server, creds, usage=ledger, clock=lambda: now[0].timestamp()) as client:
         server.latency = 0.005
         await asyncio.gather(*(client.request("GET", "ping") for _ in range(30)))
         now[0] = datetime(2026, 12, 1, 0, 5, tzinfo=UTC)  # the month rolls over

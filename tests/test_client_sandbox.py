@@ -6,6 +6,8 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -45,11 +47,13 @@ async def test_thousand_awaits_stay_within_the_servers_cap() -> None:
 
 
 async def test_expired_token_is_refreshed_ahead_not_after_a_401() -> None:
-    async with Sandbox(seed=3, token_ttl=60) as sb, client_for(sb) as client:
+    offset = [0.0]
+    clock = lambda: time.time() + offset[0]  # noqa: E731
+    async with Sandbox(seed=3, token_ttl=60) as sb, client_for(sb, clock=clock) as client:
         await client.request("GET", "customers", params={"size": 1})
         # Leave the sandbox's clock and ours in step: move both past the refresh margin.
         sb.advance_time(61)
-        client.tokens._clock = lambda: __import__("time").time() + 61
+        offset[0] = 61
         await client.request("GET", "customers", params={"size": 1})
         assert sb.stats.token_calls == 2
         assert sb.stats.statuses[401] == 0
@@ -167,8 +171,8 @@ async def test_default_sqlite_ledger_counts_every_attempt(tmp_path: Path) -> Non
             (day,) = await ledger.history(
                 scope=sb.scope,
                 environment="test",
-                start=client.usage._clock().date(),
-                end=client.usage._clock().date(),
+                start=datetime.now(UTC).date(),
+                end=datetime.now(UTC).date(),
             )
         finally:
             await ledger.aclose()

@@ -239,7 +239,7 @@ async def test_spread_pacing_follows_the_ledger() -> None:
     assert pacing.current_rate == pytest.approx(0.5)
     # ... after it, the spent allowance drops the rate to the floor.
     clock.at += timedelta(seconds=31)
-    pacing._limiter = None  # the first slot of a new limiter is free: no real waiting
+    # A new rate makes a new bucket, whose first slot is free: no real waiting here.
     await usage.before_send(UsageKind.CALL, method="GET", path="/x")
     assert pacing.current_rate == pytest.approx(0.1)
 
