@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from ._auth import CachedToken, MemoryTokenCache, TokenCache, TokenManager
-from ._client import ENVIRONMENTS, ClientStatistics, MaxxtonClient
+from ._client import ENVIRONMENTS, AuthDetails, ClientStatistics, MaxxtonClient
 from ._errors import (
     APIStatusError,
     AuthenticationError,
@@ -78,6 +78,7 @@ __all__ = [
     "ENVIRONMENTS",
     "APIStatusError",
     "AnyioLimiter",
+    "AuthDetails",
     "AuthenticationError",
     "BadRequestError",
     "BatchResult",

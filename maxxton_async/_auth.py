@@ -309,6 +309,15 @@ class TokenManager:
                 self._refresh_after = 0.0
             return fresh
 
+    async def refresh(self) -> CachedToken:
+        """Mint a new token now, even if the current one is still valid (single flight)."""
+        token = self._token
+        if token is not None:
+            self._token = None
+            self._refresh_after = 0.0
+            await self._cache.clear_if(self._key, token.access_token)
+        return await self.token()
+
     def reset(self) -> None:
         """Forget a refused credential and the failure count (e.g. after fixing the key)."""
         self._refused = None

@@ -72,7 +72,14 @@ from .models._token import Token
 if TYPE_CHECKING:
     from . import resources
 
-__all__ = ["AUTH_PATH", "ENVIRONMENTS", "ClientStatistics", "MaxxtonClient", "decoder_for"]
+__all__ = [
+    "AUTH_PATH",
+    "ENVIRONMENTS",
+    "AuthDetails",
+    "ClientStatistics",
+    "MaxxtonClient",
+    "decoder_for",
+]
 
 logger = logging.getLogger("maxxton_async")
 
@@ -115,6 +122,44 @@ class ClientStatistics:
 #: Attempts a token call may make: one retry at most, so that 20 callers waiting on a
 #: failing token endpoint cost at most 2 billed calls (the failure is shared).
 _TOKEN_ATTEMPTS: Final = 2
+
+
+#: Form field names of the authenticate call, per spelling (guide vs reference).
+_AUTH_NAMES: Final = {
+    "snake_case": ("grant_type", "client_id", "client_secret"),
+    "camelCase": ("grantType", "clientId", "clientSecret"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AuthDetails:
+    """What the authenticate answer says about the API user.
+
+    The guide (Worldline Integration) reads ``client_id`` (the employee id) and
+    ``concern_id`` from "the response of the REST API authentication call"; where they sit
+    is not documented, so both the top level and ``details`` are read.
+
+    Attributes:
+        client_id: the API user's employee id, or ``None`` when the answer has none.
+        concern_id: the concern's id, or ``None``.
+        scope: the concern code the token is for.
+    """
+
+    client_id: int | str | None
+    concern_id: int | None
+    scope: str | None
+
+    @classmethod
+    def from_token(cls, token: Token) -> AuthDetails:
+        details = token.details
+        client_id = token.client_id
+        if client_id is None:
+            client_id = details.get("client_id", details.get("clientId"))
+        concern_id = token.concern_id
+        if concern_id is None:
+            raw = details.get("concern_id", details.get("concernId"))
+            concern_id = raw if isinstance(raw, int) else None
+        return cls(client_id if isinstance(client_id, int | str) else None, concern_id, token.scope)
 
 
 class _Flag:
@@ -228,8 +273,13 @@ class MaxxtonClient:
         usage: the usage :class:`Ledger`; the durable SQLite ledger when omitted.
         budget: the :class:`Budget` checked before every attempt.
         token_cache: share the token between clients or processes.
-        auth_transport: ``"form"`` (the guide's form body) or ``"query"`` (query string,
-            as public clients do).
+        auth_transport: ``"form"`` (the default: a form body, as the guide's example
+            sends) or ``"query"`` (the query string, as the public clients do).
+        auth_names: ``"snake_case"`` (the default: ``grant_type``, ``client_id``,
+            ``client_secret``, as the endpoint reference, both public clients and OAuth2
+            spell them) or ``"camelCase"`` (``grantType``, ``clientId``, ``clientSecret``,
+            as the guide's curl example spells them). The guide and the reference
+            disagree; the default is the spelling three sources share.
         pacing: spread requests out in time (:class:`Pacing`), e.g. over the rest of
             today's free allowance during a long harvest.
         transport: the :class:`~maxxton_async.transport.Transport` that sends requests
@@ -260,6 +310,7 @@ class MaxxtonClient:
         budget: Budget | None = None,
         token_cache: TokenCache | None = None,
         auth_transport: str = "form",
+        auth_names: str = "snake_case",
         pacing: Pacing | None = None,
         transport: Transport | None = None,
         trust_env: bool = False,
@@ -303,6 +354,10 @@ class MaxxtonClient:
             raise ConfigurationError(
                 f"unknown auth_transport {auth_transport!r}; valid values: 'form', 'query'"
             )
+        if auth_names not in _AUTH_NAMES:
+            raise ConfigurationError(
+                f"unknown auth_names {auth_names!r}; valid values: 'snake_case', 'camelCase'"
+            )
         if base_url is not None:
             parsed = urllib.parse.urlsplit(base_url)
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -320,6 +375,8 @@ class MaxxtonClient:
         self._quota = retry_quota if retry_quota is not None else RetryQuota()
         self._limiter: Limiter = limiter if limiter is not None else LocalLimiter(max_in_flight)
         self._auth_transport = auth_transport
+        self._auth_names = _AUTH_NAMES[auth_names]
+        self._auth_details: AuthDetails | None = None
         self._owns_ledger = usage is None
         self._sleep = sleep
         self.usage = Usage(
@@ -516,6 +573,21 @@ class MaxxtonClient:
     def retry_quota(self) -> RetryQuota:
         """The retry quota every retry draws from."""
         return self._quota
+
+    async def auth_details(self) -> AuthDetails:
+        """Who the API user is, as the authenticate answer says (``client_id``,
+        ``concern_id``; the guide's Worldline section needs both for the payment form).
+
+        Known once this process has minted a token. When its token came from a shared
+        cache instead, this mints one (a billed call) to learn them.
+        """
+        self._check_open()
+        if self._auth_details is None:
+            await self._tokens.token()
+        if self._auth_details is None:
+            await self._tokens.refresh()
+        assert self._auth_details is not None
+        return self._auth_details
 
     def statistics(self) -> ClientStatistics:
         """In-flight, waiting and peak counts, and what was sent so far."""
@@ -916,10 +988,11 @@ class MaxxtonClient:
         """``POST /maxxton/v2/authenticate`` through the normal send path (guide,
         "Authentication"). The snake_case names follow the reference and the public
         clients (``docs/wire-contract.md``)."""
+        grant, client_id, client_secret = self._auth_names
         form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.client_id),
-            ("client_secret", self._secret.reveal()),
+            (grant, "client_credentials"),
+            (client_id, self.client_id),
+            (client_secret, self._secret.reveal()),
             ("scope", self.scope),
         ]
         headers = {"Accept": "application/json"}
@@ -959,6 +1032,14 @@ class MaxxtonClient:
             error = status_error(
                 method="POST", path=AUTH_PATH, status=response.status, body=response.body
             )
+            if response.status == 500:
+                # Guide, Authentication: 500 is the only error it documents for this call,
+                # so it may mean refused credentials as well as a passing fault. The token
+                # manager retries after a growing cool-down, then reports it as refused.
+                error.message += (
+                    " (the guide's only documented error for /authenticate: check the "
+                    "credentials, scope and environment if it persists)"
+                )
             self._scrubber.error(error)
             raise error
         try:
@@ -973,6 +1054,7 @@ class MaxxtonClient:
                 body=self._scrubber.bytes_(response.body),
             ) from None
         self._scrubber.add(token.access_token)
+        self._auth_details = AuthDetails.from_token(token)
         # expires_in is not documented (docs/wire-contract.md); 5 minutes is a safe guess.
         lifetime = max(float(token.expires_in), 1.0) if token.expires_in is not None else 300.0
         return CachedToken(

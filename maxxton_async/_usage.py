@@ -56,6 +56,8 @@ __all__ = [
 
 logger = logging.getLogger("maxxton_async.usage")
 
+#: A limit no count reaches (fits SQLite's 64-bit integers and Lua's doubles exactly).
+_UNBOUNDED = 10**15
 FREE_MONTHLY = 750_000
 FREE_DAILY = 25_000
 BILLED_ENVIRONMENTS = frozenset({"production"})
@@ -516,8 +518,13 @@ class Budget:
         daily: the day's allowance (free tier: 25,000).
         warn_at: fractions of either allowance at which one warning is logged (and
             ``on_warning`` called), once per threshold, period and process.
-        hard: when true, a request that would exceed an allowance raises
-            :class:`BudgetExceededError` before it is sent.
+        hard: when true, a request that would exceed the monthly allowance (and the daily
+            one, see ``hard_daily``) raises :class:`BudgetExceededError` before it is sent.
+        hard_daily: whether ``hard`` enforces the daily figure too. ``None`` (the default)
+            enforces it only when you set ``daily`` yourself: the guide's "750,000
+            requests per month (25,000 requests per day)" (API Pricing) states one
+            allowance two ways, and the month is what is billed, so the free tier's daily
+            figure only warns unless you ask otherwise.
         bill_acceptance: count acceptance ("test") calls against the allowance too.
         on_warning: called with ``(limit_name, fraction, used, limit)``.
 
@@ -533,7 +540,20 @@ class Budget:
     hard: bool = False
     bill_acceptance: bool = False
     on_warning: Callable[[str, float, int, int], None] | None = None
+    hard_daily: bool | None = None
     _warned: set[tuple[str, str, float]] = field(default_factory=set, init=False, repr=False)
+
+    @property
+    def enforces_daily(self) -> bool:
+        """Whether a hard budget refuses past the daily figure (see ``hard_daily``)."""
+        if self.hard_daily is not None:
+            return self.hard_daily
+        return self.daily != FREE_DAILY
+
+    @property
+    def daily_limit(self) -> int:
+        """The daily figure a hard budget enforces (unbounded when it only warns)."""
+        return self.daily if self.enforces_daily else _UNBOUNDED
 
     def applies_to(self, environment: str) -> bool:
         """Whether calls in ``environment`` count against this budget."""
@@ -555,7 +575,7 @@ class Budget:
         Unlike :meth:`check` this ignores :attr:`hard`: it answers "is it spent?".
         """
         for name, used, limit in (
-            ("daily", counts.day, self.daily),
+            ("daily", counts.day, self.daily_limit),
             ("monthly", counts.month, self.monthly),
         ):
             if used + count > limit:
@@ -824,7 +844,7 @@ class Usage:
                 environment=self.environment,
                 kind=kind,
                 at=now,
-                daily=budget.daily,
+                daily=budget.daily_limit,
                 monthly=budget.monthly,
             )
             if not ok:

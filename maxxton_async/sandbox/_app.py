@@ -285,28 +285,36 @@ def _show_archived(request: web.Request) -> bool:
 
 
 async def _authenticate(request: web.Request) -> web.StreamResponse:
-    # Names accepted in the query string or a form body, snake_case or camelCase (guide,
-    # Authentication uses camelCase form fields; reference and public clients use snake_case
-    # query parameters; wire contract accepts all).
+    # Names accepted in the query string or a form body: the guide's example spells them
+    # camelCase (grantType, clientId, clientSecret), the reference and the public clients
+    # snake_case. Only the spellings the sandbox was told to accept count, so a client
+    # that sends the other one fails here as it might on the real server.
     params: dict[str, str] = dict(request.query.items())
     if request.content_type == "application/x-www-form-urlencoded":
         form = await request.post()
         params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    state = _state(request)
+    names = state.auth_names
 
     def get(snake: str, camel: str) -> str | None:
-        return params.get(snake) or params.get(camel)
+        if "snake_case" in names and params.get(snake):
+            return params[snake]
+        return params.get(camel) if "camelCase" in names else None
 
     grant = get("grant_type", "grantType")
     if grant is not None and grant != "client_credentials":
         return json_response(
             {"error": "unsupported_grant_type", "error_description": f"Unsupported: {grant}"}, 400
         )
-    state = _state(request)
     answer = state.authenticate(
         get("client_id", "clientId"), get("client_secret", "clientSecret"), params.get("scope")
     )
     if answer is None:
-        return _unauthorized("invalid_client", "Bad client credentials")
+        if state.auth_refusal_status == 401:
+            return _unauthorized("invalid_client", "Bad client credentials")
+        # Guide, Authentication: "500 | Error occurred while processing" is the only
+        # error documented for this call.
+        return spring_error(request, state.auth_refusal_status, "Error occurred while processing")
     return json_response(answer)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from types import TracebackType
 from typing import Any, Literal
 
@@ -35,6 +35,11 @@ class Sandbox:
         latency, jitter: shortcut for the ``Faults`` knobs of the same name.
         max_in_flight_per_ip: the per-IP concurrency cap (guide, API Pricing: 15).
         token_ttl: ``expires_in`` of issued tokens, in seconds.
+        auth_names: the spellings ``/authenticate`` accepts: ``"snake_case"`` (the
+            reference's ``client_id``...) and/or ``"camelCase"`` (the guide's ``clientId``...).
+            Only the SDK's default by default: a real server may accept just one.
+        auth_refusal_status: the status of refused credentials: 500, the only error the
+            guide documents for ``/authenticate``; 401 for tests of the other path.
         clients: ``{client_id: secret or SandboxClient}``; default: ``"sandbox"`` (full access)
             and ``"sandbox-restricted"`` (restricted customer fields masked), both with secret
             ``"sandbox-secret"``.
@@ -56,6 +61,8 @@ class Sandbox:
         jitter: float = 0.0,
         max_in_flight_per_ip: int = 15,
         token_ttl: int = 3600,
+        auth_names: Collection[str] = ("snake_case",),
+        auth_refusal_status: int = 500,
         clients: Mapping[str, str | SandboxClient] | None = None,
         scope: str = DEFAULT_SCOPE,
         start_date: dt.date | None = None,
@@ -73,6 +80,8 @@ class Sandbox:
             clients=clients,
             scope=scope,
             token_ttl=token_ttl,
+            auth_names=auth_names,
+            auth_refusal_status=auth_refusal_status,
             max_in_flight_per_ip=max_in_flight_per_ip,
             max_page_size=max_page_size,
             max_availability_days=max_availability_days,

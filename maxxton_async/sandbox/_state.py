@@ -12,7 +12,7 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -79,6 +79,8 @@ class SandboxState:
         clients: Mapping[str, str | SandboxClient] | None = None,
         scope: str = DEFAULT_SCOPE,
         token_ttl: int = 3600,
+        auth_names: Collection[str] = ("snake_case",),
+        auth_refusal_status: int = 500,
         max_in_flight_per_ip: int = 15,
         max_page_size: int = 2000,
         max_availability_days: int = 366,
@@ -90,6 +92,11 @@ class SandboxState:
         self.views = Views(self.data)
         self.scope = scope
         self.token_ttl = token_ttl
+        unknown = set(auth_names) - {"snake_case", "camelCase"}
+        if unknown or not auth_names:
+            raise ValueError(f"auth_names must name 'snake_case' and/or 'camelCase': {auth_names}")
+        self.auth_names = frozenset(auth_names)
+        self.auth_refusal_status = auth_refusal_status
         self.max_in_flight_per_ip = max_in_flight_per_ip
         self.max_page_size = max_page_size
         self.max_availability_days = max_availability_days

@@ -11,21 +11,24 @@ from .conftest import API, get_token
 
 
 @pytest.mark.parametrize("transport", ["form", "query"])
-@pytest.mark.parametrize("style", ["snake", "camel"])
-async def test_authenticate_forms(
-    sb: Sandbox, http: aiohttp.ClientSession, transport: str, style: str
-) -> None:
+@pytest.mark.parametrize("style", ["snake_case", "camelCase"])
+async def test_authenticate_forms(transport: str, style: str) -> None:
     names = (
         ("grant_type", "client_id", "client_secret")
-        if style == "snake"
+        if style == "snake_case"
         else ("grantType", "clientId", "clientSecret")
     )
-    fields = dict(zip(names, ("client_credentials", sb.client_id, sb.client_secret), strict=True))
-    fields["scope"] = sb.scope
-    kwargs = {"data": fields} if transport == "form" else {"params": fields}
-    async with http.post(f"{API}/authenticate", **kwargs) as resp:  # type: ignore[arg-type]
-        assert resp.status == 200
-        body = await resp.json()
+    async with (
+        Sandbox(seed=7, auth_names=(style,)) as sb,
+        aiohttp.ClientSession(sb.base_url) as http,
+    ):
+        values = ("client_credentials", sb.client_id, sb.client_secret)
+        fields = dict(zip(names, values, strict=True))
+        fields["scope"] = sb.scope
+        kwargs = {"data": fields} if transport == "form" else {"params": fields}
+        async with http.post(f"{API}/authenticate", **kwargs) as resp:  # type: ignore[arg-type]
+            assert resp.status == 200
+            body = await resp.json()
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 3600
     assert body["scope"] == sb.scope
@@ -34,12 +37,53 @@ async def test_authenticate_forms(
     assert {"access_token", "jti", "details"} <= body.keys()
 
 
+async def test_only_the_accepted_spelling_authenticates(
+    sb: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    fields = {
+        "grantType": "client_credentials",
+        "clientId": sb.client_id,
+        "clientSecret": sb.client_secret,
+        "scope": sb.scope,
+    }
+    async with http.post(f"{API}/authenticate", data=fields) as resp:
+        assert resp.status == 500  # the default sandbox accepts the SDK's spelling only
+        assert (await resp.json())["message"] == "Error occurred while processing"
+
+
 @pytest.mark.parametrize(
     "change", [{"client_secret": "wrong"}, {"client_id": "nobody"}, {"scope": "xyz"}]
 )
-async def test_refused_credentials_401(
+async def test_refused_credentials_500_as_the_guide_documents(
     sb: Sandbox, http: aiohttp.ClientSession, change: dict[str, str]
 ) -> None:
+    fields = {
+        "grant_type": "client_credentials",
+        "client_id": sb.client_id,
+        "client_secret": sb.client_secret,
+        "scope": sb.scope,
+        **change,
+    }
+    async with http.post(f"{API}/authenticate", data=fields) as resp:
+        assert resp.status == 500
+        body = await resp.json()
+        assert body["status"] == 500
+        assert body["message"] == "Error occurred while processing"
+    assert sb.stats.token_calls == 1
+
+
+@pytest.mark.parametrize(
+    "change", [{"client_secret": "wrong"}, {"client_id": "nobody"}, {"scope": "xyz"}]
+)
+async def test_refused_credentials_401_when_configured(change: dict[str, str]) -> None:
+    async with (
+        Sandbox(seed=7, auth_refusal_status=401) as sb,
+        aiohttp.ClientSession(sb.base_url) as http,
+    ):
+        await _refused_401(sb, http, change)
+
+
+async def _refused_401(sb: Sandbox, http: aiohttp.ClientSession, change: dict[str, str]) -> None:
     fields = {
         "grant_type": "client_credentials",
         "client_id": sb.client_id,
