@@ -34,6 +34,7 @@ from ._errors import (
 )
 from ._filters import F, Filter, chunk_ids
 from ._limits import AnyioLimiter, Limiter, LimiterStatistics, LocalLimiter
+from ._logs import configure_from_env as _configure_logging_from_env
 from ._pacing import Pacing
 from ._pagination import Paginator
 from ._retry import RetryPolicy, RetryQuota
@@ -59,7 +60,9 @@ from .resources import BatchResult, BatchResults, Found, Lookup, Missing
 if TYPE_CHECKING:
     from ._redis import RedisLedger, RedisLimiter, RedisTokenCache
 
-__version__ = "0.1.0"
+from ._version import __version__
+
+_configure_logging_from_env()
 
 _REDIS_NAMES = frozenset({"RedisLedger", "RedisLimiter", "RedisTokenCache"})
 

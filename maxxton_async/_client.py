@@ -31,17 +31,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import contextvars
+import inspect
 import logging
 import os
+import platform
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, TypeVar, overload
 
+import aiohttp
 import msgspec
 
 from ._auth import CachedToken, TokenCache, TokenManager, cache_key
@@ -65,6 +70,7 @@ from ._pagination import Paginator
 from ._retry import IDEMPOTENT_METHODS, RetryPolicy, RetryQuota, parse_retry_after
 from ._transport import AiohttpTransport, Request, Response, Transport
 from ._usage import Budget, Ledger, Reservation, Usage, UsageKind
+from ._version import __version__
 from .models._base import decoder_for
 from .models._page import Page
 from .models._token import Token
@@ -124,6 +130,60 @@ class ClientStatistics:
 _TOKEN_ATTEMPTS: Final = 2
 
 
+#: Sent on every call: the SDK, its version, the HTTP engine and Python.
+USER_AGENT: Final = (
+    f"maxxton-async/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+)
+
+
+class _Counters:
+    """What the client and every view made by :meth:`MaxxtonClient.with_options` sent."""
+
+    __slots__ = ("retries", "sent")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.retries = 0
+
+
+class Exchange(NamedTuple):
+    """One attempt as :meth:`MaxxtonClient.raw_responses` records it.
+
+    ``request`` is the value the send path carried (without the ``Authorization`` header);
+    ``response`` what the server answered: ``status``, ``headers`` and the raw ``body``.
+    """
+
+    request: Request
+    response: Response
+
+
+_CAPTURED: contextvars.ContextVar[list[Exchange] | None] = contextvars.ContextVar(
+    "maxxton_async_captured", default=None
+)
+
+
+class AttemptObserver(Protocol):
+    """One attempt being watched; see :class:`Observer`."""
+
+    def end(self, response: Response | None, error: BaseException | None) -> None:
+        """The exchange ended with ``response``, or failed with ``error``."""
+        ...
+
+
+class Observer(Protocol):
+    """Sees every attempt that reaches the wire (telemetry, tracing).
+
+    ``attempt()`` is called when the attempt holds its slot, with the seconds it waited
+    for one (``queued``) and its number (1 for the first, more for retries and replays);
+    the returned object's ``end()`` is called when the exchange ends -- also for an attempt
+    whose caller was cancelled, since its request is still on the wire until then.
+    """
+
+    def attempt(self, request: Request, *, number: int, queued: float) -> AttemptObserver:
+        """Start watching one attempt."""
+        ...
+
+
 #: Form field names of the authenticate call, per spelling (guide vs reference).
 _AUTH_NAMES: Final = {
     "snake_case": ("grant_type", "client_id", "client_secret"),
@@ -160,6 +220,13 @@ class AuthDetails:
             raw = details.get("concern_id", details.get("concernId"))
             concern_id = raw if isinstance(raw, int) else None
         return cls(client_id if isinstance(client_id, int | str) else None, concern_id, token.scope)
+
+
+async def _call_hooks(hooks: Sequence[Callable[..., Any]], *args: Any) -> None:
+    for hook in hooks:
+        result = hook(*args)
+        if inspect.isawaitable(result):
+            await result
 
 
 class _Flag:
@@ -285,6 +352,12 @@ class MaxxtonClient:
         transport: the :class:`~maxxton_async.transport.Transport` that sends requests
             (an :class:`~maxxton_async.transport.AiohttpTransport` when omitted).
         trust_env: let the default transport read proxy settings from the environment.
+        event_hooks: ``{"request": [...], "response": [...]}``: callables (sync or async)
+            called for every attempt, with the :class:`~maxxton_async.transport.Request`
+            (before its ``Authorization`` header is added) and then with the request and
+            its :class:`~maxxton_async.transport.Response`. Not for the token call.
+        observer: sees every attempt with its queue wait and outcome (see
+            :class:`Observer`; ``maxxton_async.otel.OpenTelemetry`` is one).
         clock: epoch seconds (``time.time``); inject one to control time in tests.
         sleep: awaited for every backoff and cool-down (``asyncio.sleep``); inject one to
             control time in tests.
@@ -314,6 +387,8 @@ class MaxxtonClient:
         pacing: Pacing | None = None,
         transport: Transport | None = None,
         trust_env: bool = False,
+        event_hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
+        observer: Observer | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -412,8 +487,16 @@ class MaxxtonClient:
         self._defaults_key: tuple[str | None, bool | None] | None = None
         self._defaults: tuple[dict[str, str], dict[str, str]] = ({}, {})
         self._closed = False
-        self._requests_sent = 0
-        self._retries = 0
+        self._counters = _Counters()
+        self._root = self
+        self._hooks_request = tuple(event_hooks.get("request", ())) if event_hooks else ()
+        self._hooks_response = tuple(event_hooks.get("response", ())) if event_hooks else ()
+        if event_hooks and set(event_hooks) - {"request", "response"}:
+            raise ConfigurationError(
+                f"unknown event_hooks keys {sorted(set(event_hooks) - {'request', 'response'})}; "
+                "valid keys: 'request', 'response'"
+            )
+        self._observer = observer
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -437,8 +520,12 @@ class MaxxtonClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close connections and flush the ledger. Safe to call twice."""
-        if self._closed:
+        """Close connections and flush the ledger. Safe to call twice.
+
+        On a view made by :meth:`with_options` this does nothing: the client it came from
+        owns the connections.
+        """
+        if self._root is not self or self._closed:
             return
         self._closed = True
         # Orphaned exchanges end within their timeout; their slots and counts must land
@@ -456,11 +543,59 @@ class MaxxtonClient:
 
     @property
     def is_closed(self) -> bool:
-        """Whether :meth:`aclose` was called."""
-        return self._closed
+        """Whether :meth:`aclose` was called (on the client a view was made from)."""
+        return self._root._closed
+
+    # -- per-call options and raw responses (openai-python's conventions) ---------------
+
+    def with_options(
+        self, *, timeout: float | None = None, retry: RetryPolicy | None = None
+    ) -> MaxxtonClient:
+        """A view of this client with other options, for the calls made through it.
+
+        ``client.with_options(timeout=5, retry=RetryPolicy.none()).customers.get(1)``.
+        The view shares everything else -- connections, limiter (so the cap holds across
+        both), token, ledger, budget, retry quota and statistics -- and closing it does
+        nothing; close the client it came from.
+        """
+        if timeout is not None and timeout <= 0:
+            raise ConfigurationError(f"timeout must be positive, got {timeout}")
+        view = object.__new__(MaxxtonClient)
+        cls = type(self)
+        view.__dict__.update(
+            (name, value)
+            for name, value in self.__dict__.items()
+            # Resource namespaces are bound to the client that made them: rebuilt lazily.
+            if not isinstance(getattr(cls, name, None), cached_property)
+        )
+        if timeout is not None:
+            view._timeout = timeout
+        if retry is not None:
+            view._retry = retry
+        return view
+
+    @contextlib.contextmanager
+    def raw_responses(self) -> Iterator[list[Exchange]]:
+        """Record the raw answer of every call made inside the block (by this task).
+
+        Works for any call, resource methods included::
+
+            with client.raw_responses() as seen:
+                customer = await client.customers.get(42)
+            seen[-1].response.status, seen[-1].response.headers, seen[-1].response.body
+
+        Each attempt is one :class:`Exchange` (retries and 401 replays too; token calls,
+        which carry the secret, are not recorded).
+        """
+        seen: list[Exchange] = []
+        reset = _CAPTURED.set(seen)
+        try:
+            yield seen
+        finally:
+            _CAPTURED.reset(reset)
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self._root._closed:
             raise ClientClosedError(
                 "this MaxxtonClient is closed; create a new one (or use it inside "
                 "'async with' only)"
@@ -597,8 +732,8 @@ class MaxxtonClient:
             in_flight=st.in_flight,
             waiting=st.waiting,
             peak_in_flight=st.peak_in_flight,
-            requests_sent=self._requests_sent,
-            retries=self._retries,
+            requests_sent=self._counters.sent,
+            retries=self._counters.retries,
             token_calls=self._tokens.token_calls,
         )
 
@@ -734,7 +869,7 @@ class MaxxtonClient:
         if key != self._defaults_key:
             # Guide, "Headers": `locale` filters translations; `x-show-archived` includes
             # archived data. Rebuilt only when a user changes either attribute.
-            base = {"Accept": "application/json"}
+            base = {"Accept": "application/json", "User-Agent": USER_AGENT}
             if self.locale is not None:
                 base["locale"] = self.locale
             if self.show_archived is not None:
@@ -762,23 +897,29 @@ class MaxxtonClient:
         policy = self._retry
         max_attempts = policy.max_attempts
         kind = UsageKind.CALL
-        if request.purpose == "token":
+        is_call = request.purpose != "token"
+        if not is_call:
             kind, max_attempts = UsageKind.TOKEN, min(max_attempts, _TOKEN_ATTEMPTS)
         attempt = 0  # attempts that reached the wire
         spent = 0  # retry-quota tokens this call took
         replayed_401 = False
         while True:
+            if is_call and self._hooks_request:
+                await _call_hooks(self._hooks_request, request)
             reservation = await self._reserve(request, kind if attempt == 0 else UsageKind.RETRY)
+            queued_at = time.perf_counter() if self._observer is not None else 0.0
             try:
                 token, permit = await self._authorize_and_take_slot(request)
             except BaseException:
                 reservation.give_back()
                 raise
             try:
-                response = await self._exchange(request, token, reservation, permit)
+                response = await self._exchange(
+                    request, token, reservation, permit, attempt + 1, queued_at
+                )
             except TransportError as failure:
                 attempt += 1
-                self._retries += attempt > 1
+                self._counters.retries += attempt > 1
                 delay = self._retry_delay(failure, request, attempt, max_attempts)
                 cost = (
                     None
@@ -789,16 +930,23 @@ class MaxxtonClient:
                     raise self._final_failure(failure, request) from None
                 spent += cost
                 logger.debug(
-                    "%s %s: %s; retry in %.2fs",
+                    "%s %s: %s; retry %d in %.2fs",
                     request.method,
                     request.path,
                     self._scrubber.text(failure.message),
+                    attempt,
                     delay,
                 )
                 await self._sleep(delay)
                 continue
             attempt += 1
-            self._retries += attempt > 1
+            self._counters.retries += attempt > 1
+            if is_call:
+                captured = _CAPTURED.get()
+                if captured is not None:
+                    captured.append(Exchange(request, response))
+                if self._hooks_response:
+                    await _call_hooks(self._hooks_response, request, response)
             # -- decide
             status = response.status
             if status == 401 and token is not None and not replayed_401:
@@ -815,10 +963,11 @@ class MaxxtonClient:
                 if delay is not None and cost is not None:
                     spent += cost
                     logger.debug(
-                        "%s %s: HTTP %d; retry in %.2fs",
+                        "%s %s: HTTP %d; retry %d in %.2fs",
                         request.method,
                         request.path,
                         status,
+                        attempt,
                         delay,
                     )
                     await self._sleep(delay)
@@ -887,7 +1036,13 @@ class MaxxtonClient:
             requeued += 1
 
     async def _exchange(
-        self, request: Request, token: CachedToken | None, reservation: Reservation, permit: object
+        self,
+        request: Request,
+        token: CachedToken | None,
+        reservation: Reservation,
+        permit: object,
+        number: int,
+        queued_at: float,
     ) -> Response:
         """Run the exchange in its own task, which owns the slot.
 
@@ -897,7 +1052,14 @@ class MaxxtonClient:
         being worked on over there). Not yet on the wire: its unit is given back.
         """
         abandoned = _Flag()
-        task = asyncio.ensure_future(self._on_wire(request, token, reservation, permit, abandoned))
+        watch = None
+        if self._observer is not None:
+            watch = self._observer.attempt(
+                request, number=number, queued=time.perf_counter() - queued_at
+            )
+        task = asyncio.ensure_future(
+            self._on_wire(request, token, reservation, permit, abandoned, watch)
+        )
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -919,22 +1081,45 @@ class MaxxtonClient:
         reservation: Reservation,
         permit: object,
         abandoned: _Flag,
+        watch: AttemptObserver | None,
     ) -> Response:
+        response: Response | None = None
+        error: BaseException | None = None
+        debug = logger.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if debug else 0.0
         try:
             if abandoned.value:
                 # Cancelled before this task ran: nothing left, so nothing is billed.
                 reservation.give_back()
                 raise asyncio.CancelledError
             reservation.keep()
-            self._requests_sent += 1
+            self._counters.sent += 1
             in_flight = self._limiter.statistics().in_flight
             if self.usage.is_new_peak(in_flight):
                 self._chore(self.usage.observe_in_flight(in_flight))
+            wire = request
             if token is not None:
-                request = request.with_header("Authorization", token.authorization)
-            return await self._transport.send(request)
+                wire = request.with_header("Authorization", token.authorization)
+            response = await self._transport.send(wire)
+            return response
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             self._limiter.release(permit)
+            if watch is not None:
+                watch.end(response, error)
+            if debug:
+                outcome = (
+                    f"HTTP {response.status}" if response is not None else type(error).__name__
+                )
+                logger.debug(
+                    "%s %s -> %s in %.1f ms",
+                    request.method,
+                    request.path,
+                    outcome,
+                    (time.perf_counter() - started) * 1e3,
+                )
 
     def _chore(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -995,7 +1180,7 @@ class MaxxtonClient:
             (client_secret, self._secret.reveal()),
             ("scope", self.scope),
         ]
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if self.locale is not None:
             headers["locale"] = self.locale
         if self._auth_transport == "query":

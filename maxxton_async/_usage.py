@@ -712,6 +712,8 @@ class Usage:
         self._month = month_key(self._day)
         self._observers: dict[date, Callable[[UsageCounts], None]] = {}
         self._background: set[asyncio.Task[UsageCounts]] = set()
+        #: The latest billed totals this process saw (``None`` before any), for gauges.
+        self.last_counts: UsageCounts | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -780,6 +782,7 @@ class Usage:
                 now,
             )
         if billed:
+            self.last_counts = counts
             self.budget.observe(counts, day=day)
         return Reservation(self, kind, now, None)
 
@@ -876,6 +879,7 @@ class Usage:
             budget = self.budget
 
             def observe(counts: UsageCounts) -> None:
+                self.last_counts = counts
                 budget.observe(counts, day=day)
 
             self._observers = {day: observe}
