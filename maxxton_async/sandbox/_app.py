@@ -30,6 +30,7 @@ from ._query import QueryError, build_predicate, page_params, paginate, parse_so
 from ._reservations import (
     BookingError,
     add_payment,
+    change_expected_times,
     change_status,
     create_reservation,
     propose,
@@ -496,8 +497,8 @@ async def _reservation_details(request: web.Request) -> web.StreamResponse:
                 "type": "ACCOMMODATIONTYPE",
                 "name": name,
                 "unitId": record["unitId"],
-                "startDate": record["arrivalDate"],
-                "endDate": record["departureDate"],
+                "stayDateFrom": record["arrivalDate"],
+                "stayDateTo": record["departureDate"],
                 "price": record["totalPrice"],
             }
         ]
@@ -559,13 +560,25 @@ async def _update_reservation(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     body = await read_json_object(request)
     action = body.get("statusValue")
-    if not isinstance(action, str):
-        return spring_error(request, 400, "statusValue is required")
+    times = any(
+        body.get(k) is not None for k in ("expectedArrivalDateTime", "expectedDepartureDateTime")
+    )
+    if not isinstance(action, str) and not times:
+        return spring_error(
+            request, 400, "statusValue, expectedArrivalDateTime or expectedDepartureDateTime"
+        )
     reason = body.get("cancellationReason")
     try:
-        record = change_status(
-            state, _reservation_id(request), action, str(reason) if reason is not None else None
-        )
+        # guide, Reservation Flow 5: the same PUT changes the status and/or the expected times.
+        if times:
+            record = change_expected_times(state, _reservation_id(request), body)
+        if isinstance(action, str):
+            record = change_status(
+                state,
+                _reservation_id(request),
+                action,
+                str(reason) if reason is not None else None,
+            )
     except BookingError as exc:
         return spring_error(request, exc.status, str(exc))
     except IllegalTransition as exc:
