@@ -22,6 +22,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from .._endpoints import ENTITIES
 from .._errors import IllegalTransitionError, NotFoundError
 from .._filters import F
 from ..models._reservations import (
@@ -41,7 +42,7 @@ from ..models._reservations import (
     check_transition,
     format_expected_time,
 )
-from ._base import API, Found, Headers, ListResource, check_id, require
+from ._base import Found, Headers, ListResource, check_id, require
 from ._batch import BatchResults, run_batch
 
 # ReservationDetails lives in models (a model like any other); it is re-exported here so
@@ -59,10 +60,7 @@ class Reservations(ListResource[Reservation]):
     """``client.reservations`` (id ``reservationId``; the list answers 204 when nothing
     matches, which :meth:`list` turns into an empty page)."""
 
-    _path = f"{API}/reservations"
-    _model = Reservation
-    _id_field = "reservationId"
-    _id_attr = "reservation_id"
+    _entity = ENTITIES["reservations"]
 
     # -- reading ------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from ._admin import add_admin_routes, read_json_object
 from ._customers import CustomerError, create_customer, update_customer
 from ._faults import FaultDecision
 from ._query import QueryError, build_predicate, page_params, paginate, parse_sort, sort_records
+from ._refresh import add_refresh_routes
 from ._reservations import (
     BookingError,
     add_payment,
@@ -119,6 +120,7 @@ def make_app(state: SandboxState) -> web.Application:
     r.add_get(f"{p}/accommodationtypes/{{resourceId:\\d+}}/details", _type_details)
     r.add_get(f"{p}/units/{{unitId:\\d+}}/details", _unit_details)
     r.add_get(f"{p}/locations/{{locationId:\\d+}}/details", _location_details)
+    add_refresh_routes(app, p)  # additions, allotments, add-ons, implies, rates, ... (Event Flow)
     for name, coll in COLLECTIONS.items():
         r.add_get(f"{p}/{name}", _list_handler(coll))
         if name != "events":
