@@ -20,6 +20,7 @@ from maxxton_async import (
     IllegalTransitionError,
     MaxxtonClient,
     MemoryLedger,
+    NotFoundError,
     RetryPolicy,
 )
 from maxxton_async.models import (
@@ -28,11 +29,12 @@ from maxxton_async.models import (
     PersonSubject,
     ReservationCreateRequest,
     ReservationStatus,
+    SearchRequest,
     StatusAction,
     Subjects,
     allowed_actions,
 )
-from maxxton_async.sandbox import Sandbox
+from maxxton_async.sandbox import Sandbox, SandboxClient, generate
 
 FAST = RetryPolicy(max_attempts=2, backoff_base=0.001, backoff_max=0.01)
 PUT = "PUT /maxxton/v2/reservations/{reservationId}"
@@ -246,3 +248,58 @@ async def test_optional_holds_quotation_does_not(sb: Sandbox, client: MaxxtonCli
     )
     assert done.status_value == "PROVISIONAL"
     assert sb.data.availability(stay.resource_id, stay.arrival_date, stay.duration) is None
+
+
+# -- API-user scoping (setup page) ------------------------------------------------------------
+
+
+async def test_a_key_with_a_predefined_channel_and_category_sees_and_books_only_those() -> None:
+    probe = generate(11, "demo")
+    channels = sorted(probe.distribution_channels)
+    own, other = channels[0], channels[1]
+    scoped = SandboxClient(
+        "sandbox-secret", distribution_channel_id=own, reservation_category="DEFAULT"
+    )
+    clients: dict[str, str | SandboxClient] = {"sandbox": "sandbox-secret", "scoped": scoped}
+    async with (
+        Sandbox(seed=11, clients=clients) as sb,
+        MaxxtonClient(
+            "scoped", "sandbox-secret", sb.scope, base_url=sb.base_url, usage=MemoryLedger()
+        ) as client,
+    ):
+        mine = [r async for r in client.reservations.iterate(page_size=500)]
+        assert mine
+        assert {r.distribution_channel_id for r in mine} == {own}
+        expected = sum(
+            1 for r in sb.data.reservations.values() if r["distributionChannelId"] == own
+        )
+        assert len(mine) == expected
+        foreign = next(
+            r for r, rec in sb.data.reservations.items() if rec["distributionChannelId"] == other
+        )
+        with pytest.raises(NotFoundError):
+            await client.reservations.get(foreign)
+        with pytest.raises(BadRequestError, match="does not match"):
+            await client.reservations.add_payment(foreign, 10.0, "CASH")
+        channels_seen = await client.distribution_channels.list()
+        assert [c.distribution_channel_id for c in channels_seen.content] == [own]
+        stay = _stay(sb)
+        own_code = sb.data.distribution_channels[own]["code"]
+        other_code = sb.data.distribution_channels[other]["code"]
+        booking = msgspec.structs.replace(_booking(sb, stay), distribution_channel_code=other_code)
+        with pytest.raises(BadRequestError, match="distribution channel"):
+            await client.reservations.create(booking)
+        wrong_category = msgspec.structs.replace(
+            _booking(sb, stay), distribution_channel_code=own_code, category_code="OTHER"
+        )
+        with pytest.raises(BadRequestError, match="reservation category"):
+            await client.reservations.create(wrong_category)
+        made = await client.reservations.create(
+            msgspec.structs.replace(_booking(sb, stay), distribution_channel_code=own_code)
+        )
+        assert made.distribution_channel_id == own
+        # The search needs no distributionChannelId: the token carries it (reference).
+        found = await client.search.accommodation_types(
+            SearchRequest(arrival_date=stay.arrival_date, duration=stay.duration)
+        )
+        assert found.result

@@ -36,6 +36,7 @@ from ._reservations import (
     create_reservation,
     propose,
 )
+from ._scope import scope_middleware, token_channel
 from ._state import STATE_KEY, SandboxState
 from ._stats import RequestRecord
 from ._transitions import IllegalTransition
@@ -99,7 +100,9 @@ def _route_key(request: web.Request) -> str:
 
 def make_app(state: SandboxState) -> web.Application:
     """The sandbox as an aiohttp application (embed it, or use :class:`Sandbox`)."""
-    app = web.Application(middlewares=[_guard], client_max_size=8 * 1024 * 1024)
+    # _guard authenticates; scope_middleware then applies the key's channel, category and
+    # permissions (setup page).
+    app = web.Application(middlewares=[_guard, scope_middleware], client_max_size=8 * 1024 * 1024)
     app[STATE_KEY] = state
     r = app.router
     p = API_PREFIX
@@ -782,7 +785,7 @@ async def _search(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     body = await read_json_object(request)
     # distributionChannelId is required unless the token carries one (reference, search).
-    if body.get("distributionChannelId") is None:
+    if body.get("distributionChannelId") is None and token_channel(request) is None:
         return spring_error(request, 400, "distributionChannelId is required")
     error = _check_channel(state, body)
     if error:
@@ -803,7 +806,7 @@ async def _search(request: web.Request) -> web.StreamResponse:
 async def _arrival_range_search(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     body = await read_json_object(request)
-    if body.get("distributionChannelId") is None:
+    if body.get("distributionChannelId") is None and token_channel(request) is None:
         return spring_error(request, 400, "distributionChannelId is required")
     error = _check_channel(state, body)
     if error:
