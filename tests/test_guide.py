@@ -303,3 +303,15 @@ async def test_a_key_with_a_predefined_channel_and_category_sees_and_books_only_
             SearchRequest(arrival_date=stay.arrival_date, duration=stay.duration)
         )
         assert found.result
+
+
+# -- error answers as the reference describes them -------------------------------------------
+
+
+async def test_not_found_carries_the_references_text(sb: Sandbox, client: MaxxtonClient) -> None:
+    missing = max(sb.data.customers) + 1000
+    with pytest.raises(NotFoundError) as info:
+        await client.customers.get(missing)
+    # Reference, Get customer: 404 "No customer found for given customer id."
+    assert info.value.status == 404
+    assert b"No customer found for given customer id." in (info.value.body or b"")

@@ -364,10 +364,9 @@ def _get_handler(coll: Collection) -> Handler:
         state = _state(request)
         record = _find(state, coll, request)
         if record is None:
-            # reference, Get customer: 404 "No customer found for given customer id."
-            return spring_error(
-                request, 404, f"No {singular} found for given {coll.id_field.lower()}."
-            )
+            # reference, Get customer: 404 "No customer found for given customer id."; the
+            # other entities follow the same wording (inferred).
+            return spring_error(request, 404, f"No {singular} found for given {singular} id.")
         return json_response(state.views.project(coll, record, _locale(request), _masked(request)))
 
     return handler

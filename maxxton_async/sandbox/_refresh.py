@@ -156,7 +156,7 @@ def _one(
         except ValueError:
             return _error(request, 400, f"{id_name} is required and must be an integer")
         if not exists(data, entity_id):
-            return _error(request, 404, f"No {kind} found for given {id_name.lower()}.")
+            return _error(request, 404, f"No {kind} found for given {kind} id.")
         return _json(answer(data, entity_id))
 
     return handler
