@@ -3,7 +3,7 @@
 Each test puts deliberately odd records (ints for objects, a missing guessed field, an unknown
 enum value, an extra nested section) among good ones and asserts that every other record
 arrives and the odd one is reported (``track_decoding``, ``Page.set_aside``,
-``EventBatch.set_aside``, ``Model.undecoded``). Documented fields stay strict.
+``EventBatch.set_aside``, ``Tolerant.undecoded``). Documented fields stay strict.
 """
 
 from __future__ import annotations

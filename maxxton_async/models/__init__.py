@@ -6,7 +6,7 @@ fields, aware UTC date-times) are described in :mod:`maxxton_async.models._base`
 
 from ._accommodation import AccommodationType, Location, Translation, Unit
 from ._availability import AvailabilityRecord, AvailabilityRequest, AvailabilityUnit, Price
-from ._base import Decoder, Model, SetAside, decode, decoder_for, encode
+from ._base import Decoder, Model, SetAside, Tolerant, decode, decoder_for, encode
 from ._channels import DistributionChannel, Offer, Owner
 from ._customers import (
     MASKED,
@@ -120,6 +120,7 @@ __all__ = [
     "StatusUpdateResult",
     "Subjects",
     "Token",
+    "Tolerant",
     "Translation",
     "Unit",
     "WebhookData",

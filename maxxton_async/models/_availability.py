@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import msgspec
 
-from ._base import Model
+from ._base import Model, Tolerant
 
 __all__ = ["AvailabilityRecord", "AvailabilityRequest", "AvailabilityUnit", "Price"]
 
@@ -44,7 +44,7 @@ class AvailabilityUnit(Model, kw_only=True, gc=False):
     code: str | None = None
 
 
-class AvailabilityRecord(Model, kw_only=True, gc=False):
+class AvailabilityRecord(Tolerant, kw_only=True, gc=False):
     """One available stay of one accommodation type (reference, Get accommodationtype
     availability, response attributes)."""
 

@@ -18,7 +18,7 @@ Conventions every model follows (and why):
 * **Guessed parts are tolerated, documented ones are strict.** A model lists in
   ``__guessed__`` the attributes whose name or shape no public source documents
   (docs/wire-contract.md). When one of them does not fit, the record is still delivered, that
-  part kept raw in :attr:`Model.undecoded` (or, if the part is required, the record is set aside
+  part kept raw in :attr:`Tolerant.undecoded` (or, if the part is required, the record is set aside
   with its raw bytes); the page, harvest or event batch goes on, and every such record is
   counted in the :class:`~maxxton_async.models.DecodeReport` (see :mod:`._tolerance`). A
   documented field that does not fit is still a :class:`ResponseDecodeError`.
@@ -37,7 +37,7 @@ import msgspec
 
 from .._errors import ResponseDecodeError
 
-__all__ = ["Decoder", "Model", "SetAside", "decode", "decoder_for", "encode", "utc"]
+__all__ = ["Decoder", "Model", "SetAside", "Tolerant", "decode", "decoder_for", "encode", "utc"]
 
 T = TypeVar("T")
 
@@ -53,7 +53,16 @@ class Model(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
 
     __guessed__: ClassVar[frozenset[str]] = frozenset()
     """Attributes whose name or shape is **inferred** (no public source documents them): a
-    value that does not fit them is kept raw instead of failing the record."""
+    value that does not fit them is kept raw instead of failing the record. Only a
+    :class:`Tolerant` model may list any."""
+
+
+class Tolerant(Model, kw_only=True):
+    """A model with guessed parts (``__guessed__``): it can be delivered with some kept raw.
+
+    A separate base, so that the many small documented structs (prices, units, customers)
+    do not carry the extra field: every field costs decoding time in a bulk harvest.
+    """
 
     undecoded: dict[str, msgspec.Raw] | None = msgspec.field(default=None, name="$undecoded")
     """Guessed parts of this record that did not fit their type, by wire name, as the raw

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from ._base import Model, utc
+from ._base import Tolerant, utc
 
 __all__ = ["EntityAction", "EntityType", "Event", "EventType"]
 
@@ -64,7 +64,7 @@ class EntityType(StrEnum):
 
 
 # gc=False: events are decoded in bulk by the event sync and hold only scalars.
-class Event(Model, kw_only=True, gc=False):
+class Event(Tolerant, kw_only=True, gc=False):
     """One item of ``GET /maxxton/v2/events``.
 
     ``event_type``, ``entity_type`` and ``entity_action`` are strings (known values in

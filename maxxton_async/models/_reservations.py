@@ -20,7 +20,7 @@ import msgspec
 
 from .._errors import IllegalTransitionError
 from ._availability import AvailabilityUnit
-from ._base import Model, utc
+from ._base import Model, Tolerant, utc
 from ._customers import Customer
 
 __all__ = [
@@ -186,7 +186,7 @@ def check_transition(status: int, action: StatusAction | str) -> StatusAction:
     return act
 
 
-class Reservation(Model, kw_only=True):
+class Reservation(Tolerant, kw_only=True):
     """A reservation (``GET /maxxton/v2/reservations[/{id}]``; fields per the reference and
     docs/wire-contract.md).
 
@@ -360,7 +360,7 @@ class ReservedResource(Model, kw_only=True):
     offer_code: str | None = None
 
 
-class ReservationProposal(Model, kw_only=True):
+class ReservationProposal(Tolerant, kw_only=True):
     """Answer to a proposal: the stay and its bill; no reservation id or number exists yet
     (guide, Reservation Flow §3)."""
 
@@ -470,7 +470,7 @@ class StatusUpdateResult(Model, kw_only=True):
     payment_term_set_id: int | None = None
 
 
-class PaymentLink(Model, kw_only=True):
+class PaymentLink(Tolerant, kw_only=True):
     """Answer of ``GET /maxxton/v2/reservations/{id}/paymentlink`` (**inferred** shape,
     docs/wire-contract.md)."""
 
@@ -509,7 +509,7 @@ class PaymentRequest(Model, kw_only=True):
             raise ValueError(f"amount must be a finite number, got {self.amount!r}")
 
 
-class PaymentResult(Model, kw_only=True):
+class PaymentResult(Tolerant, kw_only=True):
     """Answer to a payment (**inferred** shape, docs/wire-contract.md: the reference page shows
     no response schema). ``status_value`` is the reservation's status after the payment:
     a payment turns PROVISIONAL into DEFINITIVE (guide, Reservation Flow 6)."""

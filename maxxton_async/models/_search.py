@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from ._base import Model
+from ._base import Model, Tolerant
 from ._reservations import Subjects
 
 __all__ = [
@@ -101,7 +101,7 @@ class SearchResultItem(Model, kw_only=True, gc=False):
     available_units: int | None = None
 
 
-class SearchResult(Model, kw_only=True):
+class SearchResult(Tolerant, kw_only=True):
     """Answer of both searches: ``result`` plus the requested ``filterOptions`` aggregations
     (kept as plain JSON: their shape is not documented)."""
 

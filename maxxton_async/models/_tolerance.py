@@ -6,7 +6,7 @@ lists them). Each model names those attributes in ``__guessed__``. When msgspec'
 of a body fails, :func:`recover` decodes it record by record:
 
 * a record whose failing value sits in a guessed attribute with a default is **delivered**: the
-  attribute keeps its default and the raw JSON goes to :attr:`Model.undecoded`;
+  attribute keeps its default and the raw JSON goes to :attr:`Tolerant.undecoded`;
 * a record whose failing value is a *required* guessed attribute (missing or unusable: an event
   without ``eventType``) is **set aside** with its raw bytes (:class:`SetAside`; a page lists
   them in :attr:`Page.set_aside`);
@@ -33,7 +33,7 @@ from typing import Any, get_args, get_origin
 
 import msgspec
 
-from ._base import Model, SetAside
+from ._base import Model, SetAside, Tolerant
 from ._page import Page
 
 __all__ = ["DecodeIssue", "DecodeReport", "decode_report", "recover", "track_decoding"]
@@ -204,7 +204,8 @@ def _one(tp: type[Model], raw: bytes, where: str) -> Model | SetAside:
         message = str(error)
         key, missing = _top_key(message)
         info = fields.get(key) if key is not None else None
-        if not isinstance(obj, dict) or info is None or info.name not in tp.__guessed__:
+        guessed = tp.__guessed__ if issubclass(tp, Tolerant) else frozenset()
+        if not isinstance(obj, dict) or info is None or info.name not in guessed:
             # A documented field (or the record's own shape): strictly typed, so the body fails.
             raise msgspec.ValidationError(_relocate(message, where)) from None
         reasons.append(message)
@@ -218,6 +219,7 @@ def _one(tp: type[Model], raw: bytes, where: str) -> Model | SetAside:
         except msgspec.ValidationError as exc:
             error = exc
             continue
+        assert isinstance(record, Tolerant)
         record.undecoded = undecoded
         _record(DecodeIssue(tp.__name__, ",".join(undecoded), "; ".join(reasons), False, raw))
         return record

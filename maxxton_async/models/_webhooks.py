@@ -14,7 +14,7 @@ from typing import ClassVar
 import msgspec
 
 from ._accommodation import Location, Unit
-from ._base import Model, utc
+from ._base import Tolerant, utc
 from ._channels import DistributionChannel
 from ._customers import Customer
 from ._reservations import Reservation, ReservedResource
@@ -50,7 +50,7 @@ class WebhookEventType(StrEnum):
             return None
 
 
-class WebhookData(Model, kw_only=True):
+class WebhookData(Tolerant, kw_only=True):
     """The ``data`` of a notification: the sections configured for the webhook, "populated
     through the REST API, and the data structure is the same as that of the REST API" (guide,
     Webhooks, "Available Data": Customer, General, Paying Customer, Location, Distribution
@@ -86,7 +86,7 @@ class WebhookData(Model, kw_only=True):
     reserved_resources: list[ReservedResource] | None = None
 
 
-class WebhookNotification(Model, kw_only=True):
+class WebhookNotification(Tolerant, kw_only=True):
     """One webhook delivery (guide, Webhooks, Request Structure).
 
     ``type`` is kept as sent; :attr:`event_type` maps it (either spelling) to
