@@ -315,3 +315,11 @@ async def test_not_found_carries_the_references_text(sb: Sandbox, client: Maxxto
     # Reference, Get customer: 404 "No customer found for given customer id."
     assert info.value.status == 404
     assert b"No customer found for given customer id." in (info.value.body or b"")
+
+
+async def test_the_sandbox_refuses_a_person_without_age(sb: Sandbox, client: MaxxtonClient) -> None:
+    stay = _stay(sb)
+    body = msgspec.json.decode(msgspec.json.encode(_booking(sb, stay)))
+    body["accommodationTypes"][0]["subjects"] = {"persons": [{"quantity": 2}]}
+    with pytest.raises(BadRequestError, match="age"):
+        await client.request("POST", "/maxxton/v2/reservations/proposals", json=body)

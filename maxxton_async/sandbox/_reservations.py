@@ -87,9 +87,15 @@ def _stay(state: SandboxState, body: Record) -> tuple[Record, Record, int, dt.da
 def _persons(subjects: Any) -> int:
     if not isinstance(subjects, dict):
         return 0
-    return sum(
-        int(p.get("quantity", 1)) for p in subjects.get("persons", ()) if isinstance(p, dict)
-    )
+    persons = subjects.get("persons", ())
+    for person in persons if isinstance(persons, list) else ():
+        # guide, New Reservation: "age: age of the person" and "quantity" are mandatory.
+        if not isinstance(person, dict) or not all(
+            isinstance(person.get(k), int) and not isinstance(person.get(k), bool)
+            for k in ("age", "quantity")
+        ):
+            raise BookingError("subjects.persons[] needs age and quantity (integers)")
+    return sum(int(p["quantity"]) for p in persons if isinstance(p, dict))
 
 
 def _price(avail: Record, body: Record) -> Record:
