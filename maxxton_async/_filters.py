@@ -2,7 +2,9 @@
 
 Guide, "Filtering": ``filter=name:bob`` (contains), ``::`` (strict equals), ``!:``, ``>``,
 ``>:``, ``<``, ``<:``; ``||`` ORs conditions inside one ``filter``; repeating ``filter``
-ANDs them; a list is written ``field:[1,2,3]`` (guide, Event Flow). Guide, "Sorting":
+ANDs them; a list is written ``field:[1,2,3]`` (guide, Event Flow). Only non-nested fields can
+be filtered ("you can filter on any non-nested field in the output", guide, Filtering), so a
+dotted name such as ``mailAddress.city`` is refused before anything is sent. Guide, "Sorting":
 ``sort=field,asc|desc``.
 
 >>> (F("lastName") == "Jansen").params()
@@ -35,7 +37,9 @@ __all__ = [
     "sort_params",
 ]
 
-_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# The field name at the start of one hand-written condition (before its operator).
+_RAW_FIELD = re.compile(r"\s*([A-Za-z0-9_.]+)\s*(?:::|!:|>:|<:|:|>|<|=)")
 # Characters that would change how the server splits a condition: the OR separator, the
 # list brackets, and operator characters at the start of a value ("x::" + ":y" reads as
 # "x:::y", which a server may split either way).
@@ -104,9 +108,14 @@ class Filter:
 
     @classmethod
     def raw(cls, text: str) -> Filter:
-        """A filter written by hand, e.g. ``"name:bob||age>30"`` (passed through)."""
+        """A filter written by hand, e.g. ``"name:bob||age>30"`` (passed through, except that
+        a condition on a nested field is refused, as for :class:`F`)."""
         if not text or "\n" in text or "\r" in text:
             raise ValueError(f"raw filter {text!r} is empty or spans lines")
+        for condition in text.split("||"):
+            match = _RAW_FIELD.match(condition)
+            if match is not None and "." in match.group(1):
+                raise ValueError(_nested(match.group(1)))
         return cls(((text,),))
 
     def __or__(self, other: object) -> Filter:
@@ -129,6 +138,13 @@ class Filter:
         return "&".join(f"filter={p}" for p in self.params())
 
 
+def _nested(name: str) -> str:
+    return (
+        f"field {name!r} is nested: Maxxton filters only non-nested fields of the output "
+        "(guide, Filtering); filter on a top-level field, or filter the records yourself"
+    )
+
+
 def _coerce(value: object) -> Filter:
     if isinstance(value, Filter):
         return value
@@ -148,7 +164,9 @@ class F:
     __slots__ = ("name",)
 
     def __init__(self, name: str) -> None:
-        if not _FIELD.match(name):
+        if isinstance(name, str) and "." in name:
+            raise ValueError(_nested(name))
+        if not isinstance(name, str) or not _FIELD.match(name):
             raise ValueError(f"field name {name!r} is not a valid Maxxton field name")
         self.name = name
 

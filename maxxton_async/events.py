@@ -2,15 +2,24 @@
 
 The guide's Event Flow: "Any change (creation, deletion, or modification) made in any of the
 entities will generate events, which are stored and can be fetched using the Events
-endpoint", and for most event types it names a batch endpoint that refreshes many entities
-in one call (``GET /maxxton/v2/reservations?filter=reservationId:[id1,id2,...]``, the same
-pattern for customers, accommodation types, units, locations, distribution channels, offers
-and owners). The events path and its ``eventId`` field are **inferred**
-(maxxton-api-notes.md §2; docs/wire-contract.md, Events).
+endpoint", and for every event type it names the endpoints that refresh the changed entities:
+a batch form for most (``GET /maxxton/v2/reservations?filter=reservationId:[id1,id2,...]``, the
+same for customers, accommodation types, units, locations, distribution channels, offers,
+owners, and ``resourceId`` for additions and allotments), one call per id for add-ons,
+implies, rates, rentability and reservability. The endpoints are listed once, in
+``_endpoints.REFRESH``. The events path and its ``eventId`` field are **inferred**
+(docs/wire-contract.md, Events).
 
 One pass reads a page of events after the checkpoint, groups them by event type, drops
 repeated entity ids, refreshes each group through its batch endpoint (ids chunked so every
-URL stays short, chunks fetched concurrently), and hands you an :class:`EventBatch`::
+URL stays short, chunks fetched concurrently), and hands you an :class:`EventBatch`. Groups
+whose only endpoints take one id per call (ADDON, IMPLY, RATE, RENTABILITY, RESERVABILITY) are
+refreshed only when asked for with ``per_id=``; their cost (one call per id) is logged before
+they run and kept in :attr:`EntityChanges.planned_calls`. A group whose refresh is refused (a
+404 from an endpoint the server lacks, a 403 for a permission the key lacks, an answer that
+does not decode) is reported in :attr:`EntityChanges.error`; the other groups are still
+refreshed. An event whose guessed fields are unusable (no ``eventType``) is set aside with its
+raw bytes (:attr:`EventBatch.set_aside`) and the checkpoint still moves past it::
 
     sync = EventSync(client, "sync.sqlite")
     async for batch in sync.batches():
@@ -24,7 +33,7 @@ consumer asks for the next batch or calls ``await batch.commit()``; if the consu
 nothing is written and the next pass delivers the same batch again. Never lost, possibly
 delivered twice: make the handler idempotent (upserts by id are).
 
-**Cursor.** DESIGN.md: advance on the event id, never on a timestamp (timestamps tie). The
+**Cursor.** Advance on the event id, never on a timestamp (timestamps tie). The
 query that expresses "after the checkpoint" lives in :class:`EventCursor` only, so a
 different real-world cursor is one object to swap.
 """
@@ -32,6 +41,7 @@ different real-world cursor is one object to swap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -41,24 +51,22 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
+
 from ._checkpoint import CheckpointStore, open_checkpoint
-from ._errors import RateLimitError, ServerError, TransportError
+from ._endpoints import REFRESH, RefreshSpec, refresh_spec
+from ._errors import (
+    APIStatusError,
+    MaxxtonError,
+    NotFoundError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+)
 from ._filters import F, Filter
 from ._lookup import fetch_by_ids, gather_or_cancel
-from .models import (
-    AccommodationType,
-    Customer,
-    DistributionChannel,
-    EntityAction,
-    Event,
-    EventType,
-    Location,
-    Offer,
-    Owner,
-    Page,
-    Reservation,
-    Unit,
-)
+from .models import EntityAction, Event, EventType, Page, SetAside
 
 if TYPE_CHECKING:
     from ._client import MaxxtonClient
@@ -66,12 +74,14 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_REFRESH",
     "EVENTS_PATH",
+    "PER_ID_EVENT_TYPES",
     "AvailabilityRefresh",
     "EntityChanges",
     "EventBatch",
     "EventCursor",
     "EventSync",
     "RefreshSpec",
+    "RefreshTable",
     "SyncStats",
 ]
 
@@ -111,49 +121,25 @@ class EventCursor:
         return event.event_id
 
 
-@dataclass(frozen=True, slots=True)
-class RefreshSpec:
-    """A batch refresh endpoint of the guide's Event Flow.
+RefreshTable = Mapping[str, Mapping[str | None, RefreshSpec] | RefreshSpec]
+"""Refresh endpoints by event type: one :class:`RefreshSpec`, or one per ``entityType``
+(key ``None`` for any other entity type)."""
 
-    Attributes:
-        path: the list endpoint, e.g. ``/maxxton/v2/reservations``.
-        id_field: the wire field filtered with ``id_field:[…]``, e.g. ``reservationId``.
-        model: the struct its items decode into.
-        id_attr: the model attribute holding the id, e.g. ``reservation_id``.
-    """
+#: The guide's refresh endpoints (Event Flow), by event type and entity type: the catalogue's
+#: table (``_endpoints.REFRESH``). Per-id specs in it run only when opted in (``per_id``);
+#: AVAILABILITY_EVENT is refreshed by the availability harvest (``availability=``).
+DEFAULT_REFRESH: Final[RefreshTable] = REFRESH
 
-    path: str
-    id_field: str
-    model: type[Any]
-    id_attr: str
-
-
-#: The guide's batch endpoints (Event Flow), by event type. Event types with no batch
-#: endpoint in the guide (ADDITION, ADDON, IMPLY, RATE, RENTABILITY, RESERVABILITY,
-#: ALLOTMENT) and AVAILABILITY_EVENT are reported with their ids and not refreshed.
-DEFAULT_REFRESH: Final[Mapping[str, RefreshSpec]] = {
-    EventType.RESERVATION_EVENT: RefreshSpec(
-        "/maxxton/v2/reservations", "reservationId", Reservation, "reservation_id"
-    ),
-    EventType.CUSTOMER_EVENT: RefreshSpec(
-        "/maxxton/v2/customers", "customerId", Customer, "customer_id"
-    ),
-    EventType.ACCOMMODATION_TYPE_EVENT: RefreshSpec(
-        "/maxxton/v2/accommodationtypes", "resourceId", AccommodationType, "resource_id"
-    ),
-    EventType.UNIT_EVENT: RefreshSpec("/maxxton/v2/units", "unitId", Unit, "unit_id"),
-    EventType.RESORT_EVENT: RefreshSpec(
-        "/maxxton/v2/locations", "locationId", Location, "location_id"
-    ),
-    EventType.DISTRIBUTIONCHANNEL_EVENT: RefreshSpec(
-        "/maxxton/v2/distributionchannels",
-        "distributionChannelId",
-        DistributionChannel,
-        "distribution_channel_id",
-    ),
-    EventType.OFFER_EVENT: RefreshSpec("/maxxton/v2/offers", "resourceId", Offer, "resource_id"),
-    EventType.OWNER_EVENT: RefreshSpec("/maxxton/v2/owners", "ownerId", Owner, "owner_id"),
-}
+#: Event types whose only refresh endpoints take one id per call (guide, Event Flow).
+PER_ID_EVENT_TYPES: Final = frozenset(
+    {
+        EventType.ADDON_EVENT,
+        EventType.IMPLY_EVENT,
+        EventType.RATE_EVENT,
+        EventType.RENTABILITY_EVENT,
+        EventType.RESERVABILITY_EVENT,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +170,18 @@ class EntityChanges:
         ids: distinct changed entity ids, first seen first (MERGE survivors included,
             merged-away customers not).
         events: the events of this group, in order.
-        entities: refreshed entities by id (empty when the type is not refreshed).
+        entities: refreshed entities by id (empty when the type is not refreshed). A list
+            per id for additions and allotments; plain JSON for undocumented shapes.
         removed: ids asked for and not returned (deleted), and merged-away customers.
         merged: ``{oldEntityId: entityId}`` of MERGE events (guide, CUSTOMER_EVENT).
         refreshed: whether this group was refreshed.
+        spec: the endpoint that refreshes it (``None``: the guide names none, or a per-id
+            endpoint not opted in).
+        planned_calls: the calls its refresh was going to cost, known before it ran (one per
+            id for a per-id endpoint).
+        error: why its refresh failed (404, 403, undecodable answer); then ``refreshed`` is
+            false, ``entities`` and ``removed`` say nothing, and the other groups are
+            unaffected.
     """
 
     event_type: str
@@ -198,6 +192,9 @@ class EntityChanges:
     removed: list[int] = field(default_factory=list)
     merged: dict[int, int] = field(default_factory=dict)
     refreshed: bool = False
+    spec: RefreshSpec | None = None
+    planned_calls: int = 0
+    error: MaxxtonError | None = None
 
 
 @dataclass(slots=True)
@@ -215,6 +212,9 @@ class SyncStats:
             event of a refreshed type).
         failed_passes: passes that ended early on a transient API failure.
         last_error: that failure's message (the latest one), or ``None``.
+        failed_groups: groups whose refresh was refused (see :attr:`EntityChanges.error`).
+        set_aside: events not delivered: a required guessed field unusable.
+        repaired: events delivered with a guessed field kept raw (``Event.undecoded``).
     """
 
     passes: int = 0
@@ -226,6 +226,9 @@ class SyncStats:
     event_calls: int = 0
     refresh_calls: int = 0
     per_event_calls: int = 0
+    failed_groups: int = 0
+    set_aside: int = 0
+    repaired: int = 0
 
     @property
     def calls_saved(self) -> int:
@@ -242,6 +245,9 @@ class EventBatch:
         position: the checkpoint value after this batch (the last event's id).
         refresh_calls: calls the refresh of this batch made.
         per_event_calls: calls one GET per event would have made.
+        set_aside: events of this page that could not be delivered (a required guessed
+            field, such as ``eventType``, missing or unusable), with their raw JSON. The
+            checkpoint moves past them too.
     """
 
     def __init__(
@@ -252,6 +258,7 @@ class EventBatch:
         position: int,
         refresh_calls: int,
         per_event_calls: int,
+        set_aside: Sequence[SetAside] = (),
     ) -> None:
         self._sync = sync
         self.events = events
@@ -259,6 +266,7 @@ class EventBatch:
         self.position = position
         self.refresh_calls = refresh_calls
         self.per_event_calls = per_event_calls
+        self.set_aside = list(set_aside)
         self._committed = False
 
     def __repr__(self) -> str:
@@ -276,6 +284,16 @@ class EventBatch:
         """The groups of ``event_type`` (one per entity type)."""
         return [c for c in self.changes if c.event_type == event_type]
 
+    @property
+    def failed(self) -> list[EntityChanges]:
+        """The groups whose refresh was refused (each with its ``error``)."""
+        return [c for c in self.changes if c.error is not None]
+
+    @property
+    def repaired(self) -> list[Event]:
+        """The events delivered with a guessed field kept raw (see ``Event.undecoded``)."""
+        return [e for e in self.events if e.undecoded]
+
     async def commit(self) -> None:
         """Move the checkpoint past this batch (durably). Idempotent."""
         if self._committed:
@@ -289,6 +307,14 @@ Handler = Callable[[EventBatch], "Awaitable[object] | object"]
 _TRANSIENT = (TransportError, ServerError, RateLimitError)
 
 
+def _reported(exc: BaseException) -> bool:
+    """Whether a refresh failure is the group's own (reported on it, the batch goes on) rather
+    than a passing one (the pass fails and the batch is delivered again later)."""
+    if isinstance(exc, ResponseDecodeError):
+        return True
+    return isinstance(exc, APIStatusError) and not isinstance(exc, ServerError | RateLimitError)
+
+
 class EventSync:
     """Polls ``GET /maxxton/v2/events`` after a checkpoint and refreshes changes in batches.
 
@@ -299,7 +325,11 @@ class EventSync:
         name: the cursor's name in the store (several syncs may share one store).
         cursor: the :class:`EventCursor` (how "after the checkpoint" is queried).
         batch_size: events per page, i.e. per batch (the server may send fewer).
-        refresh: batch endpoints by event type; default :data:`DEFAULT_REFRESH`.
+        refresh: refresh endpoints by event type (and entity type); default
+            :data:`DEFAULT_REFRESH`, the guide's.
+        per_id: event types whose per-id endpoints may be used (ADDON, IMPLY, RATE,
+            RENTABILITY, RESERVABILITY: one call per changed id), or ``True`` for all of
+            them. Default: none; those groups are reported with their ids, not refreshed.
         availability: refresh AVAILABILITY_EVENT ids over this range (default: report only).
         concurrency: refresh chunks of one event type started at once; default twice the
             limiter's capacity (the limiter still caps what is on the wire).
@@ -316,7 +346,8 @@ class EventSync:
         name: str = "events",
         cursor: EventCursor | None = None,
         batch_size: int = 500,
-        refresh: Mapping[str, RefreshSpec] | None = None,
+        refresh: RefreshTable | None = None,
+        per_id: Iterable[str] | bool = (),
         availability: AvailabilityRefresh | None = None,
         concurrency: int | None = None,
         show_archived: bool = True,
@@ -331,9 +362,13 @@ class EventSync:
         self.name = name
         self.cursor = cursor if cursor is not None else EventCursor()
         self.batch_size = batch_size
-        self.refresh_specs: Mapping[str, RefreshSpec] = (
-            DEFAULT_REFRESH if refresh is None else refresh
-        )
+        self.refresh_specs: RefreshTable = DEFAULT_REFRESH if refresh is None else refresh
+        if per_id is True:
+            self.per_id: frozenset[str] = PER_ID_EVENT_TYPES
+        elif per_id is False:
+            self.per_id = frozenset()
+        else:
+            self.per_id = frozenset(str(t) for t in per_id)
         self.availability = availability
         self.concurrency = concurrency if concurrency is not None else 2 * client.limiter.capacity
         self.show_archived = show_archived
@@ -384,9 +419,13 @@ class EventSync:
 
     # -- one pass ---------------------------------------------------------------------------
 
-    async def fetch_events(self, after: int | None) -> tuple[list[Event], bool]:
-        """One page of events after ``after``; returns ``(events, caught_up)``."""
-        page = await self.client.request(
+    async def fetch_page(self, after: int | None) -> Page[Event] | None:
+        """One page of events after ``after`` (``None`` for a 204: nothing after it).
+
+        Events whose guessed fields do not fit are in ``page.set_aside``, not in
+        ``page.content`` (see :mod:`maxxton_async.models._tolerance`).
+        """
+        page: Page[Event] | None = await self.client.request(
             "GET",
             EVENTS_PATH,
             params={"page": 0, "size": self.batch_size},
@@ -395,9 +434,14 @@ class EventSync:
             type=Page[Event],
         )
         self.stats.event_calls += 1
-        if page is None:  # 204: nothing after the checkpoint
+        return page
+
+    async def fetch_events(self, after: int | None) -> tuple[list[Event], bool]:
+        """One page of events after ``after``; returns ``(events, caught_up)``."""
+        page = await self.fetch_page(after)
+        if page is None:
             return [], True
-        return page.content, page.is_last or not page.content
+        return page.content, page.is_last or not (page.content or page.set_aside)
 
     async def batches(self, *, max_batches: int | None = None) -> AsyncGenerator[EventBatch, None]:
         """One pass: batches until the feed is caught up (or ``max_batches``).
@@ -410,10 +454,12 @@ class EventSync:
         try:
             while max_batches is None or delivered < max_batches:
                 after = await self.position()
-                events, caught_up = await self.fetch_events(after)
-                if not events:
+                page = await self.fetch_page(after)
+                if page is None or not (page.content or page.set_aside):
                     break
-                batch = await self.build_batch(events)
+                events = page.content
+                caught_up = page.is_last
+                batch = await self.build_batch(events, set_aside=page.set_aside, after=after)
                 delivered += 1
                 self.stats.batches += 1
                 self.stats.events += len(events)
@@ -425,25 +471,80 @@ class EventSync:
         finally:
             self.stats.passes += 1  # a pass cut short by the consumer is a pass too
 
-    async def build_batch(self, events: Sequence[Event]) -> EventBatch:
-        """Group ``events``, refresh the groups, and wrap them as a batch (no commit)."""
-        changes = group_events(events)
-        per_event = 0
-        refreshing: list[tuple[EntityChanges, RefreshSpec]] = []
-        for change in changes:
-            spec = self.refresh_specs.get(change.event_type)
-            if spec is None:
-                continue
-            per_event += len(change.events)
-            change.refreshed = True
-            refreshing.append((change, spec))
+    def plan_refresh(self, changes: Iterable[EntityChanges]) -> list[EntityChanges]:
+        """Pick each group's endpoint and state its cost before anything runs.
 
-        async def run(change: EntityChanges, spec: RefreshSpec) -> int:
-            found, calls = await self.refresh(spec, change.ids)
+        Sets :attr:`EntityChanges.spec` and :attr:`EntityChanges.planned_calls` (a batch
+        endpoint: one call per chunk of ids at least; a per-id endpoint: one call per id) and
+        returns the groups that will be refreshed. A per-id group runs only if its event type
+        is in ``per_id``; its cost is logged first.
+        """
+        planned: list[EntityChanges] = []
+        for change in changes:
+            spec = refresh_spec(self.refresh_specs, change.event_type, change.entity_type)
+            if spec is None or not change.ids:
+                continue
+            if spec.per_id:
+                if change.event_type not in self.per_id:
+                    continue
+                change.planned_calls = len(change.ids)
+                logger.info(
+                    "%s (%s): refreshing %d ids through %s, one call per id: %d calls",
+                    change.event_type,
+                    change.entity_type,
+                    len(change.ids),
+                    spec.path,
+                    change.planned_calls,
+                )
+            else:
+                change.planned_calls = -(-len(change.ids) // self.max_ids)
+            change.spec = spec
+            planned.append(change)
+        return planned
+
+    async def build_batch(
+        self,
+        events: Sequence[Event],
+        *,
+        set_aside: Sequence[SetAside] = (),
+        after: int | None = None,
+    ) -> EventBatch:
+        """Group ``events``, refresh the groups, and wrap them as a batch (no commit).
+
+        ``set_aside`` are the page's events that could not be delivered; the checkpoint moves
+        past them too (their raw ``eventId``). ``after`` is the checkpoint the page was read
+        after: a page whose position cannot move past it raises ``ResponseDecodeError``
+        rather than reading the same page forever.
+        """
+        changes = group_events(events)
+        refreshing = self.plan_refresh(changes)
+
+        async def run(change: EntityChanges) -> int:
+            assert change.spec is not None
+            try:
+                found, calls = await self.refresh(change.spec, change.ids)
+            except MaxxtonError as exc:
+                if not _reported(exc):
+                    raise
+                # A refused group (endpoint missing, permission lacking) is this group's
+                # problem; the others are still refreshed and delivered.
+                change.error = exc
+                # What the failed refresh cost is not returned by the failing call; count
+                # what was planned (at least the call that was refused).
+                logger.warning(
+                    "refresh of %s (%s) through %s failed: %s",
+                    change.event_type,
+                    change.entity_type,
+                    change.spec.path,
+                    exc,
+                )
+                return change.planned_calls
             change.entities.update(found)
+            change.refreshed = True
             return calls
 
-        calls = sum(await gather_or_cancel(run(c, s) for c, s in refreshing))
+        calls = sum(await gather_or_cancel(run(c) for c in refreshing))
+        per_event = sum(len(c.events) for c in refreshing if c.refreshed)
         for change in changes:
             if change.refreshed:
                 missing = [i for i in change.ids if i not in change.entities]
@@ -454,16 +555,48 @@ class EventSync:
             calls += await self._refresh_availability(changes)
         self.stats.refresh_calls += calls
         self.stats.per_event_calls += per_event
-        position = max(self.cursor.position(e) for e in events)
-        return EventBatch(self, list(events), changes, position, calls, per_event)
+        self.stats.failed_groups += sum(1 for c in changes if c.error is not None)
+        self.stats.set_aside += len(set_aside)
+        self.stats.repaired += sum(1 for e in events if e.undecoded)
+        position = self._position(events, set_aside, after)
+        return EventBatch(self, list(events), changes, position, calls, per_event, set_aside)
+
+    def _position(
+        self, events: Sequence[Event], set_aside: Sequence[SetAside], after: int | None
+    ) -> int:
+        positions = [self.cursor.position(e) for e in events]
+        for item in set_aside:
+            # The cursor field of an event set aside, read from its raw JSON, if usable.
+            try:
+                raw = msgspec.json.decode(item.raw)
+            except msgspec.DecodeError:
+                continue
+            value = raw.get(self.cursor.field) if isinstance(raw, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                positions.append(value)
+        if not positions or (after is not None and max(positions) <= after):
+            raise ResponseDecodeError(
+                f"{len(set_aside)} events set aside and none carries a usable "
+                f"{self.cursor.field!r}: the checkpoint cannot move past them",
+                detail="; ".join(s.reason for s in set_aside[:3]),
+                method="GET",
+                path=EVENTS_PATH,
+                body=bytes(set_aside[0].raw) if set_aside else b"",
+            )
+        return max(positions)
 
     async def refresh(self, spec: RefreshSpec, ids: Sequence[int]) -> tuple[dict[int, Any], int]:
-        """Fetch ``ids`` through ``spec``'s batch endpoint (``field:[…]``); returns the
-        entities found by id and the number of calls made.
+        """Fetch ``ids`` through ``spec``; returns the entities found by id and the number of
+        calls made.
 
-        One call per chunk normally: the page size asked for is the number of ids; if the
-        server caps it, the remaining pages follow (bounded by the envelope's page count).
+        A batch spec (``field:[…]``) makes one call per chunk normally: the page size asked
+        for is the number of ids; if the server caps it, the remaining pages follow (bounded
+        by the envelope's page count). A per-id spec makes one call per id (the caller opted
+        in); an id answered 404 is absent from the result (gone).
         """
+        headers = {"x-show-archived": "true"} if self.show_archived else None
+        if spec.per_id:
+            return await self._refresh_per_id(spec, ids, headers)
         return await fetch_by_ids(
             self.client,
             spec.path,
@@ -471,10 +604,30 @@ class EventSync:
             id_field=spec.id_field,
             id_attr=spec.id_attr,
             ids=ids,
-            headers={"x-show-archived": "true"} if self.show_archived else None,
+            headers=headers,
             max_ids=self.max_ids,
             concurrency=self.concurrency,
+            many=spec.many,
         )
+
+    async def _refresh_per_id(
+        self, spec: RefreshSpec, ids: Sequence[int], headers: Mapping[str, str | None] | None
+    ) -> tuple[dict[int, Any], int]:
+        semaphore = asyncio.Semaphore(max(1, self.concurrency))
+        found: dict[int, Any] = {}
+
+        async def one(entity_id: int) -> None:
+            path, query = spec.url_for(entity_id)
+            # A 404 for one id: that id is gone (reported in ``removed``).
+            async with semaphore:
+                with contextlib.suppress(NotFoundError):
+                    found[entity_id] = await self.client.request(
+                        "GET", path, params=query, headers=headers
+                    )
+
+        unique = _unique(ids)
+        await gather_or_cancel(one(i) for i in unique)
+        return found, len(unique)
 
     async def _refresh_availability(self, changes: Iterable[EntityChanges]) -> int:
         from .harvest import Harvest

@@ -25,6 +25,7 @@ from maxxton_async import (
 )
 from maxxton_async.models import (
     BookedAccommodationType,
+    PayerType,
     PaymentResult,
     PersonSubject,
     Reservation,
@@ -253,7 +254,9 @@ async def test_every_action_checks_the_chart(sb: Sandbox, client: MaxxtonClient)
         (r.confirm, with_status(sb, "PROVISIONAL")),
         (r.check_in, with_status(sb, "PROVISIONAL")),  # not paid yet
         (r.cancel, with_status(sb, "OPTIONAL")),
-        (r.cancel, with_status(sb, "CANCELLED")),
+        # From CANCELLED only CANCEL (DEF_CANCELLED) and CONFIRM (guide, 6) are moves.
+        (r.decline, with_status(sb, "CANCELLED")),
+        (r.check_in, with_status(sb, "CANCELLED")),
     ]
     for method, res_id in cases:
         with pytest.raises(IllegalTransitionError):
@@ -346,7 +349,9 @@ async def test_create_refused_by_the_server(sb: Sandbox, client: MaxxtonClient) 
 
 async def test_payment_link(sb: Sandbox, client: MaxxtonClient) -> None:
     res_id = with_status(sb, "PROVISIONAL")
-    link = await client.reservations.payment_link(res_id)
+    link = await client.reservations.payment_link(
+        res_id, currency_code="EUR", payer_type=PayerType.CUSTOMER
+    )
     record = sb.data.reservations[res_id]
     assert link.reservation_id == res_id
     assert link.amount == record["totalPrice"]
@@ -361,6 +366,21 @@ async def test_payment_link(sb: Sandbox, client: MaxxtonClient) -> None:
     assert agent.currency_code == "USD"
     assert "payer=AGENT" in agent.payment_link
     with pytest.raises(ValueError, match="GUEST"):
-        await client.reservations.payment_link(res_id, payer_type="GUEST")
+        await client.reservations.payment_link(res_id, currency_code="EUR", payer_type="GUEST")
     with pytest.raises(NotFoundError):
-        await client.reservations.payment_link(max(sb.data.reservations) + 1)
+        await client.reservations.payment_link(
+            max(sb.data.reservations) + 1, currency_code="EUR", payer_type="CUSTOMER"
+        )
+
+
+async def test_payment_link_parameters_are_asked_for_not_defaulted(
+    sb: Sandbox, client: MaxxtonClient
+) -> None:
+    # Reference, Get paymentlink for a reservation: currencyCode and payerType are required;
+    # the SDK used to fill in EUR/CUSTOMER silently.
+    res_id = with_status(sb, "PROVISIONAL")
+    with pytest.raises(TypeError, match="currency_code"):
+        await client.reservations.payment_link(res_id)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="currency_code"):
+        await client.reservations.payment_link(res_id, currency_code=" ", payer_type="AGENT")
+    assert sb.stats.per_endpoint["GET /maxxton/v2/reservations/{reservationId}/paymentlink"] == 0

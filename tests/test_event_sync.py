@@ -23,7 +23,12 @@ from maxxton_async.events import (
 from maxxton_async.models import Customer, Event, Reservation
 from maxxton_async.sandbox import Sandbox
 
-REFRESH_ROUTES = {f"GET {spec.path}" for spec in DEFAULT_REFRESH.values()}
+REFRESH_ROUTES = {
+    f"GET {spec.path}"
+    for entry in DEFAULT_REFRESH.values()
+    for spec in (entry.values() if isinstance(entry, dict) else [entry])
+    if not spec.per_id
+}
 
 
 @pytest.fixture

@@ -92,7 +92,12 @@ def test_list_values_cannot_hold_commas() -> None:
 def test_field_names_are_checked() -> None:
     with pytest.raises(ValueError, match="field name"):
         F("name:bob")
-    assert (F("mailAddress.city") == "Ede").params() == ["mailAddress.city::Ede"]
+    # Guide, Filtering: "any non-nested field" -- a dotted name is refused, not sent.
+    with pytest.raises(ValueError, match="nested"):
+        F("mailAddress.city")
+    with pytest.raises(ValueError, match="nested"):
+        build_query(filter="lastName:Jansen||mailAddress.city::Ede")
+    assert build_query(filter="name:Bob||age=30") == [("filter", "name:Bob||age=30")]
 
 
 def test_raw_strings_pass_through() -> None:

@@ -397,6 +397,9 @@ GUIDE_TABLE = {
     ReservationStatus.PROVISIONAL: {StatusAction.CANCEL, StatusAction.DECLINE},
     ReservationStatus.DEFINITIVE: {StatusAction.CANCEL, StatusAction.CHECKED_IN},
     ReservationStatus.CHECKED_IN: {StatusAction.CHECKED_OUT},
+    # Guide, Reservation Flow 6: CANCELLED -> DEF_CANCELLED (CANCEL again) or back to
+    # PROVISIONAL/DEFINITIVE (CONFIRM); the section 5 chart leaves these out.
+    ReservationStatus.CANCELLED: {StatusAction.CANCEL, StatusAction.CONFIRM},
 }
 
 
@@ -448,8 +451,12 @@ def test_status_update_body_and_validation() -> None:
         StatusUpdate(status_value=StatusAction.CONFIRM, cancellation_reason="x")
     with pytest.raises(ValueError, match="4000"):
         StatusUpdate(status_value=StatusAction.DECLINE, cancellation_reason="x" * 4001)
-    with pytest.raises(msgspec.ValidationError):
-        msgspec.json.decode(b'{"statusValue":"TELEPORT"}', type=StatusUpdate)
+    # Any name is carried (a move sent with override=True); only an empty one is refused.
+    assert msgspec.json.decode(b'{"statusValue":"TELEPORT"}', type=StatusUpdate).status_value == (
+        "TELEPORT"
+    )
+    with pytest.raises(ValueError, match="empty"):
+        StatusUpdate(status_value="")
 
 
 def test_proposal_request_body() -> None:
@@ -491,13 +498,14 @@ def test_proposal_answer_decodes() -> None:
         b'"totalPrice":812.5,"customerBill":[{"description":"Lodge","total":750.0,'
         b'"resourceId":100},{"description":"Tourist tax","total":62.5}],'
         b'"reservedResources":[{"resourceId":100,"type":"ACCOMMODATIONTYPE",'
-        b'"startDate":"2026-08-01","endDate":"2026-08-08","price":750.0,"offerId":null}],'
+        b'"stayDateFrom":"2026-08-01","stayDateTo":"2026-08-08","price":750.0,"offerId":null}],'
         b'"units":[{"unitId":10001,"code":"A-1"}]}'
     )
     p = decode(ReservationProposal, body)
     assert p.total_price == 812.5
     assert [line.total for line in p.customer_bill] == [750.0, 62.5]
-    assert p.reserved_resources[0].start_date == date(2026, 8, 1)
+    assert p.reserved_resources[0].stay_date_from == date(2026, 8, 1)
+    assert p.reserved_resources[0].stay_date_to == date(2026, 8, 8)
     assert p.reserved_resources[0].offer_id is None
     assert p.units[0].unit_id == 10001
 

@@ -6,7 +6,7 @@ fields, aware UTC date-times) are described in :mod:`maxxton_async.models._base`
 
 from ._accommodation import AccommodationType, Location, Translation, Unit
 from ._availability import AvailabilityRecord, AvailabilityRequest, AvailabilityUnit, Price
-from ._base import Model, decode, decoder_for, encode
+from ._base import Decoder, Model, SetAside, Tolerant, decode, decoder_for, encode
 from ._channels import DistributionChannel, Offer, Owner
 from ._customers import (
     MASKED,
@@ -22,6 +22,8 @@ from ._customers import (
 from ._events import EntityAction, EntityType, Event, EventType
 from ._page import Page, PageSort, SortOrder
 from ._reservations import (
+    CREATE_STATUSES,
+    STATUS_FLOW,
     BillLine,
     BookedAccommodationType,
     PayerType,
@@ -36,6 +38,7 @@ from ._reservations import (
     ReservationProposalRequest,
     ReservationStatus,
     ReservationType,
+    ReservationUpdate,
     ReservedResource,
     StatusAction,
     StatusUpdate,
@@ -43,6 +46,7 @@ from ._reservations import (
     Subjects,
     allowed_actions,
     check_transition,
+    format_expected_time,
 )
 from ._search import (
     MAX_DAYS_IN_RESULT,
@@ -53,13 +57,16 @@ from ._search import (
     SearchResultItem,
 )
 from ._token import Token
+from ._tolerance import DecodeIssue, DecodeReport, decode_report, track_decoding
 from ._webhooks import WebhookData, WebhookEventType, WebhookNotification
 
 __all__ = [
+    "CREATE_STATUSES",
     "MASKED",
     "MASKED_BIRTH_DATE",
     "MAX_DAYS_IN_RESULT",
     "RESTRICTED_FIELDS",
+    "STATUS_FLOW",
     "AccommodationType",
     "ArrivalRangeSearchRequest",
     "AvailabilityRecord",
@@ -70,6 +77,9 @@ __all__ = [
     "Country",
     "CountryTranslation",
     "Customer",
+    "DecodeIssue",
+    "DecodeReport",
+    "Decoder",
     "DistributionChannel",
     "EntityAction",
     "EntityType",
@@ -98,16 +108,19 @@ __all__ = [
     "ReservationProposalRequest",
     "ReservationStatus",
     "ReservationType",
+    "ReservationUpdate",
     "ReservedResource",
     "SearchRequest",
     "SearchResult",
     "SearchResultItem",
+    "SetAside",
     "SortOrder",
     "StatusAction",
     "StatusUpdate",
     "StatusUpdateResult",
     "Subjects",
     "Token",
+    "Tolerant",
     "Translation",
     "Unit",
     "WebhookData",
@@ -116,6 +129,9 @@ __all__ = [
     "allowed_actions",
     "check_transition",
     "decode",
+    "decode_report",
     "decoder_for",
     "encode",
+    "format_expected_time",
+    "track_decoding",
 ]

@@ -1,7 +1,9 @@
 """Availability and prices: ``/maxxton/v2/accommodationtypes/availability``.
 
-The record's fields are the reference's response attributes (maxxton-api-notes.md §3); the
-price and unit items are **inferred** (docs/wire-contract.md, Availability record). The
+The record's fields are the reference's response attributes (Get accommodationtype
+availability); the price and unit items are **inferred** (docs/wire-contract.md, Availability
+record), so ``prices`` and ``units`` are ``__guessed__``: items of another shape (units sent as
+plain ids, say) leave the record delivered with that list kept raw in ``undecoded``. The
 answer is a plain JSON array, so decode it as ``list[AvailabilityRecord]``.
 
 These are the hot structs of a bulk harvest, so they are tuned (see
@@ -13,10 +15,11 @@ JSON objects, so it is *not* used for the wire; use it only on your own storage/
 from __future__ import annotations
 
 from datetime import date
+from typing import ClassVar
 
 import msgspec
 
-from ._base import Model
+from ._base import Model, Tolerant
 
 __all__ = ["AvailabilityRecord", "AvailabilityRequest", "AvailabilityUnit", "Price"]
 
@@ -41,9 +44,11 @@ class AvailabilityUnit(Model, kw_only=True, gc=False):
     code: str | None = None
 
 
-class AvailabilityRecord(Model, kw_only=True, gc=False):
+class AvailabilityRecord(Tolerant, kw_only=True, gc=False):
     """One available stay of one accommodation type (reference, Get accommodationtype
     availability, response attributes)."""
+
+    __guessed__: ClassVar[frozenset[str]] = frozenset({"prices", "units"})
 
     resource_id: int
     """The accommodation type."""
@@ -66,7 +71,7 @@ class AvailabilityRequest(Model, kw_only=True):
     (reference, Get accommodationtype availability; the guide's Reservation Flow uses POST).
 
     ``arrival_date_to`` is inclusive. The widest window one call may cover is not documented;
-    the harvest splits ranges into windows of at most 30 days (DESIGN.md).
+    the harvest splits ranges into windows of at most 30 days.
     """
 
     arrival_date_from: date

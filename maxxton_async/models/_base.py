@@ -15,6 +15,13 @@ Conventions every model follows (and why):
   newer server adds, and restricted fields such as ``gender`` can even hold the mask
   ``"****"`` (reference, Customers). ``StrEnum``/``IntEnum`` members compare equal to the
   raw values, so ``event.event_type == EventType.CUSTOMER_EVENT`` works.
+* **Guessed parts are tolerated, documented ones are strict.** A model lists in
+  ``__guessed__`` the attributes whose name or shape no public source documents
+  (docs/wire-contract.md). When one of them does not fit, the record is still delivered, that
+  part kept raw in :attr:`Tolerant.undecoded` (or, if the part is required, the record is set aside
+  with its raw bytes); the page, harvest or event batch goes on, and every such record is
+  counted in the :class:`~maxxton_async.models.DecodeReport` (see :mod:`._tolerance`). A
+  documented field that does not fit is still a :class:`ResponseDecodeError`.
 * **Dates** are :class:`datetime.date`; **date-times** are aware UTC :class:`datetime.datetime`
   ("The dates that are being entered along with time depicts the UTC time zone", reference
   preamble), normalised by :func:`utc` in ``__post_init__``.
@@ -24,13 +31,13 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import msgspec
 
 from .._errors import ResponseDecodeError
 
-__all__ = ["Model", "decode", "decoder_for", "encode", "utc"]
+__all__ = ["Decoder", "Model", "SetAside", "Tolerant", "decode", "decoder_for", "encode", "utc"]
 
 T = TypeVar("T")
 
@@ -43,6 +50,39 @@ class Model(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     ``rename`` and ``omit_defaults`` are inherited; ``kw_only`` applies only to the fields of
     the class that sets it, so every subclass repeats ``kw_only=True``.
     """
+
+    __guessed__: ClassVar[frozenset[str]] = frozenset()
+    """Attributes whose name or shape is **inferred** (no public source documents them): a
+    value that does not fit them is kept raw instead of failing the record. Only a
+    :class:`Tolerant` model may list any."""
+
+
+class Tolerant(Model, kw_only=True):
+    """A model with guessed parts (``__guessed__``): it can be delivered with some kept raw.
+
+    A separate base, so that the many small documented structs (prices, units, customers)
+    do not carry the extra field: every field costs decoding time in a bulk harvest.
+    """
+
+    undecoded: dict[str, msgspec.Raw] | None = msgspec.field(default=None, name="$undecoded")
+    """Guessed parts of this record that did not fit their type, by wire name, as the raw
+    JSON the server sent (``msgspec.json.decode(record.undecoded["units"])``); ``None`` when
+    everything decoded. The field is then left at its default. Never sent to the server."""
+
+
+class SetAside(msgspec.Struct, frozen=True, gc=False):
+    """A record that could not be delivered: a required guessed part is missing or does not
+    fit (e.g. an event without ``eventType``). Its raw JSON is kept.
+
+    Attributes:
+        model: the type it should have decoded into.
+        reason: msgspec's message, with the JSON path of the offending value.
+        raw: the record's raw JSON.
+    """
+
+    model: str
+    reason: str
+    raw: msgspec.Raw
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -59,17 +99,46 @@ def utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+class Decoder(Generic[T]):
+    """A JSON decoder for one type: strict and fast first, tolerant when that fails.
+
+    ``decode`` runs msgspec's typed decoder. Only when it raises a validation error (the JSON
+    is valid but a value does not fit) does it fall back to record-by-record decoding
+    (:func:`maxxton_async.models._tolerance.recover`), which keeps guessed parts raw and sets
+    aside records whose required guessed parts are unusable; a documented field that does not
+    fit raises the original error. Invalid JSON raises as before.
+    """
+
+    __slots__ = ("_strict", "type")
+
+    def __init__(self, tp: Any) -> None:
+        self.type = tp
+        self._strict: msgspec.json.Decoder[T] = msgspec.json.Decoder(tp)
+
+    def __repr__(self) -> str:
+        return f"<Decoder {getattr(self.type, '__name__', self.type)!r}>"
+
+    def decode(self, data: bytes | bytearray | memoryview | str) -> T:
+        """Decode ``data``; raises ``msgspec.DecodeError`` / ``ValidationError`` as msgspec."""
+        try:
+            return self._strict.decode(data)
+        except msgspec.ValidationError as exc:
+            from ._tolerance import recover
+
+            return cast("T", recover(self.type, data, exc))
+
+
 @functools.cache
-def _decoder(tp: Any) -> msgspec.json.Decoder[Any]:
-    return msgspec.json.Decoder(tp)
+def _decoder(tp: Any) -> Decoder[Any]:
+    return Decoder(tp)
 
 
-def decoder_for(tp: type[T]) -> msgspec.json.Decoder[T]:
-    """Return the cached JSON decoder for ``tp`` (e.g. ``Page[Customer]``, ``list[Event]``).
+def decoder_for(tp: type[T]) -> Decoder[T]:
+    """Return the cached decoder for ``tp`` (e.g. ``Page[Customer]``, ``list[Event]``).
 
     Building a decoder walks the whole type tree; caching makes each type pay that once.
     """
-    return cast("msgspec.json.Decoder[T]", _decoder(cast("Any", tp)))
+    return cast("Decoder[T]", _decoder(cast("Any", tp)))
 
 
 def decode(

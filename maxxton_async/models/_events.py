@@ -2,16 +2,18 @@
 
 The guide (Event Flow) names the 16 event types and the item fields ``entityId``,
 ``entityType``, ``entityAction`` (``MERGE`` for customer de-duplication) and ``oldEntityId``.
-The path, ``eventId`` and ``creationDate`` are **inferred** (docs/wire-contract.md, Events;
-maxxton-api-notes.md §2); they live only in this module.
+The path, ``eventType``, ``eventId`` and ``creationDate`` are **inferred** (docs/wire-contract.md,
+Events); they live only in this module and are ``__guessed__``: an event whose ``eventType`` or
+``eventId`` is missing or unusable is set aside with its raw bytes instead of failing its page.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import ClassVar
 
-from ._base import Model, utc
+from ._base import Tolerant, utc
 
 __all__ = ["EntityAction", "EntityType", "Event", "EventType"]
 
@@ -62,7 +64,7 @@ class EntityType(StrEnum):
 
 
 # gc=False: events are decoded in bulk by the event sync and hold only scalars.
-class Event(Model, kw_only=True, gc=False):
+class Event(Tolerant, kw_only=True, gc=False):
     """One item of ``GET /maxxton/v2/events``.
 
     ``event_type``, ``entity_type`` and ``entity_action`` are strings (known values in
@@ -71,6 +73,8 @@ class Event(Model, kw_only=True, gc=False):
     (resourceId, customerId, reservationId, ... depending on the type, guide Event Flow); on
     ``MERGE`` it is the surviving customer and ``old_entity_id`` the removed one.
     """
+
+    __guessed__: ClassVar[frozenset[str]] = frozenset({"event_id", "event_type", "creation_date"})
 
     event_id: int
     """Strictly increasing (**inferred**); the event sync advances on it."""

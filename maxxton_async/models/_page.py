@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from ._base import Model
+import msgspec
+
+from ._base import Model, SetAside
 
 __all__ = ["Page", "PageSort", "SortOrder"]
 
@@ -65,6 +67,10 @@ class Page(Model, Generic[T], kw_only=True, gc=False):
     last: bool | None = None
     empty: bool | None = None
     sort: PageSort | list[SortOrder] | None = None
+    set_aside: list[SetAside] = msgspec.field(default_factory=list, name="$setAside")
+    """Items of ``content`` that could not be delivered (a required guessed part missing or
+    unusable), with their raw JSON; they are not in :attr:`content`. Not a wire field: filled
+    by the SDK's tolerant decoding (docs/wire-contract.md, Tolerance)."""
 
     @property
     def is_last(self) -> bool:

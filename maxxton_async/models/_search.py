@@ -1,18 +1,18 @@
 """Availability search: ``POST /accommodationtypes/search`` and ``/arrivalrangesearch``.
 
-Request fields are the reference's (maxxton-api-notes.md §3); the answer's ``result`` item is
-**inferred** (docs/wire-contract.md, Search). Both are read-only POSTs, safe to retry.
+Request fields are the reference's (accommodation type search pages); the answer's ``result``
+item is **inferred** (docs/wire-contract.md, Search). Both are read-only POSTs, safe to retry.
 """
 
 from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
-from ._base import Model
+from ._base import Model, Tolerant
 from ._reservations import Subjects
 
 __all__ = [
@@ -101,9 +101,11 @@ class SearchResultItem(Model, kw_only=True, gc=False):
     available_units: int | None = None
 
 
-class SearchResult(Model, kw_only=True):
+class SearchResult(Tolerant, kw_only=True):
     """Answer of both searches: ``result`` plus the requested ``filterOptions`` aggregations
     (kept as plain JSON: their shape is not documented)."""
+
+    __guessed__: ClassVar[frozenset[str]] = frozenset({"result", "filter_options"})
 
     result: list[SearchResultItem] = msgspec.field(default_factory=list)
     filter_options: dict[str, Any] | None = None

@@ -15,8 +15,9 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+from .._endpoints import API, Entity
 from .._errors import NotFoundError, ResponseDecodeError
 from .._filters import FilterLike, SortLike
 from .._lookup import fetch_by_ids, gather_or_cancel
@@ -44,9 +45,6 @@ __all__ = [
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-API = "/maxxton/v2"
-"""Base path of every endpoint (guide, URI Scheme)."""
 
 Headers = Mapping[str, str | None]
 """Extra headers for one call; a ``None`` value removes a client default (``locale``, ...)."""
@@ -203,12 +201,24 @@ class ListEndpoint(Resource, Generic[T]):
 class ListResource(ListEndpoint[T]):
     """A list endpoint whose records also have ``GET {path}/{id}`` and a batch id filter.
 
-    Subclasses set ``_path``, ``_model``, ``_id_field`` (the wire name used in
-    ``filter=<idField>:[…]``) and ``_id_attr`` (the model attribute holding it).
+    Subclasses set ``_entity``, their entry of the endpoint catalogue
+    (:data:`maxxton_async._endpoints.ENTITIES`, which the event sync's refresh reads too), from
+    which ``_path``, ``_model``, ``_id_field`` (the wire name used in ``filter=<idField>:[…]``)
+    and ``_id_attr`` (the model attribute holding it) are taken.
     """
 
+    _entity: ClassVar[Entity]
     _id_field: str
     _id_attr: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        entity = cls.__dict__.get("_entity")
+        if entity is not None:
+            cls._path = entity.path
+            cls._model = entity.model
+            cls._id_field = entity.id_field
+            cls._id_attr = entity.id_attr
 
     async def get(self, id: int, *, headers: Headers | None = None) -> T:
         """One record by id.

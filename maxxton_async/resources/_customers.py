@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
+from .._endpoints import ENTITIES
 from ..models._customers import Customer
-from ._base import API, Headers, ListResource, check_id, require
+from ._base import Headers, ListResource, check_id, require
 from ._batch import BatchResults, run_batch
 
 __all__ = ["CustomerBody", "Customers"]
@@ -27,10 +28,7 @@ wire's camelCase names (for fields the model does not know yet)."""
 class Customers(ListResource[Customer]):
     """``client.customers``: read, create and update customers, one by one or in batches."""
 
-    _path = f"{API}/customers"
-    _model = Customer
-    _id_field = "customerId"
-    _id_attr = "customer_id"
+    _entity = ENTITIES["customers"]
 
     async def create(self, customer: CustomerBody, *, headers: Headers | None = None) -> Customer:
         """``POST /customers``: create one customer; returns it with its ``customerId``.

@@ -6,8 +6,10 @@ nothing, so it is a read-only POST, safe to retry; (4) *creating* stores the res
 Set ``external_booking_reference`` on every create and look it up
 (:meth:`Reservations.find_by_reference`) before sending again;
 (5) status changes go through ``PUT /reservations/{id}`` with ``statusValue``, and only the moves
-of the guide's chart are allowed: they are checked *before* anything is sent (see
-:func:`~maxxton_async.models.check_transition`); (6) a payment
+of the guide's charts (sections 5 and 6) are allowed: they are checked *before* anything is sent
+(see :func:`~maxxton_async.models.check_transition`); a move the SDK does not know is sent only
+with ``override=True``, and the server judges it. The same PUT sets the expected arrival and
+departure times (:meth:`Reservations.update`, section 5); (6) a payment
 (:meth:`Reservations.add_payment`) makes a PROVISIONAL reservation DEFINITIVE and, like a
 create, is never retried.
 """
@@ -16,9 +18,11 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from functools import partial
 from typing import Any
 
+from .._endpoints import ENTITIES
 from .._errors import IllegalTransitionError, NotFoundError
 from .._filters import F
 from ..models._reservations import (
@@ -31,12 +35,14 @@ from ..models._reservations import (
     ReservationDetails,
     ReservationProposal,
     ReservationProposalRequest,
+    ReservationUpdate,
     StatusAction,
     StatusUpdate,
     StatusUpdateResult,
     check_transition,
+    format_expected_time,
 )
-from ._base import API, Found, Headers, ListResource, check_id, require
+from ._base import Found, Headers, ListResource, check_id, require
 from ._batch import BatchResults, run_batch
 
 # ReservationDetails lives in models (a model like any other); it is re-exported here so
@@ -54,10 +60,7 @@ class Reservations(ListResource[Reservation]):
     """``client.reservations`` (id ``reservationId``; the list answers 204 when nothing
     matches, which :meth:`list` turns into an empty page)."""
 
-    _path = f"{API}/reservations"
-    _model = Reservation
-    _id_field = "reservationId"
-    _id_attr = "reservation_id"
+    _entity = ENTITIES["reservations"]
 
     # -- reading ------------------------------------------------------------------------
 
@@ -145,19 +148,30 @@ class Reservations(ListResource[Reservation]):
         *,
         current: int | None = None,
         reason: str | None = None,
+        override: bool = False,
         headers: Headers | None = None,
     ) -> StatusUpdateResult:
         """``PUT /reservations/{id}`` with ``statusValue`` = ``action``, checked first.
 
-        The move is checked against the guide's chart *before* the PUT: with no request at
+        The move is checked against the guide's charts *before* the PUT: with no request at
         all when ``current`` (a status code or :class:`ReservationStatus`) is given or
         ``reservation`` is a :class:`Reservation` with a status; otherwise after one GET.
+
+        ``override=True`` sends ``action`` as given, without the check and without the GET
+        (any non-empty name, even one :class:`StatusAction` does not list): for a move the
+        guide's charts do not show. The server is then the judge; a refusal comes back as its
+        error (``BadRequestError``, ...).
 
         Raises:
             IllegalTransitionError: the chart does not allow ``action`` from the current
                 status; nothing was sent (beyond the GET, if one was needed).
         """
         res_id, status = _ref(reservation, current)
+        if override:
+            if not isinstance(action, str) or not action.strip():
+                raise IllegalTransitionError(f"an overriding action must be a name: {action!r}")
+            forced = StatusUpdate(status_value=str(action), cancellation_reason=reason)
+            return await self._put_status(res_id, forced, headers=headers)
         act = _action(action)
         body = StatusUpdate(status_value=act, cancellation_reason=reason)
         if status is None:
@@ -168,7 +182,8 @@ class Reservations(ListResource[Reservation]):
     async def confirm(
         self, reservation: ReservationRef, *, current: int | None = None
     ) -> StatusUpdateResult:
-        """CONFIRM (from QUOTATION, OPTIONAL or REQUEST; becomes PROVISIONAL or DEFINITIVE)."""
+        """CONFIRM (from QUOTATION, OPTIONAL or REQUEST; becomes PROVISIONAL or DEFINITIVE;
+        from CANCELLED it books again, guide 6)."""
         return await self.update_status(reservation, StatusAction.CONFIRM, current=current)
 
     async def decline(
@@ -191,7 +206,8 @@ class Reservations(ListResource[Reservation]):
         *,
         current: int | None = None,
     ) -> StatusUpdateResult:
-        """CANCEL (from PROVISIONAL or DEFINITIVE); ``reason`` as for :meth:`decline`."""
+        """CANCEL (from PROVISIONAL or DEFINITIVE; from CANCELLED it cancels absolutely:
+        DEF_CANCELLED, guide 6); ``reason`` as for :meth:`decline`."""
         return await self.update_status(
             reservation, StatusAction.CANCEL, current=current, reason=reason
         )
@@ -253,7 +269,7 @@ class Reservations(ListResource[Reservation]):
                     path=self._path,
                     status=404,
                 )
-            check_transition(status, body.status_value)
+            check_transition(status, StatusAction(body.status_value))
             return await self._put_status(res_id, body, headers=headers)
 
         jobs = [(res_id, partial(change, res_id, status, body)) for res_id, status, body in planned]
@@ -267,8 +283,39 @@ class Reservations(ListResource[Reservation]):
             )
         return reservation.status
 
+    async def update(
+        self,
+        reservation: ReservationRef,
+        *,
+        expected_arrival: datetime | None = None,
+        expected_departure: datetime | None = None,
+        headers: Headers | None = None,
+    ) -> StatusUpdateResult:
+        """``PUT /reservations/{id}`` setting ``expectedArrivalDateTime`` and/or
+        ``expectedDepartureDateTime``, sent as ``YYYY-MM-DDThh:mm:ss`` (guide, Reservation
+        Flow 5: "It's also possible to update the expectedArrivalDateTime and
+        expectedDepartureDateTime"). Aware values are sent in UTC; naive ones as given.
+
+        Raises:
+            ValueError: neither time given; nothing is sent.
+        """
+        res_id, _ = _ref(reservation, None)
+        body = ReservationUpdate(
+            expected_arrival_date_time=(
+                None if expected_arrival is None else format_expected_time(expected_arrival)
+            ),
+            expected_departure_date_time=(
+                None if expected_departure is None else format_expected_time(expected_departure)
+            ),
+        )
+        return await self._put_status(res_id, body, headers=headers)
+
     async def _put_status(
-        self, reservation_id: int, body: StatusUpdate, *, headers: Headers | None
+        self,
+        reservation_id: int,
+        body: StatusUpdate | ReservationUpdate,
+        *,
+        headers: Headers | None,
     ) -> StatusUpdateResult:
         path = f"{self._path}/{reservation_id}"
         # PUT keeps the client's default retries: a repeated action cannot apply twice (the
@@ -285,18 +332,25 @@ class Reservations(ListResource[Reservation]):
     async def payment_link(
         self,
         reservation_id: int,
-        currency_code: str = "EUR",
-        payer_type: PayerType | str = PayerType.CUSTOMER,
         *,
+        currency_code: str,
+        payer_type: PayerType | str,
         headers: Headers | None = None,
         **params: Any,
     ) -> PaymentLink:
-        """``GET /reservations/{id}/paymentlink`` (**inferred** path, notes §4).
+        """``GET /reservations/{id}/paymentlink`` (**inferred** path, docs/wire-contract.md).
 
-        ``currencyCode`` and ``payerType`` are required by the reference; ``params`` adds the
-        others (``returnUrl``, ``countryCode``, ``authorize``, ...).
+        ``currency_code`` and ``payer_type`` are required parameters of the reference ("Get
+        paymentlink for a reservation"), so they are asked for, never filled in; ``params``
+        adds the optional ones (``returnUrl``, ``countryCode``, ``authorize``, ...).
+
+        Raises:
+            ValueError: empty ``currency_code`` or a ``payer_type`` outside
+                :class:`PayerType`; nothing is sent.
         """
         path = f"{self._path}/{check_id(reservation_id)}/paymentlink"
+        if not isinstance(currency_code, str) or not currency_code.strip():
+            raise ValueError(f"currency_code is required (e.g. 'EUR'), got {currency_code!r}")
         query = {**params, "currencyCode": currency_code, "payerType": PayerType(payer_type)}
         result: PaymentLink | None = await self._client.request(
             "GET", path, params=query, headers=headers, type=PaymentLink
@@ -315,7 +369,7 @@ class Reservations(ListResource[Reservation]):
         headers: Headers | None = None,
     ) -> PaymentResult:
         """``POST /reservations/{id}/payments``: record a payment (reference, "Create payments
-        for a reservation"; path **inferred**, notes §4). A payment turns a PROVISIONAL
+        for a reservation"; path **inferred**, docs/wire-contract.md). A payment turns a PROVISIONAL
         reservation DEFINITIVE (guide, Reservation Flow 6).
 
         ``currency_code`` omitted means the reservation's currency. **Never retried**: a resend

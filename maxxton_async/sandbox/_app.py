@@ -27,13 +27,16 @@ from ._admin import add_admin_routes, read_json_object
 from ._customers import CustomerError, create_customer, update_customer
 from ._faults import FaultDecision
 from ._query import QueryError, build_predicate, page_params, paginate, parse_sort, sort_records
+from ._refresh import add_refresh_routes
 from ._reservations import (
     BookingError,
     add_payment,
+    change_expected_times,
     change_status,
     create_reservation,
     propose,
 )
+from ._scope import scope_middleware, token_channel
 from ._state import STATE_KEY, SandboxState
 from ._stats import RequestRecord
 from ._transitions import IllegalTransition
@@ -97,7 +100,9 @@ def _route_key(request: web.Request) -> str:
 
 def make_app(state: SandboxState) -> web.Application:
     """The sandbox as an aiohttp application (embed it, or use :class:`Sandbox`)."""
-    app = web.Application(middlewares=[_guard], client_max_size=8 * 1024 * 1024)
+    # _guard authenticates; scope_middleware then applies the key's channel, category and
+    # permissions (setup page).
+    app = web.Application(middlewares=[_guard, scope_middleware], client_max_size=8 * 1024 * 1024)
     app[STATE_KEY] = state
     r = app.router
     p = API_PREFIX
@@ -118,6 +123,7 @@ def make_app(state: SandboxState) -> web.Application:
     r.add_get(f"{p}/accommodationtypes/{{resourceId:\\d+}}/details", _type_details)
     r.add_get(f"{p}/units/{{unitId:\\d+}}/details", _unit_details)
     r.add_get(f"{p}/locations/{{locationId:\\d+}}/details", _location_details)
+    add_refresh_routes(app, p)  # additions, allotments, add-ons, implies, rates, ... (Event Flow)
     for name, coll in COLLECTIONS.items():
         r.add_get(f"{p}/{name}", _list_handler(coll))
         if name != "events":
@@ -358,10 +364,9 @@ def _get_handler(coll: Collection) -> Handler:
         state = _state(request)
         record = _find(state, coll, request)
         if record is None:
-            # reference, Get customer: 404 "No customer found for given customer id."
-            return spring_error(
-                request, 404, f"No {singular} found for given {coll.id_field.lower()}."
-            )
+            # reference, Get customer: 404 "No customer found for given customer id."; the
+            # other entities follow the same wording (inferred).
+            return spring_error(request, 404, f"No {singular} found for given {singular} id.")
         return json_response(state.views.project(coll, record, _locale(request), _masked(request)))
 
     return handler
@@ -496,8 +501,8 @@ async def _reservation_details(request: web.Request) -> web.StreamResponse:
                 "type": "ACCOMMODATIONTYPE",
                 "name": name,
                 "unitId": record["unitId"],
-                "startDate": record["arrivalDate"],
-                "endDate": record["departureDate"],
+                "stayDateFrom": record["arrivalDate"],
+                "stayDateTo": record["departureDate"],
                 "price": record["totalPrice"],
             }
         ]
@@ -559,13 +564,25 @@ async def _update_reservation(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     body = await read_json_object(request)
     action = body.get("statusValue")
-    if not isinstance(action, str):
-        return spring_error(request, 400, "statusValue is required")
+    times = any(
+        body.get(k) is not None for k in ("expectedArrivalDateTime", "expectedDepartureDateTime")
+    )
+    if not isinstance(action, str) and not times:
+        return spring_error(
+            request, 400, "statusValue, expectedArrivalDateTime or expectedDepartureDateTime"
+        )
     reason = body.get("cancellationReason")
     try:
-        record = change_status(
-            state, _reservation_id(request), action, str(reason) if reason is not None else None
-        )
+        # guide, Reservation Flow 5: the same PUT changes the status and/or the expected times.
+        if times:
+            record = change_expected_times(state, _reservation_id(request), body)
+        if isinstance(action, str):
+            record = change_status(
+                state,
+                _reservation_id(request),
+                action,
+                str(reason) if reason is not None else None,
+            )
     except BookingError as exc:
         return spring_error(request, exc.status, str(exc))
     except IllegalTransition as exc:
@@ -767,7 +784,7 @@ async def _search(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     body = await read_json_object(request)
     # distributionChannelId is required unless the token carries one (reference, search).
-    if body.get("distributionChannelId") is None:
+    if body.get("distributionChannelId") is None and token_channel(request) is None:
         return spring_error(request, 400, "distributionChannelId is required")
     error = _check_channel(state, body)
     if error:
@@ -788,7 +805,7 @@ async def _search(request: web.Request) -> web.StreamResponse:
 async def _arrival_range_search(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     body = await read_json_object(request)
-    if body.get("distributionChannelId") is None:
+    if body.get("distributionChannelId") is None and token_channel(request) is None:
         return spring_error(request, 400, "distributionChannelId is required")
     error = _check_channel(state, body)
     if error:

@@ -329,6 +329,13 @@ class SandboxData:
     resource_config: dict[int, ResourceConfig] = field(default_factory=dict)
     units_by_type: dict[int, list[int]] = field(default_factory=dict)
     merged_customers: dict[int, int] = field(default_factory=dict)
+    #: Units held by reservations made through the API, by accommodation type:
+    #: ``{resourceId: {reservationId: (unitId, arrival, departure)}}`` (see ``._holds``).
+    holds: dict[int, dict[int, tuple[int, dt.date, dt.date]]] = field(default_factory=dict)
+    #: Reservations made through the API (only they hold units; see ``._holds``).
+    booked: set[int] = field(default_factory=set)
+    #: Reservations that received a payment (a CONFIRM out of CANCELLED gives DEFINITIVE).
+    paid: set[int] = field(default_factory=set)
     version: int = 0
     _next_ids: dict[str, int] = field(default_factory=dict)
     _unit_cache: dict[tuple[int, int], list[tuple[int, str]]] = field(default_factory=dict)
@@ -403,10 +410,11 @@ class SandboxData:
         noise = mix(self.seed, resource_id, cfg.revision, day, duration)
         if noise % 100 >= 72:
             return None
+        held = self.held_units(resource_id, arrival, arrival + dt.timedelta(days=duration))
         units = [
             {"unitId": uid, "code": code}
             for uid, code in self._bookable_units(resource_id)
-            if mix(noise, uid) % 3 != 0
+            if mix(noise, uid) % 3 != 0 and uid not in held
         ]
         if not units:
             return None
@@ -437,6 +445,13 @@ class SandboxData:
             "petCapacity": 2 if pet_units else 0,
             "units": units,
         }
+
+    def held_units(self, resource_id: int, arrival: dt.date, departure: dt.date) -> set[int]:
+        """Units of ``resource_id`` booked for a night of ``[arrival, departure)``."""
+        holds = self.holds.get(resource_id)
+        if not holds:
+            return set()
+        return {unit for unit, start, end in holds.values() if start < departure and arrival < end}
 
     def _bookable_units(self, resource_id: int) -> list[tuple[int, str]]:
         # Cached per dataset version: units are only renamed or archived through a change.
@@ -660,7 +675,8 @@ def generate(
             "externalBookingReference": f"EXT-{rng.randint(10**6, 10**7 - 1)}"
             if rng.random() < 0.5
             else None,
-            "bookDate": iso_datetime(book),
+            # guide, Date Fields: "reservationDate | Date the guest creates the reservation".
+            "reservationDate": book.date().isoformat(),
             "totalPrice": round(price, 2),
             "currencyCode": "EUR",
             "type": "RESERVATION",

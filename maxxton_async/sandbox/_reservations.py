@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._customers import CustomerError, new_customer
 from ._data import STATUS_CODES
+from ._holds import HOLDING_STATUSES, hold, sync_hold
 from ._transitions import next_status
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ __all__ = [
     "BookingError",
     "add_payment",
     "change_bill",
+    "change_expected_times",
     "change_status",
     "change_stay",
     "create_reservation",
@@ -32,7 +34,8 @@ __all__ = [
 Record = dict[str, Any]
 
 #: Statuses a reservation may be created in (reference, Creates a new reservation,
-#: ``statusValue``); omitted means a confirmed booking, i.e. PROVISIONAL (guide, Reservation Flow).
+#: ``statusValue``, less PRE_BOOKING, whose status code no public source gives); omitted means
+#: a confirmed booking, i.e. PROVISIONAL (guide, Reservation Flow).
 CREATE_STATUSES = ("OPTIONAL", "QUOTATION", "PROVISIONAL", "REQUEST")
 
 
@@ -84,9 +87,15 @@ def _stay(state: SandboxState, body: Record) -> tuple[Record, Record, int, dt.da
 def _persons(subjects: Any) -> int:
     if not isinstance(subjects, dict):
         return 0
-    return sum(
-        int(p.get("quantity", 1)) for p in subjects.get("persons", ()) if isinstance(p, dict)
-    )
+    persons = subjects.get("persons", ())
+    for person in persons if isinstance(persons, list) else ():
+        # guide, New Reservation: "age: age of the person" and "quantity" are mandatory.
+        if not isinstance(person, dict) or not all(
+            isinstance(person.get(k), int) and not isinstance(person.get(k), bool)
+            for k in ("age", "quantity")
+        ):
+            raise BookingError("subjects.persons[] needs age and quantity (integers)")
+    return sum(int(p["quantity"]) for p in persons if isinstance(p, dict))
 
 
 def _price(avail: Record, body: Record) -> Record:
@@ -118,8 +127,9 @@ def propose(state: SandboxState, body: Record) -> Record:
             {
                 "resourceId": resource_id,
                 "type": "ACCOMMODATIONTYPE",
-                "startDate": arrival.isoformat(),
-                "endDate": departure.isoformat(),
+                # guide, Date Fields: the period within the reservation.
+                "stayDateFrom": arrival.isoformat(),
+                "stayDateTo": departure.isoformat(),
                 "price": price["price"],
                 "offerId": price["offerId"],
                 "offerCode": price["offerCode"],
@@ -177,16 +187,20 @@ def create_reservation(state: SandboxState, body: Record) -> Record:
         "distributionChannelId": dc["distributionChannelId"],
         "locationId": at["locationId"],
         "externalBookingReference": body.get("externalBookingReference"),
-        "bookDate": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "reservationDate": now.date().isoformat(),
         "totalPrice": price["priceInclusive"],
         "currencyCode": "EUR",
         "type": "RESERVATION",
     }
     data.reservations[res_id] = record
+    data.booked.add(res_id)
     when = event_time(state)
     if created is not None:
         data.add_event("CUSTOMER_EVENT", customer_id, "CUSTOMER", "CREATE", when)
     data.add_event("RESERVATION_EVENT", res_id, "RESERVATION", "CREATE", when)
+    if status in HOLDING_STATUSES:
+        # The booked unit leaves availability; the last one emits AVAILABILITY_EVENT.
+        hold(state, record, when)
     state.webhooks.notify("reservation.status_change", record, now)
     return record
 
@@ -218,9 +232,17 @@ def change_status(
             raise BookingError("cancellationReason is only allowed with CANCEL or DECLINE")
         if len(reason) > 4000:
             raise BookingError("cancellationReason is longer than 4000 characters")
-    new = next_status(record["statusValue"], action)
+    old = record["statusValue"]
+    new = next_status(old, action)
+    if old == "CANCELLED" and action == "CONFIRM" and reservation_id in state.data.paid:
+        new = "DEFINITIVE"  # "back to either PROVISIONAL or DEFINITIVE (depending on payments)"
     record["statusValue"] = new
     record["status"] = STATUS_CODES[new]
+    refused = sync_hold(state, record, event_time(state))
+    if refused is not None:
+        record["statusValue"] = old
+        record["status"] = STATUS_CODES[old]
+        raise BookingError(refused)
     if reason is not None:
         record["cancellationReason"] = reason
     now = state.utcnow()
@@ -228,6 +250,38 @@ def change_status(
         "RESERVATION_EVENT", reservation_id, "RESERVATION", "UPDATE", event_time(state)
     )
     state.webhooks.notify("reservation.status_change", record, now)
+    return record
+
+
+_EXPECTED_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+def change_expected_times(state: SandboxState, reservation_id: int, body: Record) -> Record:
+    """Set ``expectedArrivalDateTime`` / ``expectedDepartureDateTime``: "the value should be
+    passed in the below format, 'YYYY-MM-DDThh:mm:ss'" (guide, Reservation Flow 5). Any other
+    format is refused with 400; stored and returned as sent. Appends RESERVATION_EVENT UPDATE.
+    """
+    record = state.data.reservations.get(reservation_id)
+    if record is None:
+        raise BookingError(f"No reservation found for reservationId {reservation_id}", 404)
+    changes: Record = {}
+    for name in ("expectedArrivalDateTime", "expectedDepartureDateTime"):
+        value = body.get(name)
+        if value is None:
+            continue
+        try:
+            if not isinstance(value, str) or len(value) != 19:
+                raise ValueError
+            dt.datetime.strptime(value, _EXPECTED_FORMAT)
+        except ValueError:
+            raise BookingError(
+                f"{name} must be formatted YYYY-MM-DDThh:mm:ss, got {value!r}"
+            ) from None
+        changes[name] = value
+    record.update(changes)
+    state.data.add_event(
+        "RESERVATION_EVENT", reservation_id, "RESERVATION", "UPDATE", event_time(state)
+    )
     return record
 
 
@@ -293,6 +347,7 @@ def add_payment(state: SandboxState, reservation_id: int, body: Record) -> Recor
         if body.get(name) is not None and not isinstance(body[name], str):
             raise BookingError(f"{name} must be a string")
     now = state.utcnow()
+    state.data.paid.add(reservation_id)
     moved = record["statusValue"] == "PROVISIONAL"
     if moved:
         record["statusValue"] = "DEFINITIVE"

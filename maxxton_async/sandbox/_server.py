@@ -174,10 +174,24 @@ class Sandbox:
         return self.state.mutate(n)
 
     def register_webhook(
-        self, url: str, secret: str, *, name: str = "Sandbox webhook", types: tuple[str, ...] = ()
+        self,
+        url: str,
+        secret: str,
+        *,
+        name: str = "Sandbox webhook",
+        types: tuple[str, ...] = (),
+        basic: tuple[str, str] | None = None,
+        oauth: tuple[str, str, str] | None = None,
     ) -> int:
-        """Send signed reservation webhooks to ``url``; returns the ``webhookId``."""
-        return self.state.webhooks.register(url, secret, name=name, types=types)
+        """Send signed reservation webhooks to ``url``; returns the ``webhookId``.
+
+        ``basic`` is ``(user, password)`` for ``Authorization: Basic``; ``oauth`` is
+        ``(token_url, client_id, client_secret)``: a client-credentials token is requested
+        first and sent as ``Authorization: Bearer`` (guide, Webhooks, Security).
+        """
+        return self.state.webhooks.register(
+            url, secret, name=name, types=types, basic=basic, oauth=oauth
+        )
 
     async def wait_webhooks(self, max_wait: float = 10.0) -> None:
         """Wait until every webhook delivery scheduled so far has finished (or ``max_wait`` s)."""

@@ -50,12 +50,19 @@ class SandboxClient:
 
     ``employee_id`` and ``concern_id`` are returned by authenticate as ``client_id`` and
     ``concern_id`` (guide, Worldline Integration; wire contract).
+
+    ``distribution_channel_id`` and ``reservation_category`` are the key's predefined
+    distribution channel and reservation category, ``denied`` path prefixes it has no
+    permission for (setup page; enforced by ``._scope``).
     """
 
     secret: str
     restricted_fields: bool = True
     employee_id: int = 80041
     concern_id: int = 22
+    distribution_channel_id: int | None = None
+    reservation_category: str | None = None
+    denied: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

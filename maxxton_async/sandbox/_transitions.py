@@ -1,4 +1,4 @@
-"""Reservation status changes: the guide's transition table (guide, Reservation Flow, 5).
+"""Reservation status changes: the guide's transition tables (guide, Reservation Flow, 5 and 6).
 
 ``PUT /reservations/{id}`` carries an *action* in ``statusValue`` (``CONFIRM``, ``DECLINE``,
 ``CANCEL``, ``CHECKED_IN``, ``CHECKED_OUT``); the reservation's status then moves as the guide's
@@ -25,6 +25,12 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("DEFINITIVE", "CANCEL"): "CANCELLED",
     ("DEFINITIVE", "CHECKED_IN"): "CHECKED_IN",
     ("CHECKED_IN", "CHECKED_OUT"): "CHECKED_OUT",
+    # Section 6: "From CANCELLED it can go to DEF_CANCELLED (if the guest decides to cancel
+    # absolutely), or back to either PROVISIONAL or DEFINITIVE (depending on payments made)".
+    # The actions carrying these moves (CANCEL again, CONFIRM) are inferred; CONFIRM of a
+    # reservation with a payment gives DEFINITIVE (see change_status).
+    ("CANCELLED", "CANCEL"): "DEFINITIVE_CANCELLED",
+    ("CANCELLED", "CONFIRM"): "PROVISIONAL",
 }
 
 

@@ -6,12 +6,16 @@ sender and the SDK's receiver share one implementation and cannot drift apart (`
 ``verify`` here are that module's functions, body first). The container fields are the
 guide's (Request Structure). Delivery is fire-and-forget: a background task per notification,
 retried a bounded number of times on a 5xx or a connection failure, each outcome kept in the
-stats.
+stats. A subscriber may require authentication (guide, Webhooks, Security, Authentication):
+Basic (``Authorization: Basic {credentials}``) or OAuth 2.0 client credentials (a token is
+requested from the subscriber's token URL first, then sent as ``Authorization: Bearer``; it is
+reused until it expires, and requested again after a 401).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +52,14 @@ class Webhook:
     secret: str
     name: str = "Sandbox webhook"
     types: frozenset[str] = frozenset()
+    basic: tuple[str, str] | None = None
+    oauth: tuple[str, str, str] | None = None
+    """``(token_url, client_id, client_secret)``."""
+    token: tuple[str, float] | None = None
+    """The bearer token in use and when it expires (loop time)."""
+
+    def __repr__(self) -> str:
+        return f"<Webhook {self.webhook_id} {self.url!r}>"  # no secret, password or token
 
 
 @dataclass(slots=True)
@@ -65,7 +77,14 @@ class WebhookDispatcher:
     _next_notification: int = 1
 
     def register(
-        self, url: str, secret: str, *, name: str = "Sandbox webhook", types: tuple[str, ...] = ()
+        self,
+        url: str,
+        secret: str,
+        *,
+        name: str = "Sandbox webhook",
+        types: tuple[str, ...] = (),
+        basic: tuple[str, str] | None = None,
+        oauth: tuple[str, str, str] | None = None,
     ) -> int:
         """Subscribe ``url``; returns the ``webhookId``."""
         if not secret:
@@ -74,8 +93,12 @@ class WebhookDispatcher:
         unknown = set(types) - set(WEBHOOK_TYPES)
         if unknown:
             raise ValueError(f"unknown webhook types: {sorted(unknown)}")
+        if basic is not None and oauth is not None:
+            raise ValueError("a webhook uses Basic or OAuth2 authentication, not both")
         webhook_id = len(self.hooks) + 1
-        self.hooks[webhook_id] = Webhook(webhook_id, url, secret, name, frozenset(types))
+        self.hooks[webhook_id] = Webhook(
+            webhook_id, url, secret, name, frozenset(types), basic=basic, oauth=oauth
+        )
         return webhook_id
 
     def notify(self, type_: str, reservation: dict[str, Any], occurred: dt.datetime) -> int:
@@ -117,7 +140,12 @@ class WebhookDispatcher:
         for attempt in range(1, self.max_attempts + 1):
             delivery.attempts = attempt
             try:
+                authorization = await self._authorization(hook)
+                if authorization is not None:
+                    headers["Authorization"] = authorization
                 async with self._session.post(hook.url, data=body, headers=headers) as resp:
+                    if resp.status == 401 and hook.oauth is not None:
+                        hook.token = None  # expired or revoked: request a new one next time
                     delivery.status = resp.status
                     await resp.read()
                     if resp.status < 500:
@@ -129,6 +157,31 @@ class WebhookDispatcher:
                 delivery.error = f"{type(exc).__name__}: {exc}"
             if attempt < self.max_attempts:
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+
+    async def _authorization(self, hook: Webhook) -> str | None:
+        if hook.basic is not None:
+            user, password = hook.basic
+            raw = f"{user}:{password}".encode()
+            return "Basic " + base64.b64encode(raw).decode("ascii")
+        if hook.oauth is None:
+            return None
+        now = asyncio.get_running_loop().time()
+        if hook.token is None or now >= hook.token[1]:
+            token_url, client_id, client_secret = hook.oauth
+            assert self._session is not None
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": client_secret,
+            }
+            async with self._session.post(token_url, data=form) as resp:
+                if resp.status != 200:
+                    raise aiohttp.ClientResponseError(
+                        resp.request_info, (), status=resp.status, message="token refused"
+                    )
+                answer = await resp.json()
+            hook.token = (str(answer["access_token"]), now + float(answer.get("expires_in", 60)))
+        return f"Bearer {hook.token[0]}"
 
     async def drain(self, max_wait: float = 10.0) -> None:
         """Wait (at most ``max_wait`` s) until every scheduled delivery has finished."""

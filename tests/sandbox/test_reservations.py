@@ -41,8 +41,12 @@ def test_chart_is_the_guides() -> None:
         ("DEFINITIVE", "CANCEL"),
         ("DEFINITIVE", "CHECKED_IN"),
         ("CHECKED_IN", "CHECKED_OUT"),
+        # Guide, Reservation Flow 6: out of CANCELLED to DEF_CANCELLED or back.
+        ("CANCELLED", "CANCEL"),
+        ("CANCELLED", "CONFIRM"),
     }
     assert next_status("OPTIONAL", "CONFIRM") == "PROVISIONAL"
+    assert next_status("CANCELLED", "CANCEL") == "DEFINITIVE_CANCELLED"
     with pytest.raises(IllegalTransition):
         next_status("CHECKED_OUT", "CANCEL")
 
@@ -93,7 +97,7 @@ async def test_legal_transition(
         ("CHECKED_OUT", "CANCEL"),
         ("DEFINITIVE", "DECLINE"),
         ("PROVISIONAL", "CHECKED_IN"),
-        ("CANCELLED", "CONFIRM"),
+        ("CANCELLED", "CHECKED_IN"),  # from CANCELLED only CANCEL or CONFIRM (guide, 6)
         ("DEFINITIVE", "FLY_TO_MOON"),
     ],
 )
