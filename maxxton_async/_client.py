@@ -64,7 +64,7 @@ from ._errors import (
     status_error,
 )
 from ._filters import FilterLike, Params, SortLike, build_query
-from ._limits import Limiter, LocalLimiter
+from ._limits import AdaptiveLimiter, Limiter, LocalLimiter
 from ._pacing import Pacing
 from ._pagination import Paginator
 from ._retry import IDEMPOTENT_METHODS, RetryPolicy, RetryQuota, parse_retry_after
@@ -114,6 +114,8 @@ class ClientStatistics:
         requests_sent: HTTP attempts that went to the wire, token calls and retries included.
         retries: attempts that repeated an earlier one (retry policy and 401 replay).
         token_calls: authenticate calls.
+        effective_capacity: the cap in force now: lower than ``capacity`` after the server
+            answered 429 (adaptive limiters), growing back as calls succeed.
     """
 
     capacity: int
@@ -123,6 +125,7 @@ class ClientStatistics:
     requests_sent: int
     retries: int
     token_calls: int
+    effective_capacity: int
 
 
 #: Attempts a token call may make: one retry at most, so that 20 callers waiting on a
@@ -449,6 +452,8 @@ class MaxxtonClient:
         self._retry = retry if retry is not None else RetryPolicy()
         self._quota = retry_quota if retry_quota is not None else RetryQuota()
         self._limiter: Limiter = limiter if limiter is not None else LocalLimiter(max_in_flight)
+        # Resolved once: isinstance() on a runtime protocol costs microseconds per call.
+        self._adaptive = self._limiter if isinstance(self._limiter, AdaptiveLimiter) else None
         self._auth_transport = auth_transport
         self._auth_names = _AUTH_NAMES[auth_names]
         self._auth_details: AuthDetails | None = None
@@ -735,6 +740,9 @@ class MaxxtonClient:
             requests_sent=self._counters.sent,
             retries=self._counters.retries,
             token_calls=self._tokens.token_calls,
+            effective_capacity=(
+                st.effective_capacity if st.effective_capacity is not None else st.capacity
+            ),
         )
 
     # -- the send path -----------------------------------------------------------------
@@ -1106,6 +1114,15 @@ class MaxxtonClient:
             error = exc
             raise
         finally:
+            adaptive = self._adaptive
+            if adaptive is not None and response is not None:
+                # Another program behind our IP may hold some of the 15: follow the
+                # server's 429s down and grow back slowly (AIMD). Told before the slot is
+                # released, so the freed slot is not handed to the next waiter first.
+                if response.status == 429:
+                    adaptive.throttled()
+                else:
+                    adaptive.succeeded()
             self._limiter.release(permit)
             if watch is not None:
                 watch.end(response, error)

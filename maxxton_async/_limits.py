@@ -13,6 +13,8 @@ one egress IP.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -21,7 +23,14 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 
-__all__ = ["AnyioLimiter", "Limiter", "LimiterStatistics", "LocalLimiter"]
+__all__ = [
+    "AdaptiveCap",
+    "AdaptiveLimiter",
+    "AnyioLimiter",
+    "Limiter",
+    "LimiterStatistics",
+    "LocalLimiter",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +42,15 @@ class LimiterStatistics:
         in_flight: slots held now (by this process, for shared limiters).
         waiting: tasks of this process waiting for a slot.
         peak_in_flight: the most slots this process held at once since creation.
+        effective_capacity: the cap in force now (lower than ``capacity`` after the
+            server's 429s, for adaptive limiters); ``None`` means ``capacity``.
     """
 
     capacity: int
     in_flight: int
     waiting: int
     peak_in_flight: int
+    effective_capacity: int | None = None
 
 
 @runtime_checkable
@@ -81,6 +93,19 @@ class Limiter(Protocol):
         ...
 
 
+@runtime_checkable
+class AdaptiveLimiter(Limiter, Protocol):
+    """A :class:`Limiter` that adapts its cap to the server's answers."""
+
+    def throttled(self) -> None:
+        """The server answered 429."""
+        ...
+
+    def succeeded(self) -> None:
+        """The server answered something else."""
+        ...
+
+
 class _SlotContext:
     """``async with limiter.slot():`` without a generator frame per request (hot path)."""
 
@@ -106,37 +131,102 @@ class _SlotContext:
 _LOCAL_PERMIT: object = object()
 
 
+class AdaptiveCap:
+    """Additive increase, multiplicative decrease of the cap, on the server's 429s.
+
+    Other software behind the same IP may hold some of Maxxton's 15 slots. A 429 while
+    we hold fewer than our cap means the real cap is lower: the effective cap drops to
+    ``decrease`` times what was in flight (at least 1), once per window (429s answering
+    requests sent before the drop do not drop it again). It then grows by one slot for
+    every ``increase_every`` answers that were not 429, back up to the configured cap.
+    botocore's adaptive retry mode is the model; this one adapts concurrency, not rate.
+
+    Pure bookkeeping (no I/O, no clock): :class:`LocalLimiter` applies it in-process, and
+    a fleet limiter can keep the same figures in Redis.
+
+    Args:
+        ceiling: the configured cap (the effective cap never exceeds it).
+        decrease: the factor applied on a 429 (0 < decrease < 1).
+        increase_every: answers without 429 per slot of growth.
+    """
+
+    def __init__(self, ceiling: int, *, decrease: float = 0.85, increase_every: int = 200) -> None:
+        if not 0 < decrease < 1:
+            raise ValueError(f"decrease must be between 0 and 1, got {decrease}")
+        if increase_every < 1:
+            raise ValueError(f"increase_every must be at least 1, got {increase_every}")
+        self.ceiling = ceiling
+        self.decrease = decrease
+        self.increase_every = increase_every
+        self.cap = ceiling
+        self._good = 0
+        # Answers still due for requests that were on the wire at the last drop: their
+        # 429s say nothing new, so they do not drop the cap again.
+        self._due = 0
+        self.decreases = 0
+
+    def __repr__(self) -> str:
+        return f"<AdaptiveCap {self.cap}/{self.ceiling}>"
+
+    def throttled(self, in_flight: int) -> int:
+        """A 429 arrived while ``in_flight`` requests (its own included) were held."""
+        if self._due > 0:
+            self._due -= 1  # sent before the last drop: already accounted for
+            return self.cap
+        self.cap = max(1, min(self.cap, int(in_flight * self.decrease)))
+        self._good = 0
+        self._due = in_flight - 1
+        self.decreases += 1
+        return self.cap
+
+    def succeeded(self) -> int:
+        """An answer that was not 429; the new cap."""
+        if self._due > 0:
+            self._due -= 1
+        if self.cap < self.ceiling:
+            self._good += 1
+            if self._good >= self.increase_every:
+                self._good = 0
+                self.cap += 1
+        return self.cap
+
+
 class LocalLimiter:
-    """An in-process cap: a first-come, first-served :class:`asyncio.Semaphore`.
+    """An in-process cap: first come, first served, optionally adaptive.
 
-    Waiters are served in arrival order, so no caller starves under load.
+    Waiters are served in arrival order, so no caller starves under load. With
+    ``adaptive`` (the default) the effective cap follows the server's 429s
+    (:class:`AdaptiveCap`); :meth:`statistics` reports it.
 
-    Why not :class:`anyio.CapacityLimiter` (which DESIGN.md first named): it checkpoints
-    twice on every acquire, yielding to the event loop even when a slot is free. Measured
-    on the 2-core benchmark machine: 9.8 µs per acquire/release against 1.1 µs for the
-    semaphore, which cost the SDK 0.95x of a hand-written client's throughput at 2 ms
-    latency and 1.31x its CPU per request (``benchmarks/results.md``).
+    Why not :class:`anyio.CapacityLimiter`: it checkpoints twice on every acquire,
+    yielding to the event loop even when a slot is free (measured on the 2-core benchmark
+    machine: 9.8 µs per acquire/release against about 1 µs here).
     :class:`AnyioLimiter` keeps the CapacityLimiter for code that wants to share one
     limiter with anyio primitives.
 
     Args:
         capacity: slots available at once; Maxxton's per-IP default is 15.
+        adaptive: lower the cap on 429s and grow it back (``True``, the default), or an
+            :class:`AdaptiveCap` with other settings, or ``False`` for a fixed cap.
     """
 
-    def __init__(self, capacity: int = 15) -> None:
+    def __init__(self, capacity: int = 15, *, adaptive: bool | AdaptiveCap = True) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self._capacity = capacity
-        self._semaphore = asyncio.Semaphore(capacity)
+        if adaptive is True:
+            adaptive = AdaptiveCap(capacity)
+        self._adaptive: AdaptiveCap | None = adaptive or None
+        self._limit = capacity if self._adaptive is None else self._adaptive.cap
         self._in_flight = 0
-        self._waiting = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._peak = 0
         self._context = _SlotContext(self._acquire, self._release)
 
     def __repr__(self) -> str:
         return (
-            f"<LocalLimiter capacity={self._capacity} in_flight={self._in_flight} "
-            f"waiting={self._waiting}>"
+            f"<LocalLimiter capacity={self._capacity} effective={self._limit} "
+            f"in_flight={self._in_flight} waiting={len(self._waiters)}>"
         )
 
     @property
@@ -144,23 +234,43 @@ class LocalLimiter:
         """The most slots that may be held at once."""
         return self._capacity
 
+    @property
+    def adaptive(self) -> AdaptiveCap | None:
+        """The adaptive cap, or ``None`` for a fixed one."""
+        return self._adaptive
+
     async def _acquire(self) -> None:
-        semaphore = self._semaphore
-        if semaphore.locked():
-            self._waiting += 1
-            try:
-                await semaphore.acquire()
-            finally:
-                self._waiting -= 1
+        if self._in_flight < self._limit and not self._waiters:
+            self._in_flight += 1
         else:
-            await semaphore.acquire()
-        self._in_flight += 1
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    # Granted and cancelled in the same turn: pass the slot on.
+                    self._in_flight -= 1
+                    self._wake()
+                else:
+                    with contextlib.suppress(ValueError):
+                        self._waiters.remove(waiter)
+                raise
         if self._in_flight > self._peak:
             self._peak = self._in_flight
 
+    def _wake(self) -> None:
+        waiters = self._waiters
+        while waiters and self._in_flight < self._limit:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                self._in_flight += 1  # counted for the waiter, before it runs
+                waiter.set_result(None)
+
     def _release(self) -> None:
         self._in_flight -= 1
-        self._semaphore.release()
+        if self._waiters:
+            self._wake()
 
     async def acquire(self) -> object:
         """Wait for a free slot (first come, first served); return its permit."""
@@ -171,13 +281,30 @@ class LocalLimiter:
         """Give a slot back."""
         self._release()
 
+    def throttled(self) -> None:
+        """The server answered 429: lower the effective cap (when adaptive)."""
+        adaptive = self._adaptive
+        if adaptive is not None:
+            # Called while the attempt that got the 429 still holds its slot.
+            self._limit = adaptive.throttled(min(self._limit, self._in_flight))
+
+    def succeeded(self) -> None:
+        """An answer that was not 429: let the effective cap grow back (when adaptive)."""
+        adaptive = self._adaptive
+        if adaptive is not None and self._limit < self._capacity:
+            self._limit = adaptive.succeeded()
+            if self._waiters:
+                self._wake()
+
     def slot(self) -> AbstractAsyncContextManager[None]:
         """Wait for a free slot and hold it for the ``async with`` body."""
         return self._context
 
     def statistics(self) -> LimiterStatistics:
-        """Return in-flight, waiting and peak counts."""
-        return LimiterStatistics(self._capacity, self._in_flight, self._waiting, self._peak)
+        """Return in-flight, waiting, peak counts and the effective cap."""
+        return LimiterStatistics(
+            self._capacity, self._in_flight, len(self._waiters), self._peak, self._limit
+        )
 
     async def aclose(self) -> None:
         """Nothing to release; present for the :class:`Limiter` protocol."""

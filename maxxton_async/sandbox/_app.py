@@ -150,7 +150,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     by_ip = stats.in_flight_by_ip
     current = by_ip.get(ip, 0)
     status = 0
-    if current >= state.max_in_flight_per_ip:
+    if current >= state.max_in_flight_per_ip - state.faults.foreign_in_flight:
         # guide, API Pricing: "The number of concurrent calls is limited to the maximum number
         # per IP, by default this is 15." Refused at once, never queued (wire contract: 429).
         stats.rejected_in_flight += 1

@@ -39,10 +39,14 @@ class Faults:
         seed: seed of the dice; setting it (or any knob through ``update``) restarts the dice.
         hold: when set, every request waits for this event while it counts as in flight (a
             deterministic way to pile up concurrent requests in tests; Python side only).
+        foreign_in_flight: slots of the per-IP cap held by other software behind the same
+            IP: requests are refused with 429 once ``max_in_flight_per_ip`` minus this many
+            are in flight (what an adaptive client must discover).
     """
 
     latency: float = 0.0
     jitter: float = 0.0
+    foreign_in_flight: int = 0
     error_rate: float = 0.0
     error_statuses: tuple[int, ...] = (500, 502, 503, 504)
     rate_limit_burst: int = 0

@@ -1,0 +1,66 @@
+"""The adaptive cap: other software behind our IP holds some of the 15 slots."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from maxxton_async import LocalLimiter, MaxxtonClient, MemoryLedger, RetryPolicy
+from maxxton_async.limits import AdaptiveCap
+from maxxton_async.sandbox import Sandbox
+
+
+def test_multiplicative_decrease_once_per_window_then_additive_increase() -> None:
+    cap = AdaptiveCap(15, decrease=0.8, increase_every=3)
+    assert cap.throttled(in_flight=15) == 12
+    # The other 14 requests were on the wire before the drop: their 429s change nothing.
+    for _ in range(14):
+        assert cap.throttled(in_flight=12) == 12
+    assert cap.throttled(in_flight=12) == 9  # a new window: a new drop
+    assert cap.decreases == 2
+    grown = [cap.succeeded() for _ in range(6)]
+    assert grown == [9, 9, 10, 10, 10, 11]
+    for _ in range(100):
+        cap.succeeded()
+    assert cap.cap == 15  # never above the ceiling
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="decrease"):
+        AdaptiveCap(15, decrease=1.5)
+    with pytest.raises(ValueError, match="increase_every"):
+        AdaptiveCap(15, increase_every=0)
+
+
+async def test_a_fixed_limiter_does_not_adapt() -> None:
+    limiter = LocalLimiter(15, adaptive=False)
+    limiter.throttled()
+    assert limiter.statistics().effective_capacity == 15
+    assert limiter.adaptive is None
+
+
+async def test_against_a_server_whose_other_tenant_holds_five_slots() -> None:
+    """≤ 1% of our calls meet a 429 once we share the IP with a load holding 5 slots."""
+    async with Sandbox(seed=1, latency=0.004) as sb:
+        sb.faults.update(foreign_in_flight=5, retry_after=0)
+        client = MaxxtonClient(
+            sb.client_id,
+            sb.client_secret,
+            sb.scope,
+            base_url=sb.base_url,
+            usage=MemoryLedger(),
+            retry=RetryPolicy(max_attempts=6, backoff_base=0.001, backoff_max=0.002),
+        )
+        async with client:
+            for _ in range(3):  # bounded: 3 × 1,000 calls
+                await asyncio.gather(
+                    *(client.request("GET", "customers", params={"size": 1}) for _ in range(1000))
+                )
+            stats = client.statistics()
+        refused = sb.stats.rejected_in_flight
+        total = sb.stats.requests_total
+    assert sb.stats.peak_in_flight <= 10  # never more than the server let through
+    assert refused <= 0.01 * total, (refused, total)
+    assert 8 <= stats.effective_capacity <= 11
+    assert stats.requests_sent == total
