@@ -18,9 +18,24 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 from .. import __version__
-from ._common import EXIT_CODES_HELP, ExitCode, Parser, describe_error
+from ._common import (
+    EXIT_CODES_HELP,
+    ExitCode,
+    Parser,
+    confirm_production,
+    describe_error,
+    is_production,
+)
 
-__all__ = ["main"]
+__all__ = [
+    "EXIT_CODES_HELP",
+    "ExitCode",
+    "build_parser",
+    "confirm_production",
+    "describe_error",
+    "is_production",
+    "main",
+]
 
 # Modules are imported lazily by name so that a missing optional dependency (rich, redis)
 # only breaks the subcommand that needs it, never `--help`.

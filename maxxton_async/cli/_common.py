@@ -190,7 +190,7 @@ def _describe(exc: BaseException) -> tuple[str, int] | None:
         )
     if isinstance(exc, errors.ServerError | errors.RateLimitError):
         return (
-            f"the API kept failing after the retries: {exc}; retry later",
+            f"the API failed (after the client's retries where they apply): {exc}; retry later",
             ExitCode.UNAVAILABLE,
         )
     ledger_unavailable = getattr(errors, "LedgerUnavailableError", None)
@@ -324,8 +324,9 @@ def confirm_production(
             "confirm; nothing was sent",
             ExitCode.USAGE,
         )
-    print("Send these billed calls to production? [y/N] ", end="", file=err, flush=True)
+    # The handler first, then the question: a Ctrl-C right after it must interrupt the read.
     with _interruptible_prompt():
+        print("Send these billed calls to production? [y/N] ", end="", file=err, flush=True)
         answer = inp.readline()
     if answer.strip().lower() in ("y", "yes"):
         return True

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._usage import Budget, DayUsage, Ledger, Usage, UsageSnapshot
-from ._common import CLIError, existing_file, int_range
+from ._common import CLIError, UsageError, existing_file, int_range
 
 __all__ = ["register"]
 
@@ -76,7 +76,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _open(args: argparse.Namespace) -> Ledger:
     if args.redis:
-        from .._redis import RedisLedger
+        try:
+            from .._redis import RedisLedger
+        except ImportError:
+            raise UsageError(
+                "--redis needs the redis extra: pip install 'maxxton-async[redis]'"
+            ) from None
 
         return RedisLedger(args.redis, prefix=args.prefix)
     from .._sqlite import SQLiteLedger
