@@ -164,7 +164,12 @@ def _describe(exc: BaseException) -> tuple[str, int] | None:
         return exc.message, exc.code
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", ExitCode.INTERRUPTED
-    if isinstance(exc, errors.AuthenticationError | errors.UnauthorizedError):
+    if isinstance(exc, errors.AuthenticationError):
+        # Refused credentials, or a token endpoint that kept failing (the guide documents
+        # only 200 and 500 for /authenticate, so bad credentials may look like a 500).
+        text = str(exc)
+        return (text if "check" in text else f"{text}; {_CREDENTIALS_HINT}"), ExitCode.AUTH
+    if isinstance(exc, errors.UnauthorizedError):
         return f"credentials refused: {exc}; {_CREDENTIALS_HINT}", ExitCode.AUTH
     if isinstance(exc, errors.PermissionDeniedError):
         return (
@@ -193,10 +198,7 @@ def _describe(exc: BaseException) -> tuple[str, int] | None:
             f"the API failed (after the client's retries where they apply): {exc}; retry later",
             ExitCode.UNAVAILABLE,
         )
-    ledger_unavailable = getattr(errors, "LedgerUnavailableError", None)
-    if isinstance(exc, errors.LimiterUnavailableError) or (
-        ledger_unavailable is not None and isinstance(exc, ledger_unavailable)
-    ):
+    if isinstance(exc, errors.LimiterUnavailableError | errors.LedgerUnavailableError):
         return f"{exc}; check that Redis is running and reachable", ExitCode.UNAVAILABLE
     if isinstance(exc, errors.MaxxtonError):
         return f"{exc}", ExitCode.FAILED
