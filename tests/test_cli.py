@@ -57,6 +57,9 @@ def test_demo_runs_end_to_end_and_agrees_with_the_sandbox(
         == (dt.date.fromisoformat(h["arrivalFrom"]) + dt.timedelta(days=89)).isoformat()
     )
     assert h["chunks"] == h["resources"] * 3 == h["plannedCalls"] == h["availabilityCallsAtServer"]
+    # The progress bar counts every call of the harvest; the report says what the others were.
+    assert h["otherCalls"] == {"token": 1, "accommodationTypeList": 1}
+    assert h["calls"] == h["plannedCalls"] + 2
     assert h["records"] == h["indexStays"] > 0
     with sqlite3.connect(out) as conn:
         assert conn.execute("SELECT count(*) FROM stay").fetchone()[0] == h["records"]

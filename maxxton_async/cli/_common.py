@@ -79,7 +79,7 @@ class ExitCode(enum.IntEnum):
     #: The command line is wrong: unknown or out-of-range option, missing file, bad setting,
     #: or a production run without ``--yes`` where nobody can be asked.
     USAGE = 2
-    #: The credentials were refused (401/403).
+    #: The credentials were refused (401/403), or the token endpoint kept failing.
     AUTH = 3
     #: The API host or Redis could not be reached, timed out, or kept answering 5xx/429
     #: after the retries: worth retrying later.
@@ -97,7 +97,7 @@ exit codes:
        could not be used; production spending declined at the prompt
   2    usage: bad or out-of-range option, missing file, invalid setting, or
        production without --yes where no terminal can be asked
-  3    credentials refused (401/403)
+  3    credentials refused (401/403), or the token endpoint kept failing
   4    unavailable: host or Redis unreachable, timing out, or 5xx/429 after
        the retries (retry later)
   5    a hard budget refused the call (nothing was sent)
@@ -473,7 +473,10 @@ def add_client_args(
         "$MAXXTON_ENVIRONMENT, else test",
     )
     g.add_argument("--client-id", help="default: $MAXXTON_CLIENT_ID")
-    g.add_argument("--client-secret", help="default: $MAXXTON_CLIENT_SECRET")
+    g.add_argument(
+        "--client-secret",
+        help="default: $MAXXTON_CLIENT_SECRET (prefer it: a flag shows in the process list)",
+    )
     g.add_argument("--scope", help="concern code; default: $MAXXTON_SCOPE")
     g.add_argument(
         "--max-in-flight",

@@ -227,7 +227,7 @@ async def _run(args: argparse.Namespace) -> int:
         # cron and CI trust exit codes: a pass that failed is not a success.
         print(
             f"maxxton-async events: error: {stats.failed_passes} pass(es) failed; last: "
-            f"{stats.last_error}",
+            + " ".join(str(stats.last_error).split()),
             file=sys.stderr,
         )
         return ExitCode.FAILED
