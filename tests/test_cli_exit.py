@@ -197,11 +197,25 @@ async def test_events_sync_once_exits_4_when_the_api_keeps_failing(
     assert_one_line_error(run, "503", "retry later")
 
 
-async def test_refused_credentials_exit_3_without_the_secret(sb: Sandbox, tmp_path: Path) -> None:
+async def test_refused_credentials_exit_3_without_the_secret(tmp_path: Path) -> None:
     secret = "definitely-not-the-secret-42"
-    run = await cli(*sync_args(sb, tmp_path, "--once", secret=secret))
+    async with Sandbox(seed=3, auth_refusal_status=401) as sb:
+        run = await cli(*sync_args(sb, tmp_path, "--once", secret=secret))
+        assert sb.stats.requests_to("GET /maxxton/v2/events") == []
     assert run.rc == ExitCode.AUTH
     assert_one_line_error(run, "credentials refused", "--client-secret")
+    assert secret not in run.err + run.out
+
+
+async def test_credentials_answered_with_the_guides_500_exit_4_and_say_what_to_check(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    # Guide, Authentication: 500 is the only documented error, so one run cannot tell
+    # refused credentials from a passing fault: "unavailable", naming the credentials.
+    secret = "definitely-not-the-secret-42"
+    run = await cli(*sync_args(sb, tmp_path, "--once", secret=secret))
+    assert run.rc == ExitCode.UNAVAILABLE
+    assert_one_line_error(run, "/authenticate", "500", "check the credentials")
     assert secret not in run.err + run.out
     assert sb.stats.requests_to("GET /maxxton/v2/events") == []
 
