@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import pty
 import signal
 import socket
 import sys
@@ -22,6 +21,9 @@ import pytest
 import maxxton_async
 from maxxton_async.cli import ExitCode
 from maxxton_async.sandbox import Sandbox
+
+# Signals to a child and pseudo-terminals are POSIX.
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and pty")
 
 #: Every subprocess is bounded: a hung CLI fails the test instead of hanging it.
 TIMEOUT = 60.0
@@ -418,6 +420,8 @@ async def test_bench_refuses_more_than_15_in_flight_in_production(
 @contextlib.contextmanager
 def terminal() -> Iterator[tuple[int, int]]:
     """A pseudo-terminal: the child reads its answer from it as from a person."""
+    import pty  # POSIX only (the module is skipped elsewhere)
+
     controller, child_side = pty.openpty()
     try:
         yield controller, child_side
