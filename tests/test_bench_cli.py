@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 
 import pytest
@@ -66,6 +67,13 @@ async def test_bench_plain_output_with_query_path(capsys: pytest.CaptureFixture[
         assert all(r.query == "size=1" for r in listed)
 
 
+@pytest.fixture
+def no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stdin is not a terminal (as under cron), even when pytest runs with ``-s``."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+
+
+@pytest.mark.usefixtures("no_terminal")
 @pytest.mark.parametrize(
     "extra",
     [
@@ -85,6 +93,7 @@ def test_bench_refuses_production_without_confirmation(
     assert "--i-understand-this-is-billed" in err
 
 
+@pytest.mark.usefixtures("no_terminal")
 def test_bench_refuses_production_from_environment_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -57,6 +57,9 @@ def test_demo_runs_end_to_end_and_agrees_with_the_sandbox(
         == (dt.date.fromisoformat(h["arrivalFrom"]) + dt.timedelta(days=89)).isoformat()
     )
     assert h["chunks"] == h["resources"] * 3 == h["plannedCalls"] == h["availabilityCallsAtServer"]
+    # The progress bar counts every call of the harvest; the report says what the others were.
+    assert h["otherCalls"] == {"token": 1, "accommodationTypeList": 1}
+    assert h["calls"] == h["plannedCalls"] + 2
     assert h["records"] == h["indexStays"] > 0
     with sqlite3.connect(out) as conn:
         assert conn.execute("SELECT count(*) FROM stay").fetchone()[0] == h["records"]
@@ -183,3 +186,84 @@ async def test_events_sync_once_advances_the_checkpoint(
     assert lines[-1]["checkpoint"] == 1003
     assert await asyncio.to_thread(main, [*args, "--once"]) == 0
     assert "0 events in 0 batches" in capsys.readouterr().out
+
+
+COMMANDS = [[], ["demo"], ["sandbox"], ["harvest"], ["events"], ["events", "sync"], ["usage"],
+            ["bench"]]  # fmt: skip
+
+
+def option_lines_without_help(text: str) -> list[str]:
+    """The option lines of an argparse help text that have no help text after them."""
+    lines = text.splitlines()
+    bare = []
+    for i, line in enumerate(lines):
+        if not line.startswith("  -"):
+            continue
+        invocation, gap, rest = line.strip().partition("  ")
+        if gap and rest.strip():
+            continue  # help on the same line
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if not (following.startswith(" " * 10) and following.strip()):
+            bare.append(invocation)
+    return bare
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
+def test_every_option_has_help_and_the_exit_codes_are_listed(
+    command: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main([*command, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert option_lines_without_help(text) == []
+    assert "exit codes:" in text
+    assert "130  interrupted" in text
+
+
+def test_sandbox_help_shows_defaults(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["sandbox", "--help"]) == 0
+    text = capsys.readouterr().out
+    for shown in ("(default: 127.0.0.1)", "(default: 8080)", "(default: demo)",
+                  "(default: 3600)", "(default: 15)", "--base-url"):  # fmt: skip
+        assert shown in text
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def test_describe_error_maps_each_expected_failure_to_its_code() -> None:
+    import maxxton_async as errors
+    from maxxton_async.cli import ExitCode, describe_error
+
+    cases: list[tuple[BaseException, int]] = [
+        (errors.AuthenticationError("credentials refused (HTTP 401)"), ExitCode.AUTH),
+        (errors.PermissionDeniedError("HTTP 403", method="GET", path="/x", status=403),
+         ExitCode.AUTH),
+        (errors.BudgetExceededError("daily budget spent", limit_name="daily", used=5, limit=5),
+         ExitCode.BUDGET),
+        (errors.ConnectError("connection refused"), ExitCode.UNAVAILABLE),
+        (errors.ServerError("HTTP 503", method="GET", path="/x", status=503),
+         ExitCode.UNAVAILABLE),
+        (errors.LimiterUnavailableError("redis down"), ExitCode.UNAVAILABLE),
+        (errors.ConfigurationError("missing credentials"), ExitCode.USAGE),
+        (errors.NotFoundError("HTTP 404", method="GET", path="/x", status=404), ExitCode.FAILED),
+        (KeyboardInterrupt(), ExitCode.INTERRUPTED),
+        (FileNotFoundError(2, "No such file or directory", "/nope"), ExitCode.FAILED),
+    ]  # fmt: skip
+    for exc, code in cases:
+        described = describe_error(exc)
+        assert described is not None, exc
+        message, got = described
+        assert got == code, (exc, message)
+        assert "\n" not in message
+    assert describe_error(ZeroDivisionError()) is None  # a bug keeps its traceback
+    budget = describe_error(
+        errors.BudgetExceededError("monthly budget spent", limit_name="monthly", used=1, limit=1)
+    )
+    assert budget is not None
+    assert "next month" in budget[0]

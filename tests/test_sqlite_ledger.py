@@ -192,4 +192,6 @@ def test_cli_usage_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["usage", "--db", str(db), "--scope", "abc", "--environment", "test"]) == 0
     out = capsys.readouterr().out
     assert "1,234" not in out
-    assert main(["usage", "--db", str(tmp_path / "empty.db")]) == 1
+    # A missing ledger file is a usage error (a typo), and reading never creates it.
+    assert main(["usage", "--db", str(tmp_path / "empty.db")]) == 2
+    assert not (tmp_path / "empty.db").exists()

@@ -4,8 +4,9 @@
 so every call finds a free slot and its latency is the wire's, not a queue's. Prints req/s,
 the peak in flight, p50/p95 latency and the calls spent (token call and retries included).
 
-Every call to production (``api.maxxton.net``) is billed, so the command refuses a production
-host unless ``--i-understand-this-is-billed`` is given.
+Every call to production (``api.maxxton.net``) is billed, so against a production host the
+command prints the plan and its cost and asks first; where no terminal can be asked it
+refuses unless ``--yes`` (or its older name ``--i-understand-this-is-billed``) is given.
 """
 
 from __future__ import annotations
@@ -13,25 +14,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import sys
 import time
 import urllib.parse
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .._client import ENVIRONMENTS, MaxxtonClient
+from .._client import MaxxtonClient
 from .._errors import MaxxtonError
 from .._usage import Ledger, MemoryLedger
-from ._common import add_client_args, make_client
+from ._common import (
+    MAX_IN_FLIGHT,
+    PRODUCTION_HOSTS,
+    UsageError,
+    add_client_args,
+    add_yes_arg,
+    confirm_production,
+    cost_text,
+    int_range,
+    is_production,
+    make_client,
+)
 
-__all__ = ["BenchResult", "bench", "is_production", "register"]
+__all__ = ["PRODUCTION_HOSTS", "BenchResult", "bench", "is_production", "register"]
 
-#: Hosts whose calls are billed (guide, API Pricing: production only).
-PRODUCTION_HOSTS = frozenset({urllib.parse.urlsplit(ENVIRONMENTS["production"]).hostname})
 #: An upper bound on ``--requests``: the loop is bounded, and a typo must not spend a month.
 MAX_REQUESTS = 1_000_000
+#: The highest ``--max-in-flight`` off production (a sandbox or proxy may allow more).
+MAX_WORKERS = 1000
 BILLED_FLAG = "--i-understand-this-is-billed"
 
 
@@ -75,75 +85,82 @@ def register(subparsers: Any) -> None:
         description="Send --requests GETs with --max-in-flight workers and report req/s, peak "
         "in flight, p50/p95 latency and calls spent. Credentials default to "
         "$MAXXTON_CLIENT_ID, $MAXXTON_CLIENT_SECRET and $MAXXTON_SCOPE. Production calls are "
-        f"billed: a production host is refused unless {BILLED_FLAG} is given.",
+        "billed: against a production host the plan and its cost are shown and confirmed "
+        "first (--yes where no terminal can be asked).",
     )
-    add_client_args(p, max_in_flight_help="concurrent calls (default 15; up to 1000)")
-    p.add_argument("--requests", type=int, default=500, help="calls to time (default 500)")
+    add_client_args(
+        p,
+        max_in_flight_help=f"concurrent calls: 1 to {MAX_WORKERS} (a sandbox or proxy may "
+        f"allow more than the server's {MAX_IN_FLIGHT}; production: at most {MAX_IN_FLIGHT})",
+        max_in_flight_max=MAX_WORKERS,
+    )
+    p.add_argument(
+        "--requests",
+        type=int_range(1, MAX_REQUESTS),
+        default=500,
+        metavar="N",
+        help=f"calls to time, 1 to {MAX_REQUESTS:,}",
+    )
     p.add_argument(
         "--path",
         default="/maxxton/v2/customers?size=1",
-        help="GET path, query string allowed (default /maxxton/v2/customers?size=1)",
+        help="GET path, query string allowed",
     )
     p.add_argument(
         "--ledger",
         choices=("sqlite", "memory"),
         default="sqlite",
-        help="count calls in the SDK's SQLite ledger (default) or in memory only",
+        help="count calls in the SDK's SQLite ledger or in memory only",
     )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    p.add_argument(
-        BILLED_FLAG,
-        dest="billed_ok",
-        action="store_true",
-        help="allow a production host: every call there is billed",
-    )
+    add_yes_arg(p, BILLED_FLAG)
     p.set_defaults(func=run)
 
 
-def is_production(environment: str | None, base_url: str | None) -> bool:
-    """Whether calls would be billed: the production environment or a production host."""
-    env = environment or os.environ.get("MAXXTON_ENVIRONMENT") or "test"
-    if env == "production":
-        return True
-    url = base_url or ENVIRONMENTS.get(env, "")
-    host = urllib.parse.urlsplit(url).hostname or ""
-    return host in PRODUCTION_HOSTS
-
-
 def run(args: argparse.Namespace) -> int:
-    """Check the options, refuse unconfirmed production, run and print; the exit code."""
-    if not 1 <= args.requests <= MAX_REQUESTS:
-        print(f"--requests must be between 1 and {MAX_REQUESTS}", file=sys.stderr)
-        return 2
-    if not 1 <= args.max_in_flight <= 1000:
-        print("--max-in-flight must be between 1 and 1000", file=sys.stderr)
-        return 2
-    # Checked before any client exists: a refused run must not send the token call either.
-    if is_production(args.environment, args.base_url) and not args.billed_ok:
-        print(
-            f"refusing to benchmark production: all {args.requests + 1} calls (the token call "
-            "included) would be billed against the 25,000/day and 750,000/month free "
-            f"allowance. Use the acceptance environment or a sandbox, or pass {BILLED_FLAG}.",
-            file=sys.stderr,
+    """Check the options, confirm production, run and print; the exit code.
+
+    0 when every call succeeded; 1 when some failed (the report says how many).
+    """
+    production = is_production(args.environment, args.base_url)
+    if production and args.max_in_flight > MAX_IN_FLIGHT:
+        raise UsageError(
+            f"--max-in-flight {args.max_in_flight} against production: the server allows "
+            f"{MAX_IN_FLIGHT} per IP and refuses the rest with 429, billed all the same"
         )
-        return 2
     ledger: Ledger | None = MemoryLedger() if args.ledger == "memory" else None
-    try:
-        client = make_client(args, usage=ledger)
-    except MaxxtonError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    client = make_client(args, usage=ledger)
     path, params = _split_path(args.path)
-    try:
-        result = asyncio.run(bench(client, path, params, requests=args.requests))
-    except MaxxtonError as exc:  # the token call itself failed: nothing was measured
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    result = asyncio.run(_run(client, args, path, params, production=production))
     if args.json:
         print(json.dumps(asdict(result)))
     else:
         print(_format(result, args.max_in_flight, client.environment))
-    return 0 if result.failed < result.requests else 1
+    return 0 if result.failed == 0 else 1
+
+
+async def _run(
+    client: MaxxtonClient,
+    args: argparse.Namespace,
+    path: str,
+    params: list[tuple[str, str]],
+    *,
+    production: bool,
+) -> BenchResult:
+    if production:
+        # Before the first billed call, the token call included; the ledger is local.
+        try:
+            snapshot = await client.usage.snapshot()
+            plan = (
+                f"Plan: {args.requests:,} GETs of {client.base_url}{args.path} with "
+                f"{args.max_in_flight} in flight, plus 1 token call (retries come on top).\n"
+                + cost_text(f"{args.requests + 1:,} calls", snapshot)
+            )
+            confirm_production(plan, yes=args.yes, flag=f"--yes (or {BILLED_FLAG})")
+        except BaseException:
+            await client.aclose()
+            raise
+    return await bench(client, path, params, requests=args.requests)
 
 
 def _split_path(raw: str) -> tuple[str, list[tuple[str, str]]]:

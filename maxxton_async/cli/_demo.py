@@ -8,7 +8,8 @@
    calls, and the sandbox's own counts, which must agree with the client's.
 
 Nothing touches the user's cache: the usage ledger, checkpoint and index live in a temporary
-directory unless ``--usage-db`` / ``--out`` say otherwise.
+directory unless ``--usage-db`` / ``--out`` say otherwise. Nothing leaves the machine either:
+every call goes to the in-process sandbox, so the demo never asks for production consent.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .._sqlite import SQLiteLedger
 from ..events import EventSync
 from ..harvest import Harvest, SQLitePriceIndex
 from ..sandbox import Sandbox
+from ._common import file_in_existing_dir, float_range, int_range, rich_available
 from ._harvest import progress_bar
 
 __all__ = ["register"]
@@ -41,26 +43,45 @@ def register(subparsers: Any) -> None:
         "accommodation type into a SQLite price index, let the sandbox change data, run one "
         "event-sync pass, and print the usage report. Needs no credentials or network.",
     )
-    p.add_argument("--out", metavar="PATH", help="price index file (default: a temp dir)")
-    p.add_argument("--usage-db", metavar="PATH", help="usage ledger file (default: a temp dir)")
+    p.add_argument(
+        "--out",
+        type=file_in_existing_dir,
+        metavar="PATH",
+        help="price index file to keep (default: a temporary one)",
+    )
+    p.add_argument(
+        "--usage-db",
+        type=file_in_existing_dir,
+        metavar="PATH",
+        help="usage ledger file to keep (default: a temporary one, never the SDK's own)",
+    )
     p.add_argument("--seed", type=int, default=0, help="sandbox data seed")
-    p.add_argument("--days", type=int, default=90, help="arrival days to harvest")
+    p.add_argument(
+        "--days", type=int_range(1, 366), default=90, metavar="N", help="arrival days to harvest"
+    )
     p.add_argument(
         "--duration",
-        type=int,
+        type=int_range(1, 365),
         action="append",
         metavar="NIGHTS",
-        help="stay lengths (repeat; default 3, 7, 14)",
+        help="stay lengths (repeat; default: 3, 7 and 14)",
     )
-    p.add_argument("--window", type=int, default=30, help="arrival days per call")
+    p.add_argument(
+        "--window", type=int_range(1, 366), default=30, metavar="N", help="arrival days per call"
+    )
     p.add_argument(
         "--mutations",
-        type=int,
+        type=int_range(0, 100_000),
         default=48,
+        metavar="N",
         help="changes the sandbox makes before the sync (48 includes a MERGE)",
     )
     p.add_argument(
-        "--latency", type=float, default=0.01, help="seconds the sandbox adds to every request"
+        "--latency",
+        type=float_range(0, 60),
+        default=0.01,
+        metavar="SECONDS",
+        help="seconds the sandbox adds to every request",
     )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=run)
@@ -68,15 +89,17 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 when the client's and the sandbox's counts agree, else 1."""
-    if args.days < 1:
-        print("--days must be at least 1")
-        return 2
+    # Without rich: no progress bar and a plain report; said once, not silently.
+    fancy = not args.json and rich_available("no progress bar, and a plain-text report")
+    args.fancy = fancy
     with tempfile.TemporaryDirectory(prefix="maxxton-demo-") as tmp:
         report = asyncio.run(demo(args, Path(tmp)))
     if args.json:
         print(json.dumps(report))
-    else:
+    elif fancy:
         _print(report)
+    else:
+        print(plain_report(report))
     return 0 if report["consistent"] else 1
 
 
@@ -89,13 +112,20 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         channel = min(
             sb.data.distribution_channels.values(), key=lambda c: int(c["distributionChannelId"])
         )
+        # environment="test" whatever $MAXXTON_ENVIRONMENT says: these calls go to the
+        # sandbox and must not be counted as production ones.
         async with MaxxtonClient(
-            sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, usage=ledger
+            sb.client_id,
+            sb.client_secret,
+            sb.scope,
+            environment="test",
+            base_url=sb.base_url,
+            usage=ledger,
         ) as client:
             start = sb.data.start_date
             end = start + dt.timedelta(days=args.days - 1)
             index = SQLitePriceIndex(index_path)
-            with progress_bar("harvest", enabled=not args.json) as on_progress:
+            with progress_bar("harvest", enabled=args.fancy) as on_progress:
                 job = Harvest(
                     client,
                     arrival_from=start,
@@ -111,6 +141,15 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             harvest_calls_at_server = len(
                 sb.stats.requests_to("GET /maxxton/v2/accommodationtypes/availability")
             )
+            # The progress bar counts every call the harvest sent (result.calls): the
+            # availability calls of the plan, plus the token call and the listing of the
+            # accommodation types. The report names both, so the figures agree.
+            harvest_other_calls = {
+                "token": sb.stats.token_calls,
+                "accommodationTypeList": len(
+                    sb.stats.requests_to("GET /maxxton/v2/accommodationtypes")
+                ),
+            }
 
             mutations = sb.mutate(args.mutations)
             mutated = {(e["eventType"], e["entityId"]) for e in mutations}
@@ -144,6 +183,8 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "chunks": result.plan.total,
                 "plannedCalls": result.plan.calls,
                 "availabilityCallsAtServer": harvest_calls_at_server,
+                "calls": result.calls,
+                "otherCalls": harvest_other_calls,
                 "records": result.records,
                 "elapsed": round(result.elapsed, 3),
                 "recordsPerSecond": round(result.records_per_second, 1),
@@ -189,6 +230,7 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         today.total == cs.requests_sent == server.requests_total
         and cs.token_calls == server.token_calls
         and harvest_calls_at_server == result.plan.calls
+        and result.calls == result.plan.calls + sum(harvest_other_calls.values())
         and len(mutated & seen) == len(mutated)
     )
     return report
@@ -196,18 +238,16 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 def _print(report: dict[str, Any]) -> None:
     h, e, u, s = report["harvest"], report["events"], report["usage"], report["server"]
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:  # pragma: no cover - rich is the cli extra
-        print(json.dumps(report, indent=2))
-        return
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     console.print(
         f"[bold]Harvest[/]: {h['resources']} accommodation types, {h['arrivalFrom']}.."
         f"{h['arrivalTo']}, durations {h['durations']}, channel {h['channel']}: "
-        f"{h['chunks']} chunks, {h['plannedCalls']} calls planned, "
-        f"{h['availabilityCallsAtServer']} seen by the server; {h['records']} records "
+        f"{h['chunks']} chunks, {h['plannedCalls']} availability calls planned, "
+        f"{h['availabilityCallsAtServer']} seen by the server; {_harvest_calls(h)}; "
+        f"{h['records']} records "
         f"({h['indexStays']} stays, {h['indexPrices']} prices) in {h['elapsed']:.2f}s "
         f"= {h['recordsPerSecond']:.0f} records/s"
     )
@@ -239,3 +279,39 @@ def _print(report: dict[str, Any]) -> None:
     console.print(endpoints)
     verdict = "[green]consistent[/]" if report["consistent"] else "[red]INCONSISTENT[/]"
     console.print(f"client, ledger and sandbox counts: {verdict}")
+
+
+def _harvest_calls(h: dict[str, Any]) -> str:
+    """The harvest's calls in all, as its progress bar counts them, with what they were."""
+    other = h["otherCalls"]
+    return (
+        f"{h['calls']} calls in all (as the progress bar counts them: + {other['token']} "
+        f"token call, + {other['accommodationTypeList']} accommodation type listing)"
+    )
+
+
+def plain_report(report: dict[str, Any]) -> str:
+    """The report as plain text (when rich, the ``cli`` extra, is not installed)."""
+    h, e, u, s = report["harvest"], report["events"], report["usage"], report["server"]
+    lines = [
+        f"Harvest: {h['resources']} accommodation types, {h['arrivalFrom']}..{h['arrivalTo']}, "
+        f"durations {h['durations']}, channel {h['channel']}: {h['chunks']} chunks, "
+        f"{h['plannedCalls']} availability calls planned, {h['availabilityCallsAtServer']} "
+        f"seen by the server; {_harvest_calls(h)}; {h['records']} records "
+        f"({h['indexStays']} stays, {h['indexPrices']} prices) in {h['elapsed']:.2f}s",
+        f"Event sync: {e['mutations']} mutations ({e['merges']} MERGE), {e['events']} events "
+        f"in {e['batches']} batches, checkpoint {e['checkpoint']}; {e['refreshCalls']} refresh "
+        f"calls instead of {e['perEventCalls']} (saved {e['callsSaved']}); changed entities "
+        f"seen {e['changedEntitiesSeen']}/{e['changedEntities']}",
+        "Usage                client  sandbox",
+        f"  token calls        {u['tokenCalls']:>6}  {s['tokenCalls']:>7}",
+        f"  requests           {u['requestsSent']:>6}  {s['requests']:>7}",
+        f"  ledger total today {u['total']:>6}",
+        f"  peak in flight     {u['peakInFlight']:>6}  {s['peakInFlight']:>7}",
+        f"  refused (429)      {'':>6}  {s['rejected']:>7}",
+        "Requests by endpoint (sandbox)",
+        *(f"  {name:<50}{n:>6}" for name, n in s["byEndpoint"].items()),
+        "client, ledger and sandbox counts: "
+        + ("consistent" if report["consistent"] else "INCONSISTENT"),
+    ]
+    return "\n".join(lines)

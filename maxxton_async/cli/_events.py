@@ -10,10 +10,20 @@ import signal
 import sys
 from typing import Any
 
-from .._errors import MaxxtonError
 from ..events import EventBatch, EventSync, SyncStats
-from ._common import add_client_args, make_client
-from ._harvest import add_usage_db_arg, ledger_from
+from ._common import (
+    ExitCode,
+    add_client_args,
+    add_usage_db_arg,
+    add_yes_arg,
+    confirm_if_production,
+    cost_text,
+    file_in_existing_dir,
+    float_range,
+    int_range,
+    ledger_from,
+    make_client,
+)
 
 __all__ = ["register"]
 
@@ -30,21 +40,39 @@ def register(subparsers: Any) -> None:
         description="Read events after the checkpoint (the last processed eventId), refresh "
         "the changed entities through the batch endpoints (filter=reservationId:[...], ...), "
         "then advance the checkpoint. Without --once it polls every --interval seconds "
-        "until Ctrl-C (the batch in hand is finished first).",
+        "until Ctrl-C or SIGTERM (the batch in hand is finished and committed first; a second "
+        "Ctrl-C aborts it). With --once a failed pass exits non-zero; without it a failed "
+        "pass is logged and retried after --interval. In production the plan and its cost "
+        "are shown and confirmed first.",
     )
     add_client_args(s)
     add_usage_db_arg(s)
-    s.add_argument("--checkpoint", required=True, metavar="FILE", help="SQLite checkpoint file")
+    s.add_argument(
+        "--checkpoint",
+        required=True,
+        type=file_in_existing_dir,
+        metavar="FILE",
+        help="SQLite checkpoint file (created if missing; its directory must exist)",
+    )
     s.add_argument("--name", default="events", help="cursor name in the checkpoint file")
-    s.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
+    s.add_argument(
+        "--interval",
+        type=float_range(0),
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds between passes",
+    )
     s.add_argument("--once", action="store_true", help="one pass, then exit")
-    s.add_argument("--batch-size", type=int, default=500, help="events per batch")
+    s.add_argument(
+        "--batch-size", type=int_range(1), default=500, metavar="N", help="events per batch"
+    )
     s.add_argument(
         "--from-latest",
         action="store_true",
         help="on a new checkpoint, skip the history: start at the newest event",
     )
     s.add_argument("--json", action="store_true", help="one JSON line per batch and at the end")
+    add_yes_arg(s)
     s.set_defaults(func=run)
     p.set_defaults(func=lambda args: _no_action(p))
 
@@ -90,12 +118,33 @@ def stats_dict(stats: SyncStats) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the sync; 0 on success, 1 on an API error."""
-    try:
-        return asyncio.run(_run(args))
-    except MaxxtonError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    """Run the sync; the exit code (an exception is mapped by ``cli.main``).
+
+    0 on success or after SIGTERM; 130 after Ctrl-C (the batch in hand committed first).
+    """
+    return asyncio.run(_run(args))
+
+
+def _plan(args: argparse.Namespace, position: int | None) -> str:
+    start = (
+        f"after event {position}"
+        if position is not None
+        else "at the newest event (--from-latest; 1 call to find it)"
+        if args.from_latest
+        else "from the start of the feed"
+    )
+    passes = "one pass" if args.once else f"a pass every {args.interval:g}s until stopped"
+    if args.once:
+        calls = "at least 2 calls (the token call and 1 events call)"
+    else:
+        daily = 86_400 / max(args.interval, 1.0)
+        calls = f"at least {daily:,.0f} events calls a day, plus token calls"
+    return (
+        f"Plan: events sync {start} ({args.checkpoint}, cursor {args.name!r}), {passes}. "
+        f"A pass costs 1 events call per {args.batch_size} events (at least 1) and, per "
+        "batch, 1 refresh call per changed entity type and page of ids; the token call comes "
+        "once per token lifetime.\n" + cost_text(calls)
+    )
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -103,22 +152,38 @@ async def _run(args: argparse.Namespace) -> int:
         make_client(args, usage=ledger_from(args)) as client,
         EventSync(client, args.checkpoint, name=args.name, batch_size=args.batch_size) as sync,
     ):
+        # Production: the plan and its cost before the first billed call (the checkpoint
+        # is local).
+        confirm_if_production(args, _plan(args, await sync.position()))
         if args.from_latest and await sync.position() is None:
             await sync.start_at_latest()
         loop = asyncio.get_running_loop()
-        # Ctrl-C / SIGTERM: finish and commit the batch in hand, then stop. Where the loop
-        # cannot take signal handlers (Windows: NotImplementedError; not the main thread:
-        # RuntimeError) Ctrl-C falls back to KeyboardInterrupt, and the uncommitted batch
-        # is re-delivered on the next run (at least once).
+        signals: list[int] = []
+
+        def on_signal(sig: int) -> None:
+            # The first Ctrl-C / SIGTERM: finish and commit the batch in hand, then stop.
+            # The handler is removed, so a second Ctrl-C aborts (KeyboardInterrupt; the
+            # uncommitted batch is delivered again next run, at least once).
+            signals.append(sig)
+            sync.stop()
+            loop.remove_signal_handler(sig)
+            print("stopping after the batch in hand (Ctrl-C again to abort)", file=sys.stderr)
+
+        # Where the loop cannot take signal handlers (Windows: NotImplementedError; not the
+        # main thread: RuntimeError) Ctrl-C falls back to KeyboardInterrupt at once.
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, sync.stop)
+                loop.add_signal_handler(sig, on_signal, sig)
 
         def handle(batch: EventBatch) -> None:
             if args.json:
                 print(json.dumps(batch_dict(batch)), flush=True)
                 return
-            types = ", ".join(f"{c.event_type}:{len(c.ids)}" for c in batch.changes)
+            # Groups are keyed by (event type, entity type): show both, or RATE_EVENT for
+            # offers and for accommodation types would look like one group listed twice.
+            types = ", ".join(
+                f"{c.event_type}/{c.entity_type or '-'}:{len(c.ids)}" for c in batch.changes
+            )
             removed = sum(len(c.removed) for c in batch.changes)
             print(
                 f"events ..{batch.position}: {len(batch.events)} events, "
@@ -128,20 +193,21 @@ async def _run(args: argparse.Namespace) -> int:
             )
 
         try:
-            stats = await sync.run(
-                handle, interval=args.interval, max_passes=1 if args.once else None
-            )
+            if args.once:
+                # One pass without run()'s retry loop: a failed pass raises, and cli.main
+                # maps it to a non-zero exit code (run() logs it and carries on, as a
+                # long-running sync must).
+                async with contextlib.aclosing(sync.batches()) as pass_:
+                    async for batch in pass_:
+                        handle(batch)
+                stats = sync.stats
+            else:
+                stats = await sync.run(handle, interval=args.interval)
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
         position = await sync.position()
-    if stats.failed_passes:
-        # cron and CI trust exit codes: a pass that failed is not a success.
-        print(
-            f"error: {stats.failed_passes} pass(es) failed; last: {stats.last_error}",
-            file=sys.stderr,
-        )
     if args.json:
         print(json.dumps({"summary": stats_dict(stats), "checkpoint": position}))
     else:
@@ -150,4 +216,19 @@ async def _run(args: argparse.Namespace) -> int:
             f"calls instead of {stats.per_event_calls} (saved {stats.calls_saved}); "
             f"checkpoint {position}"
         )
-    return 1 if stats.failed_passes else 0
+    if signals and signals[0] == signal.SIGINT:
+        print(
+            f"maxxton-async events: interrupted; checkpoint {position} holds the last "
+            "committed batch, run again to continue",
+            file=sys.stderr,
+        )
+        return ExitCode.INTERRUPTED
+    if stats.failed_passes:
+        # cron and CI trust exit codes: a pass that failed is not a success.
+        print(
+            f"maxxton-async events: error: {stats.failed_passes} pass(es) failed; last: "
+            + " ".join(str(stats.last_error).split()),
+            file=sys.stderr,
+        )
+        return ExitCode.FAILED
+    return ExitCode.OK

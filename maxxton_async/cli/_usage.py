@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._usage import Budget, DayUsage, Ledger, Usage, UsageSnapshot
+from ._common import CLIError, UsageError, existing_file, int_range
 
 __all__ = ["register"]
 
@@ -21,23 +22,42 @@ def register(subparsers: Any) -> None:
         help="show requests counted today and this month, free allowance left, projection",
         description="Report what the usage ledger counted: today, this month, the free "
         "allowance left (25,000 a day, 750,000 a month in production), the month-end "
-        "projection and the last N days as a bar chart.",
+        "projection and the last N days as a bar chart. It only reads: no call is made, "
+        "nothing is billed, and a missing ledger file is reported, never created.",
     )
     store = parser.add_mutually_exclusive_group()
-    store.add_argument("--db", metavar="PATH", help="SQLite ledger (default: the SDK's own)")
+    store.add_argument(
+        "--db",
+        type=existing_file,
+        metavar="PATH",
+        help="SQLite ledger file, which must exist (default: the SDK's own, "
+        "$MAXXTON_USAGE_DB or ~/.cache/maxxton-async/usage.sqlite3)",
+    )
     store.add_argument("--redis", metavar="URL", help="Redis ledger, e.g. redis://host:6379/0")
     parser.add_argument("--prefix", default="maxxton:usage", help="Redis key prefix")
     parser.add_argument("--scope", help="concern to report (default: every one found)")
-    parser.add_argument("--environment", help="production or test (default: every one)")
-    parser.add_argument("--days", type=int, default=30, help="days of history (default 30)")
+    parser.add_argument(
+        "--environment",
+        choices=("test", "production"),
+        help="environment to report (default: every one found)",
+    )
+    parser.add_argument(
+        "--days", type=int_range(1, 3660), default=30, metavar="N", help="days of history"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the report; exit code 0, or 1 when nothing was found."""
-    if args.days < 1:
-        print("--days must be at least 1")
-        return 2
+    if not args.redis and args.db is None:
+        from .._sqlite import default_usage_path
+
+        default = default_usage_path()
+        if not default.is_file():  # opening it would create it (and report nothing)
+            raise CLIError(
+                f"no usage ledger at {default}: nothing has been counted on this machine yet "
+                "(pass --db or --redis to read another ledger)"
+            )
     reports = asyncio.run(_collect(args))
     if not reports:
         print("No usage recorded" + (f" for scope {args.scope!r}" if args.scope else "") + ".")
@@ -56,7 +76,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _open(args: argparse.Namespace) -> Ledger:
     if args.redis:
-        from .._redis import RedisLedger
+        try:
+            from .._redis import RedisLedger
+        except ImportError:
+            raise UsageError(
+                "--redis needs the redis extra: pip install 'maxxton-async[redis]'"
+            ) from None
 
         return RedisLedger(args.redis, prefix=args.prefix)
     from .._sqlite import SQLiteLedger

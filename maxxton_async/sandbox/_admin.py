@@ -13,6 +13,9 @@ a CLI-started sandbox can be driven from another process the same way tests driv
 ``POST /_sandbox/revoke``  revoke every token
 ``POST /_sandbox/clock``   ``{"advance": seconds}``: move the token clock forward
 =======================  ===========================================================
+
+A body key a route does not know is refused with 400 naming it (``{"count": 30}`` to
+``/_sandbox/mutate`` would otherwise do one default change and look like it worked).
 """
 
 from __future__ import annotations
@@ -50,15 +53,33 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
+def _unknown_keys(body: dict[str, Any], *allowed: str) -> web.Response | None:
+    """A 400 naming the keys of ``body`` not in ``allowed``, or ``None`` when all are known."""
+    unknown = sorted(set(body) - set(allowed))
+    if not unknown:
+        return None
+    return _ok(
+        {
+            "error": f"unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(map(repr, allowed))}"
+        },
+        400,
+    )
+
+
 async def _stats(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     limit = request.query.get("log")
+    if limit is not None and not (limit.isdigit() and limit.isascii()):
+        return _ok({"error": "log must be a non-negative integer"}, 400)
     return _ok(state.stats.as_dict(int(limit) if limit is not None else None))
 
 
 async def _reset(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     body = await read_json_object(request)
+    if (refused := _unknown_keys(body, "faults")) is not None:
+        return refused
     state.stats.reset()
     if body.get("faults"):
         state.faults.clear()
@@ -81,8 +102,10 @@ async def _set_faults(request: web.Request) -> web.StreamResponse:
 async def _mutate(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     body = await read_json_object(request)
+    if (refused := _unknown_keys(body, "n")) is not None:
+        return refused
     n = body.get("n", 1)
-    if not isinstance(n, int) or not 0 <= n <= 100_000:
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 100_000:
         return _ok({"error": "n must be an integer between 0 and 100000"}, 400)
     return _ok({"events": state.mutate(n)})
 
@@ -90,6 +113,8 @@ async def _mutate(request: web.Request) -> web.StreamResponse:
 async def _webhooks(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     body = await read_json_object(request)
+    if (refused := _unknown_keys(body, "url", "secret", "name", "types")) is not None:
+        return refused
     url, secret = body.get("url"), body.get("secret")
     if not isinstance(url, str) or not isinstance(secret, str):
         return _ok({"error": "url and secret are required strings"}, 400)
@@ -112,6 +137,8 @@ async def _revoke(request: web.Request) -> web.StreamResponse:
 async def _clock(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     body = await read_json_object(request)
+    if (refused := _unknown_keys(body, "advance")) is not None:
+        return refused
     advance = body.get("advance", 0)
     if not isinstance(advance, int | float):
         return _ok({"error": "advance must be a number of seconds"}, 400)

@@ -165,6 +165,8 @@ _INTS = {
     "seed",
 }
 _FLOATS = {"latency", "jitter", "error_rate", "drop_rate", "malformed_rate", "slow_body_delay"}
+#: Knobs that are a share of requests: 0 to 1 (``error_rate=5`` is a typo, not "always").
+_SHARES = {"error_rate", "drop_rate", "malformed_rate"}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -178,7 +180,7 @@ def _coerce(name: str, value: Any) -> Any:
             return int(value)
         if name in _FLOATS:
             number = float(value)
-            if number < 0:
+            if not number >= 0 or (name in _SHARES and number > 1):
                 raise ValueError(value)
             return number
         if name == "drop_after_handler":

@@ -163,3 +163,39 @@ def test_knob_values_are_checked() -> None:
         faults.update(error_rate="often")
     with pytest.raises(ValueError, match="invalid value"):
         faults.update(drop_after_handler="yes")
+    with pytest.raises(ValueError, match="invalid value"):
+        faults.update(error_rate=2)  # a share: 0 to 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "allowed"),
+    [
+        ("/_sandbox/mutate", {"count": 30}, "'n'"),
+        ("/_sandbox/reset", {"fault": True}, "'faults'"),
+        ("/_sandbox/clock", {"seconds": 5}, "'advance'"),
+        (
+            "/_sandbox/webhooks",
+            {"url": "http://127.0.0.1:9/", "secret": "s", "typs": []},
+            "'types'",
+        ),
+    ],
+)
+async def test_admin_routes_refuse_unknown_keys(
+    sb: Sandbox, http: aiohttp.ClientSession, path: str, body: dict[str, object], allowed: str
+) -> None:
+    events_before = len(sb.data.events)
+    async with http.post(path, json=body) as resp:
+        assert resp.status == 400
+        error = (await resp.json())["error"]
+    unknown = next(k for k in body if k not in ("url", "secret"))
+    assert f"unknown key(s) {unknown!r}" in error
+    assert allowed in error
+    assert len(sb.data.events) == events_before  # nothing was applied
+    async with http.get("/_sandbox/stats", params={"log": "many"}) as resp:
+        assert resp.status == 400
+
+
+async def test_admin_mutate_applies_n(sb: Sandbox, http: aiohttp.ClientSession) -> None:
+    async with http.post("/_sandbox/mutate", json={"n": 3}) as resp:
+        assert resp.status == 200
+        assert len((await resp.json())["events"]) == 3
