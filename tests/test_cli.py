@@ -56,7 +56,8 @@ def test_demo_runs_end_to_end_and_agrees_with_the_sandbox(
         h["arrivalTo"]
         == (dt.date.fromisoformat(h["arrivalFrom"]) + dt.timedelta(days=89)).isoformat()
     )
-    assert h["chunks"] == h["resources"] * 3 == h["plannedCalls"] == h["availabilityCallsAtServer"]
+    # Portfolio mode (issue 14): one POST per 30-day window for every type.
+    assert h["chunks"] == 3 == h["plannedCalls"] == h["availabilityCallsAtServer"]
     assert h["records"] == h["indexStays"] > 0
     with sqlite3.connect(out) as conn:
         assert conn.execute("SELECT count(*) FROM stay").fetchone()[0] == h["records"]
@@ -71,7 +72,7 @@ def test_demo_runs_end_to_end_and_agrees_with_the_sandbox(
     assert u["total"] == u["requestsSent"] == s["requests"] == sum(s["byEndpoint"].values())
     assert u["tokens"] == u["tokenCalls"] == s["tokenCalls"] == 1
     assert u["calls"] + u["retries"] + u["tokens"] == u["total"]
-    assert s["byEndpoint"]["GET /maxxton/v2/accommodationtypes/availability"] == h["plannedCalls"]
+    assert s["byEndpoint"]["POST /maxxton/v2/accommodationtypes/availability"] == h["plannedCalls"]
     assert s["byEndpoint"]["GET /maxxton/v2/events"] == e["eventCalls"]
     assert 1 <= u["peakInFlight"] <= 15
     assert s["rejected"] == 0

@@ -108,8 +108,9 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 result = await job.run(index)
             index_stats = await index.stats()
             await index.aclose()
-            harvest_calls_at_server = len(
-                sb.stats.requests_to("GET /maxxton/v2/accommodationtypes/availability")
+            harvest_calls_at_server = sum(
+                len(sb.stats.requests_to(f"{method} /maxxton/v2/accommodationtypes/availability"))
+                for method in ("GET", "POST")
             )
 
             mutations = sb.mutate(args.mutations)
