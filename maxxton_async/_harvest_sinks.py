@@ -189,6 +189,7 @@ class PriceIndex(Protocol):
         records: Sequence[AvailabilityRecord],
         *,
         costs: Sequence[StayImplies] | None = None,
+        fetched_at: float | None = None,
     ) -> None:
         """Replace the chunk's stays and mark it finished for the open job."""
         ...
@@ -200,9 +201,11 @@ class PriceIndex(Protocol):
         *,
         costs: Sequence[StayImplies] | None = None,
         job: str | None = None,
+        fetched_at: float | None = None,
     ) -> None:
         """Atomically replace the stays (prices, costs) of ``chunk``'s type(s), window and
-        durations; mark the chunk finished for ``job`` when given."""
+        durations; mark the chunk finished for ``job`` when given; ``fetched_at`` (default
+        now) becomes the rows' ``harvested_at``."""
         ...
 
     async def stats(self) -> IndexStats:
@@ -496,9 +499,12 @@ class SQLitePriceIndex:
         records: Sequence[AvailabilityRecord],
         *,
         costs: Sequence[StayImplies] | None = None,
+        fetched_at: float | None = None,
     ) -> None:
         """Replace the chunk's stays, prices (and costs) and mark it finished, atomically."""
-        await self.replace(chunk, records, costs=costs, job=self._job or None)
+        await self.replace(
+            chunk, records, costs=costs, job=self._job or None, fetched_at=fetched_at
+        )
 
     async def replace(
         self,
@@ -507,13 +513,15 @@ class SQLitePriceIndex:
         *,
         costs: Sequence[StayImplies] | None = None,
         job: str | None = None,
+        fetched_at: float | None = None,
     ) -> None:
         """Atomically replace the stays of ``chunk``'s type(s), window and durations.
 
         Mandatory costs are replaced too when ``costs`` is given; otherwise the costs
         already stored are kept and the stays' ``implied_total`` recomputed from them.
+        ``fetched_at`` (default now) becomes the rows' ``harvested_at``.
         """
-        now = time.time()
+        now = time.time() if fetched_at is None else fetched_at
         stays, prices, cost_rows = stay_rows(records, costs, now)
         where, args = chunk_where(chunk)
         args = _iso(args)

@@ -244,9 +244,12 @@ class PostgresPriceIndex:
         records: Sequence[AvailabilityRecord],
         *,
         costs: Sequence[StayImplies] | None = None,
+        fetched_at: float | None = None,
     ) -> None:
         """Replace the chunk's stays, prices (and costs) and mark it finished, atomically."""
-        await self.replace(chunk, records, costs=costs, job=self._job or None)
+        await self.replace(
+            chunk, records, costs=costs, job=self._job or None, fetched_at=fetched_at
+        )
 
     async def replace(
         self,
@@ -255,10 +258,11 @@ class PostgresPriceIndex:
         *,
         costs: Sequence[StayImplies] | None = None,
         job: str | None = None,
+        fetched_at: float | None = None,
     ) -> None:
         """Atomically replace the stays of ``chunk``'s type(s), window and durations (see
         :meth:`SQLitePriceIndex.replace <maxxton_async.harvest.SQLitePriceIndex.replace>`)."""
-        now = time.time()
+        now = time.time() if fetched_at is None else fetched_at
         stays, prices, cost_rows = stay_rows(records, costs, now)
         where, args = chunk_where(chunk)
         s = self.schema

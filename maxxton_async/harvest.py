@@ -872,7 +872,11 @@ class Harvest:
                 await sink.aclose()
 
     async def _write(self, sink: HarvestSink, result: ChunkResult) -> None:
-        if result.costs is None:
+        if isinstance(sink, PriceIndex):
+            await sink.write(
+                result.chunk, result.records, costs=result.costs, fetched_at=result.fetched_at
+            )
+        elif result.costs is None:
             await sink.write(result.chunk, result.records)
         else:
             # Only sinks that take costs are handed them (a user's sink may not).
