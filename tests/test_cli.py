@@ -118,6 +118,8 @@ async def test_harvest_command_writes_ndjson_and_resumes(
     assert await asyncio.to_thread(main, args) == 0
     result = last_json(capsys.readouterr().out)
     assert result["plan"] == {
+        "mode": "per-type",
+        "implies": False,
         "resources": 2,
         "chunks": 4,
         "skipped": 0,
@@ -184,3 +186,97 @@ async def test_events_sync_once_advances_the_checkpoint(
     assert lines[-1]["checkpoint"] == 1003
     assert await asyncio.to_thread(main, [*args, "--once"]) == 0
     assert "0 events in 0 batches" in capsys.readouterr().out
+
+
+def harvest_args(sb: Sandbox, tmp_path: Path, out: str, *extra: str) -> list[str]:
+    start = sb.data.start_date
+    return [
+        "harvest",
+        *connection(sb, tmp_path),
+        "--from",
+        start.isoformat(),
+        "--to",
+        (start + dt.timedelta(days=59)).isoformat(),
+        "--duration",
+        "7",
+        "--channel",
+        "WEB",
+        "--out",
+        out,
+        "--json",
+        *extra,
+    ]
+
+
+def truth_7(sb: Sandbox) -> set[tuple[int, str, int]]:
+    start = sb.data.start_date
+    return {
+        (rid, (start + dt.timedelta(days=i)).isoformat(), 7)
+        for rid in sb.data.accommodation_types
+        for i in range(60)
+        if sb.data.availability(rid, start + dt.timedelta(days=i), 7) is not None
+    }
+
+
+async def test_harvest_follow_keeps_the_index_fresh_from_events(
+    sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "prices.sqlite"
+    args = harvest_args(sb, tmp_path, str(out), "--follow", "--passes", "1", "--interval", "0")
+    assert await asyncio.to_thread(main, args) == 0
+    first = last_json(capsys.readouterr().out)
+    assert first["full"] is True
+    assert first["committed"] is True
+    sb.mutate(16)
+    assert await asyncio.to_thread(main, args) == 0
+    second = last_json(capsys.readouterr().out)
+    assert second["events"] >= 16
+    assert second["changed"]
+    assert second["mode"] == "portfolio"
+    assert second["calls"] == 1 + 2 + 1  # token, one events page, one POST per window
+    with sqlite3.connect(out) as conn:
+        rows = conn.execute("SELECT resource_id, arrival_date, duration FROM stay").fetchall()
+    assert set(rows) == truth_7(sb)
+
+
+async def test_harvest_asks_before_a_large_harvest_and_refuses_without_a_terminal(
+    sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "prices.sqlite")
+    args = harvest_args(sb, tmp_path, out, "--confirm-above", "1")
+    assert await asyncio.to_thread(main, args) == 2
+    err = capsys.readouterr().err
+    assert "portfolio harvest" in err  # the plan was printed first
+    assert "--yes" in err
+    assert sb.stats.requests_total == 0  # the portfolio plan needs no call
+    assert await asyncio.to_thread(main, [*args, "--yes"]) == 0
+    assert last_json(capsys.readouterr().out)["complete"] is True
+
+
+async def test_harvest_fresh_fetches_again_and_writes_to_postgresql(
+    sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ._pg_util import drop_schema, require_postgres, unique_schema
+
+    url = await require_postgres()
+    schema = unique_schema("cli")
+    try:
+        args = harvest_args(sb, tmp_path, url, "--schema", schema)
+        assert await asyncio.to_thread(main, args) == 0
+        assert last_json(capsys.readouterr().out)["plan"]["calls"] == 2
+        assert await asyncio.to_thread(main, args) == 0
+        assert last_json(capsys.readouterr().out)["plan"]["calls"] == 0  # resumed: done
+        assert await asyncio.to_thread(main, [*args, "--fresh"]) == 0
+        assert last_json(capsys.readouterr().out)["plan"]["calls"] == 2
+        import asyncpg
+
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch(
+                f"SELECT resource_id, arrival_date, duration FROM {schema}.stay"
+            )
+        finally:
+            await conn.close()
+        assert {(r[0], r[1].isoformat(), r[2]) for r in rows} == truth_7(sb)
+    finally:
+        await drop_schema(url, schema)
