@@ -50,6 +50,7 @@ def test_demo_runs_end_to_end_and_agrees_with_the_sandbox(
     assert main(["demo", "--json", "--latency", "0", "--out", str(out)]) == 0
     report = last_json(capsys.readouterr().out)
     h, e, u, s = report["harvest"], report["events"], report["usage"], report["server"]
+    i = report["index"]
     assert report["consistent"] is True
     # Harvest: 90 days of every type, one call per chunk, the index holds every record.
     assert (
@@ -60,7 +61,9 @@ def test_demo_runs_end_to_end_and_agrees_with_the_sandbox(
     assert h["chunks"] == 3 == h["plannedCalls"] == h["availabilityCallsAtServer"]
     assert h["records"] == h["indexStays"] > 0
     with sqlite3.connect(out) as conn:
-        assert conn.execute("SELECT count(*) FROM stay").fetchone()[0] == h["records"]
+        # After the index sync's portfolio refresh (below) the index holds what it wrote.
+        stays = conn.execute("SELECT count(*) FROM stay").fetchone()[0]
+        assert stays == report["index"]["stays"] > 0
     # Event sync: every change seen, merged-away customers removed, batching saved calls.
     assert e["changedEntitiesSeen"] == e["changedEntities"] > 0
     assert e["merges"] >= 1
@@ -72,8 +75,16 @@ def test_demo_runs_end_to_end_and_agrees_with_the_sandbox(
     assert u["total"] == u["requestsSent"] == s["requests"] == sum(s["byEndpoint"].values())
     assert u["tokens"] == u["tokenCalls"] == s["tokenCalls"] == 1
     assert u["calls"] + u["retries"] + u["tokens"] == u["total"]
-    assert s["byEndpoint"]["POST /maxxton/v2/accommodationtypes/availability"] == h["plannedCalls"]
-    assert s["byEndpoint"]["GET /maxxton/v2/events"] == e["eventCalls"]
+    availability = s["byEndpoint"]["POST /maxxton/v2/accommodationtypes/availability"]
+    assert availability == h["plannedCalls"] + i["availabilityCalls"]
+    # Index sync: the mutations' AVAILABILITY_EVENTs refreshed the index, which now equals
+    # the sandbox's availability; one portfolio POST per window, not a nightly re-harvest.
+    assert i["matchesSandbox"] is True
+    assert i["typesChanged"] > 1
+    assert i["refresh"] == "portfolio"
+    assert i["availabilityCalls"] == 3 < i["nightlyPerTypeCalls"] == h["resources"] * 3
+    assert i["checkpoint"] == e["checkpoint"]
+    assert s["byEndpoint"]["GET /maxxton/v2/events"] == e["eventCalls"] + i["eventCalls"]
     assert 1 <= u["peakInFlight"] <= 15
     assert s["rejected"] == 0
     # Nothing went to the user's (here: the test's) default usage database.
