@@ -398,3 +398,26 @@ async def test_several_writers_of_overlapping_chunks_leave_one_consistent_window
     assert got in keys
     if b is not a:
         await b.aclose()
+
+
+async def test_client_availability_implies_answers_every_stays_costs(sb: Sandbox) -> None:
+    from maxxton_async.models import AvailabilityRequest
+
+    start = sb.data.start_date
+    request = AvailabilityRequest(
+        arrival_date_from=start,
+        arrival_date_to=start + dt.timedelta(days=6),
+        duration=[7],
+        distribution_channel_code="WEB",
+    )
+    async with client_for(sb) as client:
+        items = await client.availability.implies(request)
+        stays = await client.availability.query(request, method="POST")
+    assert {(i.resource_id, i.arrival_date) for i in items} == {
+        (r.resource_id, r.arrival_date) for r in stays
+    }
+    first = items[0]
+    want = sb.data.implies(first.resource_id, first.arrival_date, 7)
+    assert want is not None
+    assert first.total == pytest.approx(sum(c["price"] for c in want["implies"]))
+    assert len({r.resource_id for r in stays}) > 1  # one POST, several types
