@@ -575,6 +575,9 @@ class Harvest:
         self.channel_code = channel_code
         self.channel_id = channel_id
         self.resource_ids = None if resource_ids is None else tuple(sorted(set(resource_ids)))
+        #: The types the caller chose (``None``: every type, even ones created later; per-type
+        #: mode fills :attr:`resource_ids` by listing them).
+        self.selected_ids = self.resource_ids
         if mode is None:
             mode = "portfolio" if self.resource_ids is None else "per-type"
         if mode not in MODES:

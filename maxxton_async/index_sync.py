@@ -245,13 +245,16 @@ class IndexSync:
         kinds = self.triggers[event.event_type]
         if kinds is not None and event.entity_type not in kinds:
             return False
-        only = self.harvest.resource_ids if self.harvest.mode == "per-type" else None
+        only = self.harvest.selected_ids
         return only is None or event.entity_id in only
 
     # -- one pass ---------------------------------------------------------------------------
 
-    async def sync_once(self) -> IndexPass:
+    async def sync_once(self, *, full: bool = False) -> IndexPass:
         """One pass: bootstrap if needed, read the events, re-fetch, replace, commit.
+
+        ``full=True`` refreshes every type in this pass, whatever the events and ``max_age``
+        say (the first pass's full harvest counts).
 
         Raises:
             AuthenticationError: refused credentials (and other errors no retry cures).
@@ -265,10 +268,11 @@ class IndexSync:
             # Mark the end of the feed first: changes made during the harvest come as
             # events after this point and are applied by the next pass.
             after = await self.events.start_at_latest()
-        full = False
+        force, full = full, False
         failed: list[tuple[HarvestChunk, str]] = []
         chunks = stays = 0
         if await self.last_full_refresh() is None:
+            force = False  # this harvest is the full refresh
             result = await self.harvest.run(self.index)
             chunks, stays = result.chunks_done, result.records
             failed.extend(result.failed)
@@ -280,6 +284,7 @@ class IndexSync:
         mode: str | None = None
         if not failed:
             targets, stale, full_due = await self._targets(changed, now)
+            full_due = full_due or force
             if targets is not None or full_due:
                 mode, todo = await self._chunks(targets, full_due)
                 if mode == "portfolio" or full_due:
@@ -405,6 +410,7 @@ class IndexSync:
         stop: asyncio.Event | None = None,
         max_passes: int | None = None,
         on_pass: Callable[[IndexPass], object] | None = None,
+        full_first: bool = False,
     ) -> IndexSyncStats:
         """Pass after pass, ``interval`` seconds apart, until stopped.
 
@@ -417,6 +423,7 @@ class IndexSync:
             stop: an event that stops the run when set (besides :meth:`stop`).
             max_passes: stop after this many passes (``None``: until stopped).
             on_pass: called with each :class:`IndexPass`.
+            full_first: the first pass refreshes every type (see :meth:`sync_once`).
         """
         if interval < 0:
             raise ValueError(f"interval must not be negative, got {interval}")
@@ -424,7 +431,7 @@ class IndexSync:
         passes = 0
         while not any(s.is_set() for s in stops):
             try:
-                the_pass = await self.sync_once()
+                the_pass = await self.sync_once(full=full_first and passes == 0)
                 if on_pass is not None:
                     on_pass(the_pass)
             except _TRANSIENT as exc:

@@ -421,3 +421,29 @@ async def test_client_availability_implies_answers_every_stays_costs(sb: Sandbox
     assert want is not None
     assert first.total == pytest.approx(sum(c["price"] for c in want["implies"]))
     assert len({r.resource_id for r in stays}) > 1  # one POST, several types
+
+
+async def test_a_forced_full_pass_and_a_subset_of_types(sb: Sandbox, tmp_path: Path) -> None:
+    index = SQLitePriceIndex(tmp_path / "p.sqlite")
+    ids = sorted(sb.data.resource_config)[:2]
+    async with client_for(sb) as client:
+        sync = IndexSync(make(client, sb, resource_ids=ids), index)  # per-type, two types
+        first = await sync.sync_once()
+        assert first.chunks == 4  # 2 types x 2 windows
+        other = sorted(sb.data.resource_config)[5]
+        now = sb.state.utcnow()
+        sb.data.add_event("AVAILABILITY_EVENT", other, "ACCOMMODATIONTYPE", "UPDATE", now)
+        ignored = await sync.sync_once()
+        sb.data.add_event("AVAILABILITY_EVENT", ids[0], "ACCOMMODATIONTYPE", "UPDATE", now)
+        one = await sync.sync_once()
+        sb.reset_stats()
+        forced = await sync.sync_once(full=True)
+    await index.aclose()
+    assert ignored.events == 1
+    assert ignored.changed == ()
+    assert ignored.mode is None
+    assert one.changed == (ids[0],)
+    assert one.chunks == 2
+    assert forced.full
+    assert forced.mode == "per-type"
+    assert forced.chunks == 4 == len(sb.stats.requests_to(f"GET {AVAILABILITY_PATH}"))

@@ -362,7 +362,12 @@ async def _follow(args: argparse.Namespace, job: Harvest, sink: HarvestSink) -> 
             )
 
     async with IndexSync(job, sink, checkpoint, max_age=args.max_age) as sync:
-        stats = await sync.run(interval=args.interval, max_passes=args.passes, on_pass=report)
+        stats = await sync.run(
+            interval=args.interval,
+            max_passes=args.passes,
+            on_pass=report,
+            full_first=args.fresh,
+        )
     last = stats.last_pass
     return 0 if last is None or last.committed else 1
 
