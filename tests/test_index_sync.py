@@ -447,3 +447,47 @@ async def test_a_forced_full_pass_and_a_subset_of_types(sb: Sandbox, tmp_path: P
     assert forced.full
     assert forced.mode == "per-type"
     assert forced.chunks == 4 == len(sb.stats.requests_to(f"GET {AVAILABILITY_PATH}"))
+
+
+async def test_bookings_and_cancellations_reach_the_index(
+    sb: Sandbox, new_index: IndexFactory
+) -> None:
+    index = await new_index()
+    start = sb.data.start_date
+    async with client_for(sb) as client, IndexSync(make(client, sb), index) as sync:
+        await sync.sync_once()
+        # A stay with several free units: booking one changes the count, not the stay's presence.
+        rid, arrival = next(
+            (r, start + dt.timedelta(days=i))
+            for i in range(DAYS)
+            for r in sorted(sb.data.resource_config)
+            if (rec := sb.data.availability(r, start + dt.timedelta(days=i), 7))
+            and len(rec["units"]) >= 3
+        )
+        body = {
+            "distributionChannelCode": "WEB",
+            "categoryCode": "STD",
+            "customerId": next(iter(sb.data.customers)),
+            "accommodationTypes": [
+                {
+                    "resourceId": rid,
+                    "arrivalDate": arrival.isoformat(),
+                    "duration": 7,
+                    "subjects": {"persons": [{"age": 30, "quantity": 1}]},
+                }
+            ],
+        }
+        created = await client.request("POST", "/maxxton/v2/reservations", json=body)
+        booked = await sync.sync_once()
+        units_booked = (await index.availability(rid, arrival, arrival, 7))[0].units
+        await client.request(
+            "PUT",
+            f"/maxxton/v2/reservations/{created['reservationId']}",
+            json={"statusValue": "CANCEL"},
+        )
+        cancelled = await sync.sync_once()
+        units_back = (await index.availability(rid, arrival, arrival, 7))[0].units
+    assert booked.changed == (rid,)
+    assert cancelled.changed == (rid,)
+    assert units_back == units_booked + 1
+    assert await content(index) == truth(sb)

@@ -155,7 +155,7 @@ async def test_create_reservation_and_read_it_back(
     assert sb.data.reservations[res_id] == created
     assert sb.data.events[-2]["eventType"] == "RESERVATION_EVENT"
     assert sb.data.events[-2]["entityAction"] == "CREATE"
-    # The booking took a unit: the type's availability changed (guide, Event Flow).
+    # The OPTIONAL booking holds a unit: the type's availability changed (guide, Event Flow).
     assert sb.data.events[-1]["eventType"] == "AVAILABILITY_EVENT"
     assert sb.data.events[-1]["entityId"] == created["resourceId"]
     async with http.get(f"{API}/reservations/{res_id}/details", headers=auth) as resp:
