@@ -277,6 +277,8 @@ def stay_rows(
     totals: dict[tuple[int, date, int], float] = {}
     cost_rows: dict[tuple[int, date, int, int], StayRow] = {}
     for item in costs or ():
+        if item.undecoded:  # costs in an unknown shape: unknown, not zero
+            continue
         key3 = (item.resource_id, item.arrival_date, item.duration)
         totals[key3] = item.total
         for c in item.implies:

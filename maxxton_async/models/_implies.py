@@ -9,10 +9,11 @@ Implies): a plain JSON array, one item per stay, each listing the stay's mandato
 from __future__ import annotations
 
 from datetime import date
+from typing import ClassVar
 
 import msgspec
 
-from ._base import Model
+from ._base import Model, Tolerant
 
 __all__ = ["ImpliedCost", "StayImplies"]
 
@@ -29,8 +30,12 @@ class ImpliedCost(Model, kw_only=True, gc=False):
     currency_code: str | None = None
 
 
-class StayImplies(Model, kw_only=True, gc=False):
+class StayImplies(Tolerant, kw_only=True, gc=False):
     """The mandatory costs of one stay of one accommodation type (**inferred** shape)."""
+
+    __guessed__: ClassVar[frozenset[str]] = frozenset(
+        {"resource_id", "arrival_date", "duration", "implies"}
+    )
 
     resource_id: int
     arrival_date: date
