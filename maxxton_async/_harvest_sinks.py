@@ -363,6 +363,9 @@ CREATE TABLE IF NOT EXISTS implied_cost (
     PRIMARY KEY (resource_id, arrival_date, duration, addon_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS stay_by_arrival ON stay (arrival_date, duration);
+-- A portfolio chunk replaces a window of every type: find its rows without a full scan.
+CREATE INDEX IF NOT EXISTS price_by_arrival ON price (arrival_date, duration);
+CREATE INDEX IF NOT EXISTS implied_cost_by_arrival ON implied_cost (arrival_date, duration);
 CREATE TABLE IF NOT EXISTS harvest_chunk (
     job TEXT NOT NULL,
     chunk TEXT NOT NULL,

@@ -90,6 +90,8 @@ CREATE TABLE IF NOT EXISTS {s}.implied_cost (
     PRIMARY KEY (resource_id, arrival_date, duration, addon_id)
 );
 CREATE INDEX IF NOT EXISTS stay_by_arrival ON {s}.stay (arrival_date, duration);
+CREATE INDEX IF NOT EXISTS price_by_arrival ON {s}.price (arrival_date, duration);
+CREATE INDEX IF NOT EXISTS implied_cost_by_arrival ON {s}.implied_cost (arrival_date, duration);
 CREATE TABLE IF NOT EXISTS {s}.harvest_chunk (
     job TEXT NOT NULL,
     chunk TEXT NOT NULL,
