@@ -15,9 +15,18 @@ import sys
 import time
 from typing import Any
 
-from . import decode, harvest_memory, pagination, report, sendpath, throughput
+from . import decode, harvest_memory, index_economy, pagination, report, sendpath, throughput
 
-SECTIONS = ("throughput", "sendpath", "sweeps", "pagination", "decode", "overhead", "harvest")
+SECTIONS = (
+    "throughput",
+    "sendpath",
+    "sweeps",
+    "pagination",
+    "decode",
+    "overhead",
+    "harvest",
+    "index",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     if "harvest" in sections:
         step("harvest memory")
         results["harvest"] = harvest_memory.run(100_000 if quick else 1_000_000)
+    if "index" in sections:
+        step("index call economy")
+        results["index"] = index_economy.run(quick=quick)
     results["seconds"] = time.perf_counter() - started
     results["machine"] = report.machine()
     chart = report.write_chart(results)

@@ -53,7 +53,8 @@ from ._usage import (
     UsageSnapshot,
 )
 from .events import EventBatch, EventSync
-from .harvest import Harvest, HarvestPlan, HarvestResult, SQLitePriceIndex
+from .harvest import Harvest, HarvestPlan, HarvestResult, PostgresPriceIndex, SQLitePriceIndex
+from .index_sync import IndexPass, IndexSync
 from .models import Page
 from .resources import BatchResult, BatchResults, Found, Lookup, Missing
 
@@ -106,6 +107,8 @@ __all__ = [
     "HarvestPlan",
     "HarvestResult",
     "IllegalTransitionError",
+    "IndexPass",
+    "IndexSync",
     "Ledger",
     "LedgerUnavailableError",
     "Limiter",
@@ -124,6 +127,7 @@ __all__ = [
     "Page",
     "Paginator",
     "PermissionDeniedError",
+    "PostgresPriceIndex",
     "ProtocolError",
     "RateLimitError",
     "RedirectError",

@@ -654,7 +654,7 @@ class EventSync:
                 async for result in results:
                     if result.error is not None:
                         raise result.error
-                    records[result.chunk.resource_id].extend(result.records)
+                    records[result.chunk.resource_id or 0].extend(result.records)
             calls += the_plan.calls
             change.entities.update(records)
             change.refreshed = True

@@ -1,26 +1,45 @@
 """Bulk availability harvest: every accommodation type, every arrival window, into an index.
 
-The guide's Reservation Flow, option 2: "fetch all possible availabilities and prices and
-populate your own availability and price index to search offline", through
-``/maxxton/v2/accommodationtypes/availability``. The reference documents it as a ``GET``
-with query parameters (``resourceId``, ``arrivalDateFrom``, ``arrivalDateTo``,
-``duration``, ``distributionChannelCode``, ...) answering a plain JSON array
-(maxxton-api-notes.md §3; docs/wire-contract.md).
+The guide's Reservation Flow (1, option 2): "Using the availability call you can fetch all
+available stays and prices for all accommodation types. This endpoint is usually used to fill a
+dedicated availability/price index at the third party side": ``POST
+/maxxton/v2/accommodationtypes/availability``. Two modes:
 
-A harvest is split into chunks, one per accommodation type and arrival window, each one
-availability call. How wide a window one call may cover is not documented (arrival range
-search allows 30 days), so windows are at most 30 days by default and the width is a
-parameter (DESIGN.md). The plan is pure (:func:`plan`): it lists the chunks and states how
-many calls they cost before anything is sent, and :func:`check_budget` refuses a plan that a
-hard budget cannot pay for.
+* ``"portfolio"`` (the default): one ``POST`` per arrival window with no ``resourceId``
+  answers every accommodation type of that window, so a full harvest costs one call per
+  window (plus the token call), whatever the number of types;
+* ``"per-type"`` (the fallback, for keys or servers that refuse the portfolio-wide call, or
+  for a few chosen types): one ``GET`` per accommodation type and window with the reference's
+  query parameters (``resourceId``, ``arrivalDateFrom``, ``arrivalDateTo``, ``duration``, ...).
+
+Both answer a plain JSON array (docs/wire-contract.md). How wide an arrival window one call may
+cover is not documented (arrival range search allows 30 days), so windows are at most 30 days
+by default and the width is a parameter. With ``implies=True`` every chunk also fetches the
+stays' mandatory costs (``POST /accommodationtypes/availability/implies``, guide, same
+section), stored beside the prices.
+
+The plan is pure (:func:`plan`): it lists the chunks and states how many calls they cost, in
+the chosen mode and in the other one, before anything is sent; :func:`check_budget` refuses a
+plan that a hard budget cannot pay for. Plans are resume-aware: the job key names the mode,
+channel, arrival range, durations and the (UTC) day of the run, so a rerun on the same day
+fetches only what is missing, and a run on the next day harvests afresh.
 
 Running it::
 
     async with MaxxtonClient(...) as client:
         h = Harvest(client, arrival_from=date(2027, 1, 1), arrival_to=date(2027, 3, 31),
                     durations=[7, 14], channel_code="WEB")
-        result = await h.run(SQLitePriceIndex("prices.sqlite"))   # resumable
+        print((await h.plan()).describe())              # 3 calls (per-type: 3 per type)
+        result = await h.run(SQLitePriceIndex("prices.sqlite"))
         # or: async for record in h.records(): ...
+
+**A harvest finishes.** A chunk that still fails after the client's retries is recorded,
+the run goes on, the failed chunks are tried again at the end (``retry_rounds``), and what is
+still missing is in :attr:`HarvestResult.failed` (and fetched by the next run, since it is not
+marked finished). Errors no retry can cure stop the run at once: refused credentials
+(:class:`~maxxton_async.AuthenticationError`, 401/403), a hard budget
+(:class:`~maxxton_async.BudgetExceededError`), a closed client, and bugs (anything that is not
+a :class:`~maxxton_async.MaxxtonError`). ``fail_fast=True`` stops at the first failure.
 
 Chunks are fetched by a fixed pool of worker tasks (twice the limiter's capacity by
 default, so the limiter, not the pool, decides what is in flight) into a bounded queue:
@@ -33,24 +52,45 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import TYPE_CHECKING, Final
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ._errors import BudgetExceededError
+import msgspec
+
+from ._errors import (
+    AuthenticationError,
+    BudgetExceededError,
+    ClientClosedError,
+    ConfigurationError,
+    MaxxtonError,
+    PermissionDeniedError,
+    UnauthorizedError,
+)
 from ._harvest_sinks import (
     CallbackSink,
     HarvestSink,
+    IndexedStay,
     IndexStats,
     NDJSONSink,
+    PriceIndex,
     SQLitePriceIndex,
+    TypeAge,
     open_sink,
 )
-from .models import AccommodationType, AvailabilityRecord, AvailabilityRequest
+from ._lookup import gather_or_cancel
+from ._pg_index import PostgresPriceIndex
+from .models import (
+    AccommodationType,
+    AvailabilityRecord,
+    AvailabilityRequest,
+    StayImplies,
+)
 
 if TYPE_CHECKING:
     from ._client import MaxxtonClient
@@ -60,57 +100,81 @@ __all__ = [
     "ACCOMMODATION_TYPES_PATH",
     "AVAILABILITY_PATH",
     "DEFAULT_WINDOW",
+    "IMPLIES_PATH",
+    "MODES",
     "CallbackSink",
     "ChunkResult",
     "Harvest",
     "HarvestChunk",
+    "HarvestMode",
     "HarvestPlan",
     "HarvestProgress",
     "HarvestResult",
     "HarvestSink",
     "HarvestStats",
     "IndexStats",
+    "IndexedStay",
     "NDJSONSink",
+    "PostgresPriceIndex",
+    "PriceIndex",
     "SQLitePriceIndex",
+    "TypeAge",
     "arrival_windows",
     "check_budget",
     "harvest",
+    "is_fatal",
     "open_sink",
     "plan",
 ]
 
+logger = logging.getLogger("maxxton_async.harvest")
+
 #: Guide, Reservation Flow option 2; reference "Get accommodationtype availability".
 AVAILABILITY_PATH: Final = "/maxxton/v2/accommodationtypes/availability"
+#: Mandatory costs of the stays (guide, Reservation Flow option 2, "Optional").
+IMPLIES_PATH: Final = "/maxxton/v2/accommodationtypes/availability/implies"
+#: ``"portfolio"``: one ``POST`` per window for every type; ``"per-type"``: one ``GET`` per
+#: type and window.
+HarvestMode = Literal["portfolio", "per-type"]
+MODES: Final[tuple[HarvestMode, ...]] = ("portfolio", "per-type")
 #: The accommodation types list (guide, Reservation Flow §2), paged.
 ACCOMMODATION_TYPES_PATH: Final = "/maxxton/v2/accommodationtypes"
-#: Days one availability call covers by default (DESIGN.md: undocumented; arrival range
-#: search allows at most 30).
+#: Days one availability call covers by default (undocumented; arrival range search allows
+#: at most 30, reference "arrival range search").
 DEFAULT_WINDOW: Final = 30
 
 
 # -- planning (pure) ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class HarvestChunk:
-    """One availability call: one accommodation type over one arrival window.
+    """One availability call: one accommodation type (or every type) over one arrival window.
 
     Attributes:
-        resource_id: the accommodation type.
+        resource_id: the accommodation type; ``None`` for a portfolio-wide chunk (every type
+            of the window in one ``POST``).
         arrival_from: first arrival date (inclusive).
         arrival_to: last arrival date (inclusive, as ``arrivalDateTo`` is).
         durations: the stay lengths asked for, in nights (one call carries them all).
     """
 
-    resource_id: int
+    resource_id: int | None
     arrival_from: date
     arrival_to: date
     durations: tuple[int, ...] = ()
 
     @property
     def key(self) -> str:
-        """A stable name for checkpoints: ``"<resourceId>:<from>:<to>"``."""
-        return f"{self.resource_id}:{self.arrival_from.isoformat()}:{self.arrival_to.isoformat()}"
+        """A stable name for checkpoints: ``"<resourceId>:<from>:<to>"``, ``"*"`` for every
+        type."""
+        rid = "*" if self.resource_id is None else str(self.resource_id)
+        return f"{rid}:{self.arrival_from.isoformat()}:{self.arrival_to.isoformat()}"
+
+    @property
+    def portfolio(self) -> bool:
+        """Whether this chunk covers every accommodation type."""
+        return self.resource_id is None
 
     @property
     def days(self) -> int:
@@ -125,10 +189,13 @@ class HarvestPlan:
     Attributes:
         chunks: the chunks to fetch, in order (accommodation type, then arrival).
         skipped: chunks already finished by an earlier run (resume), not fetched again.
-        resource_ids: the accommodation types covered.
+        resource_ids: the accommodation types covered (empty in portfolio mode when they
+            were not listed: the portfolio call does not need them).
         arrival_from, arrival_to: the arrival range (inclusive).
         durations: the stay lengths.
         window: the widest arrival window of one call, in days.
+        mode: ``"portfolio"`` or ``"per-type"``.
+        implies: whether each chunk also fetches the mandatory costs (one more call).
     """
 
     chunks: tuple[HarvestChunk, ...]
@@ -138,26 +205,67 @@ class HarvestPlan:
     arrival_to: date
     durations: tuple[int, ...]
     window: int
+    mode: HarvestMode = "per-type"
+    implies: bool = False
+
+    @property
+    def calls_per_chunk(self) -> int:
+        """Billed calls one chunk costs: availability, plus implies when asked for."""
+        return 2 if self.implies else 1
 
     @property
     def calls(self) -> int:
-        """Availability calls this plan spends: one per chunk to fetch. Retries and token
-        calls come on top (the usage ledger counts them when they happen)."""
-        return len(self.chunks)
+        """Calls this plan spends: one per chunk to fetch (two with implies). Retries and
+        token calls come on top (the usage ledger counts them when they happen)."""
+        return len(self.chunks) * self.calls_per_chunk
 
     @property
     def total(self) -> int:
         """All chunks of the harvest, finished ones included."""
         return len(self.chunks) + len(self.skipped)
 
+    @property
+    def windows(self) -> int:
+        """Arrival windows of the range."""
+        return len(arrival_windows(self.arrival_from, self.arrival_to, self.window))
+
+    def full_calls(self, mode: HarvestMode, types: int | None = None) -> int | None:
+        """Calls a full harvest of this range costs in ``mode`` (nothing skipped).
+
+        ``types`` is the number of accommodation types (default: :attr:`resource_ids`);
+        per-type cost is ``None`` when it is unknown.
+        """
+        if mode == "portfolio":
+            return self.windows * self.calls_per_chunk
+        n = types if types is not None else (len(self.resource_ids) or None)
+        return None if n is None else n * self.windows * self.calls_per_chunk
+
     def describe(self) -> str:
-        """One line for a log or a CLI: what, how many chunks and calls."""
-        return (
-            f"{len(self.resource_ids)} accommodation types x "
+        """Two lines for a log or a CLI: what, how many chunks and calls, and the other
+        mode's cost for comparison."""
+        what = (
+            "every accommodation type"
+            if self.mode == "portfolio" and not self.resource_ids
+            else f"{len(self.resource_ids)} accommodation types"
+        )
+        head = (
+            f"{self.mode} harvest of {what} x "
             f"{self.arrival_from.isoformat()}..{self.arrival_to.isoformat()} "
-            f"(windows of <= {self.window} days, durations {list(self.durations)}): "
+            f"(windows of <= {self.window} days, durations {list(self.durations)}"
+            f"{', with implies' if self.implies else ''}): "
             f"{self.total} chunks, {len(self.skipped)} already done, {self.calls} calls to make"
         )
+        other: HarvestMode = "per-type" if self.mode == "portfolio" else "portfolio"
+        cost = self.full_calls(other)
+        if cost is None:
+            per = self.windows * self.calls_per_chunk
+            line = f"a full {other} harvest would cost {per} calls per accommodation type"
+        else:
+            line = f"a full {other} harvest would cost {cost} calls"
+        mine = self.full_calls(self.mode)
+        if mine is not None:
+            line += f" (this mode, in full: {mine})"
+        return f"{head}\n{line}"
 
 
 def arrival_windows(arrival_from: date, arrival_to: date, window: int) -> list[tuple[date, date]]:
@@ -179,24 +287,32 @@ def arrival_windows(arrival_from: date, arrival_to: date, window: int) -> list[t
 
 
 def plan(
-    resource_ids: Iterable[int],
+    resource_ids: Iterable[int] | None,
     arrival_from: date,
     arrival_to: date,
     *,
     durations: Iterable[int],
     window: int = DEFAULT_WINDOW,
     finished: Iterable[str] = (),
+    mode: HarvestMode = "per-type",
+    implies: bool = False,
 ) -> HarvestPlan:
     """List the chunks of a harvest and what it will cost (pure, no I/O).
 
     Args:
-        resource_ids: accommodation types (duplicates are dropped; sorted).
+        resource_ids: accommodation types (duplicates are dropped; sorted). Needed in
+            per-type mode; in portfolio mode they only feed the comparison.
         arrival_from, arrival_to: the arrival range, both inclusive.
         durations: stay lengths in nights (at least one).
         window: the widest arrival window of one call, in days.
         finished: keys (:attr:`HarvestChunk.key`) of chunks an earlier run finished.
+        mode: ``"per-type"`` (one chunk per type and window) or ``"portfolio"`` (one chunk
+            per window for every type).
+        implies: each chunk also fetches the mandatory costs (one more call per chunk).
     """
-    ids = tuple(sorted(set(resource_ids)))
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+    ids = tuple(sorted(set(resource_ids or ())))
     durs = tuple(sorted(set(durations)))
     if not durs:
         raise ValueError("at least one duration is needed")
@@ -206,7 +322,8 @@ def plan(
     done = set(finished)
     todo: list[HarvestChunk] = []
     skipped: list[HarvestChunk] = []
-    for rid in ids:
+    targets: tuple[int | None, ...] = (None,) if mode == "portfolio" else ids
+    for rid in targets:
         for start, end in windows:
             chunk = HarvestChunk(rid, start, end, durs)
             (skipped if chunk.key in done else todo).append(chunk)
@@ -218,6 +335,8 @@ def plan(
         arrival_to=arrival_to,
         durations=durs,
         window=window,
+        mode=mode,
+        implies=implies,
     )
 
 
@@ -248,21 +367,53 @@ def check_budget(
                 limit_name=name,
                 used=used,
                 limit=limit,
-                method="GET",
+                method="POST" if plan.mode == "portfolio" else "GET",
                 path=AVAILABILITY_PATH,
             )
 
 
 # -- running --------------------------------------------------------------------------------
 
+#: Errors no retry can cure: the run stops at once instead of recording a failed chunk.
+#: Refused credentials (401/403; the client raises AuthenticationError for them), a hard
+#: budget, a closed client, a configuration mistake.
+_FATAL: Final = (
+    AuthenticationError,
+    UnauthorizedError,
+    PermissionDeniedError,
+    BudgetExceededError,
+    ClientClosedError,
+    ConfigurationError,
+)
+
+
+def is_fatal(error: BaseException) -> bool:
+    """Whether ``error`` must stop a harvest rather than be recorded as a failed chunk.
+
+    Fatal: refused credentials, a hard budget, a closed client, a configuration error, and
+    anything that is not a :class:`~maxxton_async.MaxxtonError` (a bug, a cancellation).
+    """
+    return isinstance(error, _FATAL) or not isinstance(error, MaxxtonError)
+
 
 @dataclass(frozen=True, slots=True)
 class ChunkResult:
-    """One fetched chunk: its records, or the error that stopped it."""
+    """One fetched chunk: its records (and mandatory costs), or the error that stopped it.
+
+    Attributes:
+        chunk: the chunk.
+        records: its availability records.
+        error: the error, when the chunk failed.
+        costs: the stays' mandatory costs (``None`` when implies were not asked for).
+        fetched_at: when the fetch started (seconds since the epoch, from the harvest's
+            clock): the data is at least this fresh.
+    """
 
     chunk: HarvestChunk
     records: list[AvailabilityRecord]
     error: BaseException | None = None
+    costs: list[StayImplies] | None = None
+    fetched_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +424,7 @@ class HarvestProgress:
         chunks_done: chunks finished in this run (failed ones not included).
         chunks_total: chunks this run has to fetch.
         chunks_skipped: chunks finished by an earlier run.
-        chunks_failed: chunks whose call failed (only with ``fail_fast=False``).
+        chunks_failed: chunks whose call failed and that are not (yet) retried successfully.
         records: records received so far.
         calls: HTTP attempts this client sent since the run started (listing, token calls
             and retries included).
@@ -320,8 +471,11 @@ class HarvestResult:
         records: records written in this run.
         calls: HTTP attempts sent during the run (see :class:`HarvestProgress`).
         elapsed: seconds.
-        failed: ``(chunk, error message)`` of chunks that failed (``fail_fast=False``).
+        failed: ``(chunk, error message)`` of chunks still missing after the retry rounds;
+            they are not marked finished, so the next run fetches them.
+        retried: chunks that failed first and were fetched by a retry round.
         stats: memory bounds observed.
+        costs: mandatory-cost items (stays) written in this run.
     """
 
     plan: HarvestPlan
@@ -331,6 +485,13 @@ class HarvestResult:
     elapsed: float
     failed: tuple[tuple[HarvestChunk, str], ...] = ()
     stats: HarvestStats = field(default_factory=HarvestStats)
+    retried: int = 0
+    costs: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether every chunk of the plan is now finished."""
+        return not self.failed
 
     @property
     def records_per_second(self) -> float:
@@ -357,18 +518,27 @@ class Harvest:
         durations: stay lengths in nights; one call asks for all of them.
         channel_code: ``distributionChannelCode`` (reference query parameter).
         channel_id: ``distributionChannelId`` instead (wire contract).
-        resource_ids: accommodation types to cover; ``None`` lists every type first
-            (``GET /accommodationtypes``, paged).
+        resource_ids: accommodation types to cover (per-type mode); ``None`` means every
+            type (per-type mode lists them first, ``GET /accommodationtypes``, paged).
+        mode: ``"portfolio"`` (one ``POST`` per window for every type) or ``"per-type"``
+            (one ``GET`` per type and window); default portfolio, or per-type when
+            ``resource_ids`` are given (the portfolio call cannot name types).
+        implies: also fetch the stays' mandatory costs (one more call per chunk).
         window: the widest arrival window of one call, in days.
         include_all_prices: ask for every price (offers included), not just the cheapest.
-        params: extra query parameters for every availability call (``offerCode``, ...).
+        params: extra parameters for every availability call (``offerCode``, ...), named as
+            on the wire (query parameters in per-type mode, body fields in portfolio mode).
         concurrency: fetching tasks; default twice the limiter's capacity.
         queue_size: fetched chunks that may wait for the consumer; default ``concurrency``.
-        fail_fast: stop at the first chunk that fails (finished chunks stay finished);
-            with ``False`` failures are collected and the rest carries on.
+        fail_fast: stop at the first chunk that fails; default ``False``: failures are
+            recorded, retried at the end, and reported (see the module docstring).
+        retry_rounds: how many times failed chunks are tried again at the end of a run.
         on_progress: called with a :class:`HarvestProgress` after each chunk.
-        job: the checkpoint name of this harvest; default derived from the channel,
-            durations and parameters, so a rerun of the same harvest resumes it.
+        job: the checkpoint name of this harvest; default derived from the mode, channel,
+            arrival range, durations, parameters and the UTC day of the run, so a rerun of
+            the same harvest on the same day resumes it and one on the next day starts
+            afresh.
+        clock: seconds since the epoch (default :func:`time.time`; tests inject one).
     """
 
     def __init__(
@@ -381,14 +551,18 @@ class Harvest:
         channel_code: str | None = None,
         channel_id: int | None = None,
         resource_ids: Iterable[int] | None = None,
+        mode: HarvestMode | None = None,
+        implies: bool = False,
         window: int = DEFAULT_WINDOW,
         include_all_prices: bool = True,
         params: Mapping[str, str] | None = None,
         concurrency: int | None = None,
         queue_size: int | None = None,
-        fail_fast: bool = True,
+        fail_fast: bool = False,
+        retry_rounds: int = 1,
         on_progress: ProgressCallback | None = None,
         job: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.arrival_from = arrival_from
@@ -401,6 +575,20 @@ class Harvest:
         self.channel_code = channel_code
         self.channel_id = channel_id
         self.resource_ids = None if resource_ids is None else tuple(sorted(set(resource_ids)))
+        #: The types the caller chose (``None``: every type, even ones created later; per-type
+        #: mode fills :attr:`resource_ids` by listing them).
+        self.selected_ids = self.resource_ids
+        if mode is None:
+            mode = "portfolio" if self.resource_ids is None else "per-type"
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+        if mode == "portfolio" and self.resource_ids is not None:
+            raise ValueError(
+                "the portfolio-wide call answers every accommodation type: drop resource_ids "
+                "or use mode='per-type'"
+            )
+        self.mode: HarvestMode = mode
+        self.implies = implies
         self.window = window
         self.include_all_prices = include_all_prices
         self.params = dict(params or {})
@@ -411,8 +599,12 @@ class Harvest:
         self.queue_size = queue_size if queue_size is not None else self.concurrency
         if self.queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, got {self.queue_size}")
+        if retry_rounds < 0:
+            raise ValueError(f"retry_rounds must not be negative, got {retry_rounds}")
         self.fail_fast = fail_fast
+        self.retry_rounds = retry_rounds
         self.on_progress = on_progress
+        self.clock = clock
         self.job = job if job is not None else self._job_name()
         self.stats = HarvestStats(queue_size=self.queue_size)
         self._held_chunks = 0
@@ -420,16 +612,24 @@ class Harvest:
 
     def __repr__(self) -> str:
         return (
-            f"<Harvest {self.arrival_from.isoformat()}..{self.arrival_to.isoformat()} "
+            f"<Harvest {self.mode} {self.arrival_from.isoformat()}..{self.arrival_to.isoformat()} "
             f"durations={list(self.durations)} job={self.job!r}>"
         )
 
     def _job_name(self) -> str:
         channel = self.channel_code or (f"id{self.channel_id}" if self.channel_id else "-")
-        extra = [*sorted(self.params.items()), ("all", str(self.include_all_prices))]
+        extra = [
+            *sorted(self.params.items()),
+            ("all", str(self.include_all_prices)),
+            ("implies", str(self.implies)),
+            ("window", str(self.window)),
+        ]
         digest = hashlib.sha1(repr(extra).encode()).hexdigest()[:8]
         durs = "-".join(str(d) for d in self.durations)
-        return f"availability:{channel}:{durs}:{digest}"
+        span = f"{self.arrival_from.isoformat()}..{self.arrival_to.isoformat()}"
+        # The day of the run: prices move, so a harvest on the next day is a new one.
+        day = datetime.fromtimestamp(self.clock(), UTC).date().isoformat()
+        return f"availability:{self.mode}:{channel}:{span}:{durs}:{digest}@{day}"
 
     async def list_resource_ids(self) -> list[int]:
         """Every accommodation type's ``resourceId`` (``GET /accommodationtypes``, paged)."""
@@ -445,9 +645,10 @@ class Harvest:
         return ids
 
     async def plan(self, finished: Iterable[str] = ()) -> HarvestPlan:
-        """The plan: lists the accommodation types first when none were given."""
+        """The plan. In per-type mode the accommodation types are listed first when none
+        were given; the portfolio mode needs no listing."""
         ids = self.resource_ids
-        if ids is None:
+        if ids is None and self.mode == "per-type":
             ids = tuple(await self.list_resource_ids())
             self.resource_ids = ids
         return plan(
@@ -457,7 +658,18 @@ class Harvest:
             durations=self.durations,
             window=self.window,
             finished=finished,
+            mode=self.mode,
+            implies=self.implies,
         )
+
+    def chunks_for(self, resource_ids: Iterable[int] | None) -> list[HarvestChunk]:
+        """The chunks covering the whole range for ``resource_ids`` (per type), or for every
+        type (``None``: one portfolio chunk per window). Used by the index sync."""
+        windows = arrival_windows(self.arrival_from, self.arrival_to, self.window)
+        targets: list[int | None] = [None]
+        if resource_ids is not None:
+            targets = [*sorted(set(resource_ids))]
+        return [HarvestChunk(rid, a, b, self.durations) for rid in targets for a, b in windows]
 
     async def check_budget(self, the_plan: HarvestPlan) -> None:
         """Refuse ``the_plan`` if the client's hard budget cannot pay for it."""
@@ -465,9 +677,9 @@ class Harvest:
         margin = 0 if self.client.tokens.current() is not None else 1
         check_budget(the_plan, snapshot, self.client.usage.budget, margin=margin)
 
-    def request_params(self, chunk: HarvestChunk) -> dict[str, str]:
-        """The query parameters of ``chunk``'s availability call (reference names)."""
-        query = AvailabilityRequest(
+    def request(self, chunk: HarvestChunk) -> AvailabilityRequest:
+        """The availability query of ``chunk`` (reference names)."""
+        return AvailabilityRequest(
             arrival_date_from=chunk.arrival_from,
             arrival_date_to=chunk.arrival_to,
             resource_id=chunk.resource_id,
@@ -476,29 +688,80 @@ class Harvest:
             distribution_channel_id=self.channel_id,
             include_all_prices=True if self.include_all_prices else None,
         )
-        params = query.to_params()
+
+    def request_params(self, chunk: HarvestChunk) -> dict[str, str]:
+        """The query parameters of ``chunk``'s per-type availability call."""
+        params = self.request(chunk).to_params()
         params.update(self.params)
         return params
 
+    def request_body(self, chunk: HarvestChunk) -> dict[str, Any]:
+        """The JSON body of ``chunk``'s ``POST`` (portfolio availability, implies): the
+        query's names with JSON types (wire contract)."""
+        body: dict[str, Any] = msgspec.to_builtins(self.request(chunk))
+        body.update(self.params)
+        return body
+
     async def fetch(self, chunk: HarvestChunk) -> list[AvailabilityRecord]:
-        """One availability call (a plain JSON array; 204 or empty means none)."""
-        records = await self.client.request(
-            "GET",
-            AVAILABILITY_PATH,
-            params=self.request_params(chunk),
-            type=list[AvailabilityRecord],
-        )
+        """One availability call: ``POST`` for a portfolio chunk (guide, Reservation Flow
+        option 2), ``GET`` with query parameters for one type (guide, Event Flow,
+        AVAILABILITY_EVENT). A plain JSON array; 204 or empty means none."""
+        if chunk.portfolio:
+            # Read-only: a retry cannot book or change anything, so it may be resent.
+            records = await self.client.request(
+                "POST",
+                AVAILABILITY_PATH,
+                json=self.request_body(chunk),
+                type=list[AvailabilityRecord],
+                idempotent=True,
+            )
+        else:
+            records = await self.client.request(
+                "GET",
+                AVAILABILITY_PATH,
+                params=self.request_params(chunk),
+                type=list[AvailabilityRecord],
+            )
         return records or []
 
-    async def results(self, the_plan: HarvestPlan) -> AsyncGenerator[ChunkResult, None]:
-        """Fetch ``the_plan``'s chunks concurrently; yield each as it arrives.
+    async def fetch_implies(self, chunk: HarvestChunk) -> list[StayImplies]:
+        """The mandatory costs of ``chunk``'s stays (``POST .../availability/implies``, the
+        availability body; read-only, so resent on failure)."""
+        costs = await self.client.request(
+            "POST",
+            IMPLIES_PATH,
+            json=self.request_body(chunk),
+            type=list[StayImplies],
+            idempotent=True,
+        )
+        return costs or []
+
+    async def fetch_chunk(self, chunk: HarvestChunk) -> ChunkResult:
+        """Availability (and implies, when asked for) of one chunk; errors are returned in
+        the result, not raised."""
+        fetched_at = self.clock()
+        try:
+            if self.implies:
+                both: list[Any] = await gather_or_cancel(
+                    [self.fetch(chunk), self.fetch_implies(chunk)]
+                )
+                return ChunkResult(chunk, both[0], costs=both[1], fetched_at=fetched_at)
+            return ChunkResult(chunk, await self.fetch(chunk), fetched_at=fetched_at)
+        except Exception as exc:
+            return ChunkResult(chunk, [], exc, fetched_at=fetched_at)
+
+    async def results(
+        self, the_plan: HarvestPlan | Sequence[HarvestChunk]
+    ) -> AsyncGenerator[ChunkResult, None]:
+        """Fetch the chunks (of a plan, or given) concurrently; yield each as it arrives.
 
         Records of a chunk count as held until the consumer asks for the next result, so
         :attr:`stats` measures what the consumer really keeps in memory. Leaving the loop
         early cancels the fetches still running.
         """
-        chunks = iter(the_plan.chunks)
-        n_workers = min(self.concurrency, len(the_plan.chunks))
+        todo = the_plan.chunks if isinstance(the_plan, HarvestPlan) else tuple(the_plan)
+        chunks = iter(todo)
+        n_workers = min(self.concurrency, len(todo))
         if n_workers == 0:
             return
         queue: asyncio.Queue[ChunkResult | _Done] = asyncio.Queue(maxsize=self.queue_size)
@@ -508,10 +771,7 @@ class Harvest:
         async def worker() -> None:
             # One shared iterator: each chunk goes to exactly one worker.
             for chunk in chunks:
-                try:
-                    result = ChunkResult(chunk, await self.fetch(chunk))
-                except Exception as exc:
-                    result = ChunkResult(chunk, [], exc)
+                result = await self.fetch_chunk(chunk)
                 self._held_chunks += 1
                 self._held_records += len(result.records)
                 stats.peak_held_chunks = max(stats.peak_held_chunks, self._held_chunks)
@@ -541,7 +801,7 @@ class Harvest:
 
     async def records(self) -> AsyncIterator[AvailabilityRecord]:
         """Every record of the harvest as an async iterator (not checkpointed; use
-        :meth:`run` with a sink to resume after a crash)."""
+        :meth:`run` with a sink to resume after a crash). Raises the first chunk error."""
         the_plan = await self.plan()
         await self.check_budget(the_plan)
         async with aclosing(self.results(the_plan)) as results:
@@ -552,12 +812,14 @@ class Harvest:
                     yield record
 
     async def run(self, sink: HarvestSink | str | os.PathLike[str] | None = None) -> HarvestResult:
-        """Run the harvest into ``sink`` (a :class:`HarvestSink` or an output path; default
-        a :class:`CallbackSink` that drops records), skipping chunks it already finished.
+        """Run the harvest into ``sink`` (a :class:`HarvestSink`, an output path or a
+        ``postgresql://`` URL; default a :class:`CallbackSink` that drops records), skipping
+        chunks it already finished, retrying failed chunks at the end.
 
         Raises:
             BudgetExceededError: the plan needs more calls than the hard budget leaves
                 (nothing was fetched).
+            AuthenticationError: the credentials were refused (the run stops at once).
             MaxxtonError: a chunk failed and ``fail_fast`` is on; finished chunks stay
                 recorded, so a rerun fetches only the rest.
         """
@@ -572,32 +834,57 @@ class Harvest:
             finished = await sink.open(self.job)
             the_plan = await self.plan(finished)
             await self.check_budget(the_plan)
-            done = records = 0
-            failed: list[tuple[HarvestChunk, str]] = []
-            async with aclosing(self.results(the_plan)) as results:
-                async for result in results:
-                    error = result.error
-                    if error is not None:
-                        if self.fail_fast:
-                            raise error
-                        failed.append((result.chunk, f"{type(error).__name__}: {error}"))
-                    else:
-                        await sink.write(result.chunk, result.records)
-                        done += 1
-                        records += len(result.records)
-                    self._report(the_plan, done, len(failed), records, sent0, started)
+            done = records = costs = retried = 0
+            failed: dict[HarvestChunk, str] = {}
+            todo: Sequence[HarvestChunk] = the_plan.chunks
+            for round_ in range(self.retry_rounds + 1):
+                if round_:
+                    if not failed:
+                        break
+                    todo = list(failed)
+                    logger.info("retrying %d failed chunks (round %d)", len(todo), round_)
+                async with aclosing(self.results(todo)) as results:
+                    async for result in results:
+                        error = result.error
+                        if error is not None:
+                            if self.fail_fast or is_fatal(error):
+                                raise error
+                            failed[result.chunk] = f"{type(error).__name__}: {error}"
+                            logger.warning("chunk %s failed: %s", result.chunk.key, error)
+                        else:
+                            await self._write(sink, result)
+                            if failed.pop(result.chunk, None) is not None:
+                                retried += 1
+                            done += 1
+                            records += len(result.records)
+                            costs += len(result.costs or ())
+                        self._report(the_plan, done, len(failed), records, sent0, started)
             return HarvestResult(
                 plan=the_plan,
                 chunks_done=done,
                 records=records,
                 calls=self.client.statistics().requests_sent - sent0,
                 elapsed=time.monotonic() - started,
-                failed=tuple(failed),
+                failed=tuple(failed.items()),
                 stats=self.stats,
+                retried=retried,
+                costs=costs,
             )
         finally:
             if owned:
                 await sink.aclose()
+
+    async def _write(self, sink: HarvestSink, result: ChunkResult) -> None:
+        if isinstance(sink, PriceIndex):
+            await sink.write(
+                result.chunk, result.records, costs=result.costs, fetched_at=result.fetched_at
+            )
+        elif result.costs is None:
+            await sink.write(result.chunk, result.records)
+        else:
+            # Only sinks that take costs are handed them (a user's sink may not).
+            write: Any = sink.write
+            await write(result.chunk, result.records, costs=result.costs)
 
     def _report(
         self,
@@ -612,7 +899,7 @@ class Harvest:
             return
         elapsed = time.monotonic() - started
         finished = done + failed
-        left = len(the_plan.chunks) - finished
+        left = max(len(the_plan.chunks) - finished, 0)
         eta = elapsed / finished * left if finished else None
         self.on_progress(
             HarvestProgress(
@@ -638,11 +925,14 @@ async def harvest(
     channel_code: str | None = None,
     channel_id: int | None = None,
     resource_ids: Iterable[int] | None = None,
+    mode: HarvestMode | None = None,
+    implies: bool = False,
     window: int = DEFAULT_WINDOW,
     on_progress: ProgressCallback | None = None,
 ) -> HarvestResult:
-    """One call: harvest availability into ``out`` (a sink or a ``.sqlite``/``.ndjson``
-    path), resuming what an earlier run of the same harvest finished.
+    """One call: harvest availability into ``out`` (a sink, a ``.sqlite``/``.ndjson`` path
+    or a ``postgresql://`` URL), resuming what an earlier run of the same harvest finished
+    today.
 
     See :class:`Harvest` for the parameters.
     """
@@ -654,6 +944,8 @@ async def harvest(
         channel_code=channel_code,
         channel_id=channel_id,
         resource_ids=resource_ids,
+        mode=mode,
+        implies=implies,
         window=window,
         on_progress=on_progress,
     )

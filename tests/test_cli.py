@@ -50,19 +50,23 @@ def test_demo_runs_end_to_end_and_agrees_with_the_sandbox(
     assert main(["demo", "--json", "--latency", "0", "--out", str(out)]) == 0
     report = last_json(capsys.readouterr().out)
     h, e, u, s = report["harvest"], report["events"], report["usage"], report["server"]
+    i = report["index"]
     assert report["consistent"] is True
     # Harvest: 90 days of every type, one call per chunk, the index holds every record.
     assert (
         h["arrivalTo"]
         == (dt.date.fromisoformat(h["arrivalFrom"]) + dt.timedelta(days=89)).isoformat()
     )
-    assert h["chunks"] == h["resources"] * 3 == h["plannedCalls"] == h["availabilityCallsAtServer"]
+    # Portfolio mode (issue 14): one POST per 30-day window for every type.
+    assert h["chunks"] == 3 == h["plannedCalls"] == h["availabilityCallsAtServer"]
     # The progress bar counts every call of the harvest; the report says what the others were.
-    assert h["otherCalls"] == {"token": 1, "accommodationTypeList": 1}
-    assert h["calls"] == h["plannedCalls"] + 2
+    assert h["otherCalls"]["token"] == 1
+    assert h["calls"] == h["plannedCalls"] + sum(h["otherCalls"].values())
     assert h["records"] == h["indexStays"] > 0
     with sqlite3.connect(out) as conn:
-        assert conn.execute("SELECT count(*) FROM stay").fetchone()[0] == h["records"]
+        # After the index sync's portfolio refresh (below) the index holds what it wrote.
+        stays = conn.execute("SELECT count(*) FROM stay").fetchone()[0]
+        assert stays == report["index"]["stays"] > 0
     # Event sync: every change seen, merged-away customers removed, batching saved calls.
     assert e["changedEntitiesSeen"] == e["changedEntities"] > 0
     assert e["merges"] >= 1
@@ -74,8 +78,16 @@ def test_demo_runs_end_to_end_and_agrees_with_the_sandbox(
     assert u["total"] == u["requestsSent"] == s["requests"] == sum(s["byEndpoint"].values())
     assert u["tokens"] == u["tokenCalls"] == s["tokenCalls"] == 1
     assert u["calls"] + u["retries"] + u["tokens"] == u["total"]
-    assert s["byEndpoint"]["GET /maxxton/v2/accommodationtypes/availability"] == h["plannedCalls"]
-    assert s["byEndpoint"]["GET /maxxton/v2/events"] == e["eventCalls"]
+    availability = s["byEndpoint"]["POST /maxxton/v2/accommodationtypes/availability"]
+    assert availability == h["plannedCalls"] + i["availabilityCalls"]
+    # Index sync: the mutations' AVAILABILITY_EVENTs refreshed the index, which now equals
+    # the sandbox's availability; one portfolio POST per window, not a nightly re-harvest.
+    assert i["matchesSandbox"] is True
+    assert i["typesChanged"] > 1
+    assert i["refresh"] == "portfolio"
+    assert i["availabilityCalls"] == 3 < i["nightlyPerTypeCalls"] == h["resources"] * 3
+    assert i["checkpoint"] == e["checkpoint"]
+    assert s["byEndpoint"]["GET /maxxton/v2/events"] == e["eventCalls"] + i["eventCalls"]
     assert 1 <= u["peakInFlight"] <= 15
     assert s["rejected"] == 0
     # Nothing went to the user's (here: the test's) default usage database.
@@ -120,6 +132,8 @@ async def test_harvest_command_writes_ndjson_and_resumes(
     assert await asyncio.to_thread(main, args) == 0
     result = last_json(capsys.readouterr().out)
     assert result["plan"] == {
+        "mode": "per-type",
+        "implies": False,
         "resources": 2,
         "chunks": 4,
         "skipped": 0,
@@ -267,3 +281,97 @@ def test_describe_error_maps_each_expected_failure_to_its_code() -> None:
     )
     assert budget is not None
     assert "next month" in budget[0]
+
+
+def harvest_args(sb: Sandbox, tmp_path: Path, out: str, *extra: str) -> list[str]:
+    start = sb.data.start_date
+    return [
+        "harvest",
+        *connection(sb, tmp_path),
+        "--from",
+        start.isoformat(),
+        "--to",
+        (start + dt.timedelta(days=59)).isoformat(),
+        "--duration",
+        "7",
+        "--channel",
+        "WEB",
+        "--out",
+        out,
+        "--json",
+        *extra,
+    ]
+
+
+def truth_7(sb: Sandbox) -> set[tuple[int, str, int]]:
+    start = sb.data.start_date
+    return {
+        (rid, (start + dt.timedelta(days=i)).isoformat(), 7)
+        for rid in sb.data.accommodation_types
+        for i in range(60)
+        if sb.data.availability(rid, start + dt.timedelta(days=i), 7) is not None
+    }
+
+
+async def test_harvest_follow_keeps_the_index_fresh_from_events(
+    sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "prices.sqlite"
+    args = harvest_args(sb, tmp_path, str(out), "--follow", "--passes", "1", "--interval", "0")
+    assert await asyncio.to_thread(main, args) == 0
+    first = last_json(capsys.readouterr().out)
+    assert first["full"] is True
+    assert first["committed"] is True
+    sb.mutate(16)
+    assert await asyncio.to_thread(main, args) == 0
+    second = last_json(capsys.readouterr().out)
+    assert second["events"] >= 16
+    assert second["changed"]
+    assert second["mode"] == "portfolio"
+    assert second["calls"] == 1 + 2 + 1  # token, one events page, one POST per window
+    with sqlite3.connect(out) as conn:
+        rows = conn.execute("SELECT resource_id, arrival_date, duration FROM stay").fetchall()
+    assert set(rows) == truth_7(sb)
+
+
+async def test_harvest_asks_before_a_large_harvest_and_refuses_without_a_terminal(
+    sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "prices.sqlite")
+    args = harvest_args(sb, tmp_path, out, "--confirm-above", "1")
+    assert await asyncio.to_thread(main, args) == 2
+    err = capsys.readouterr().err
+    assert "portfolio harvest" in err  # the plan was printed first
+    assert "--yes" in err
+    assert sb.stats.requests_total == 0  # the portfolio plan needs no call
+    assert await asyncio.to_thread(main, [*args, "--yes"]) == 0
+    assert last_json(capsys.readouterr().out)["complete"] is True
+
+
+async def test_harvest_fresh_fetches_again_and_writes_to_postgresql(
+    sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ._pg_util import drop_schema, require_postgres, unique_schema
+
+    url = await require_postgres()
+    schema = unique_schema("cli")
+    try:
+        args = harvest_args(sb, tmp_path, url, "--schema", schema)
+        assert await asyncio.to_thread(main, args) == 0
+        assert last_json(capsys.readouterr().out)["plan"]["calls"] == 2
+        assert await asyncio.to_thread(main, args) == 0
+        assert last_json(capsys.readouterr().out)["plan"]["calls"] == 0  # resumed: done
+        assert await asyncio.to_thread(main, [*args, "--fresh"]) == 0
+        assert last_json(capsys.readouterr().out)["plan"]["calls"] == 2
+        import asyncpg
+
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch(
+                f"SELECT resource_id, arrival_date, duration FROM {schema}.stay"
+            )
+        finally:
+            await conn.close()
+        assert {(r[0], r[1].isoformat(), r[2]) for r in rows} == truth_7(sb)
+    finally:
+        await drop_schema(url, schema)

@@ -33,6 +33,7 @@ from maxxton_async.models import AvailabilityRecord
 from maxxton_async.sandbox import Sandbox
 
 AVAIL_ROUTE = f"GET {AVAILABILITY_PATH}"
+PORTFOLIO_ROUTE = f"POST {AVAILABILITY_PATH}"
 DURATIONS = (3, 7, 14)
 
 
@@ -53,8 +54,13 @@ def client_for(sb: Sandbox, **kwargs: object) -> MaxxtonClient:
     )
 
 
+def availability_calls(sb: Sandbox) -> int:
+    """Availability calls of either mode the sandbox served."""
+    return len(sb.stats.requests_to(AVAIL_ROUTE)) + len(sb.stats.requests_to(PORTFOLIO_ROUTE))
+
+
 def fetched_chunks(sb: Sandbox) -> Counter[tuple[int, str, str]]:
-    """(resourceId, from, to) of every availability call the sandbox logged."""
+    """(resourceId, from, to) of every per-type availability call the sandbox logged."""
     out: Counter[tuple[int, str, str]] = Counter()
     for r in sb.stats.requests_to(AVAIL_ROUTE):
         q = urllib.parse.parse_qs(r.query)
@@ -167,7 +173,7 @@ async def test_harvest_fetches_each_chunk_once_and_matches_the_truth(
 ) -> None:
     progress: list[HarvestProgress] = []
     async with client_for(sb) as client:
-        job = make(client, sb, on_progress=progress.append)
+        job = make(client, sb, on_progress=progress.append, mode="per-type")
         index = SQLitePriceIndex(tmp_path / "prices.sqlite")
         result = await job.run(index)
         stays = await index.stays()
@@ -193,14 +199,17 @@ async def test_harvest_fetches_each_chunk_once_and_matches_the_truth(
     assert progress[-1].eta == 0
 
 
-async def test_rerun_of_a_finished_harvest_fetches_nothing(sb: Sandbox, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["portfolio", "per-type"])
+async def test_rerun_of_a_finished_harvest_fetches_nothing(
+    sb: Sandbox, tmp_path: Path, mode: str
+) -> None:
     async with client_for(sb) as client:
-        await make(client, sb).run(str(tmp_path / "p.sqlite"))
+        await make(client, sb, mode=mode).run(str(tmp_path / "p.sqlite"))
         sb.reset_stats()
-        again = await make(client, sb).run(str(tmp_path / "p.sqlite"))
+        again = await make(client, sb, mode=mode).run(str(tmp_path / "p.sqlite"))
     assert again.plan.calls == 0
     assert len(again.plan.skipped) == again.plan.total > 0
-    assert fetched_chunks(sb) == Counter()
+    assert availability_calls(sb) == 0
 
 
 async def test_crash_in_the_sink_then_rerun_fetches_only_the_rest(
@@ -215,7 +224,7 @@ async def test_crash_in_the_sink_then_rerun_fetches_only_the_rest(
         written.append(chunk)
 
     async with client_for(sb) as client:
-        first = make(client, sb, concurrency=4)
+        first = make(client, sb, concurrency=4, mode="per-type")
         sink = CallbackSink(failing, checkpoint=store_path)
         with pytest.raises(RuntimeError, match="disk full"):
             await first.run(sink)
@@ -228,7 +237,7 @@ async def test_crash_in_the_sink_then_rerun_fetches_only_the_rest(
         sb.reset_stats()
 
         rest: list[HarvestChunk] = []
-        second = make(client, sb)
+        second = make(client, sb, mode="per-type")
         sink2 = CallbackSink(lambda c, r: rest.append(c), checkpoint=store_path)
         result = await second.run(sink2)
         await sink2.aclose()
@@ -252,7 +261,9 @@ async def test_cancelled_ndjson_harvest_resumes_without_duplicates(
 
     async with client_for(sb) as client:
         sink = NDJSONSink(out)
-        task = asyncio.create_task(make(client, sb, on_progress=on_progress).run(sink))
+        task = asyncio.create_task(
+            make(client, sb, on_progress=on_progress, mode="per-type").run(sink)
+        )
         await asyncio.wait_for(reached.wait(), 30)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -263,7 +274,7 @@ async def test_cancelled_ndjson_harvest_resumes_without_duplicates(
         # A half-written line from a crash must be cut off on resume.
         with out.open("ab") as f:
             f.write(b'{"resourceId": 1, "arriv')
-        job = make(client, sb)
+        job = make(client, sb, mode="per-type")
         sink2 = NDJSONSink(out)
         result = await job.run(sink2)
         await sink2.aclose()
@@ -282,7 +293,9 @@ async def test_cancelled_ndjson_harvest_resumes_without_duplicates(
 async def test_backpressure_bounds_what_is_held(sb: Sandbox) -> None:
     queue_size, workers = 2, 4
     async with client_for(sb) as client:
-        job = make(client, sb, window=3, concurrency=workers, queue_size=queue_size)
+        job = make(
+            client, sb, window=3, concurrency=workers, queue_size=queue_size, mode="per-type"
+        )
         the_plan = await job.plan()
         assert the_plan.calls >= 300
         consumed = records = 0
@@ -322,13 +335,130 @@ async def test_hard_budget_refuses_before_any_availability_call(sb: Sandbox) -> 
     assert sb.stats.requests_total == 0
 
 
-async def test_failing_chunks_are_collected_without_fail_fast(sb: Sandbox) -> None:
+async def test_failing_chunks_are_collected_by_default_and_fail_fast_stops(sb: Sandbox) -> None:
+    # Behaviour changed deliberately (issue 14): keep going is the default; fail_fast=True
+    # restores the old stop-at-the-first-failure.
     async with client_for(sb) as client:
-        job = make(client, sb, days=30, resource_ids=[1000], channel_code="NOPE", fail_fast=False)
+        job = make(client, sb, days=30, resource_ids=[1000], channel_code="NOPE")
         result = await job.run()
-        strict = make(client, sb, days=30, resource_ids=[1000], channel_code="NOPE")
+        strict = make(client, sb, days=30, resource_ids=[1000], channel_code="NOPE", fail_fast=True)
         with pytest.raises(Exception, match="NOPE"):
             await strict.run()
     assert result.chunks_done == 0
     assert len(result.failed) == 1
+    assert not result.complete
     assert "BadRequestError" in result.failed[0][1]
+
+
+# -- portfolio mode, plans of both modes, a harvest that finishes ---------------------------
+
+
+def test_plan_states_the_calls_of_both_modes() -> None:
+    start, end = dt.date(2027, 1, 1), dt.date(2027, 12, 31)  # 365 days: 13 windows of 30
+    ids = range(1000, 1300)  # 300 types
+    portfolio = plan(ids, start, end, durations=[7], mode="portfolio")
+    per_type = plan(ids, start, end, durations=[7], mode="per-type")
+    assert portfolio.windows == per_type.windows == 13
+    assert portfolio.calls == 13 == per_type.full_calls("portfolio")
+    assert per_type.calls == 300 * 13 == portfolio.full_calls("per-type")
+    assert all(c.resource_id is None and c.key.startswith("*:") for c in portfolio.chunks)
+    assert "would cost 3900 calls" in portfolio.describe()
+    assert "would cost 13 calls" in per_type.describe()
+    with_implies = plan(None, start, end, durations=[7], mode="portfolio", implies=True)
+    assert with_implies.calls == 26
+    assert with_implies.full_calls("per-type") is None  # types unknown without listing
+    assert "26 calls per accommodation type" in with_implies.describe()
+    resumed = plan(
+        None, start, end, durations=[7], mode="portfolio", finished=["*:2027-01-01:2027-01-30"]
+    )
+    assert resumed.calls == 12
+    with pytest.raises(ValueError, match="mode"):
+        plan(ids, start, end, durations=[7], mode="bulk")  # type: ignore[arg-type]
+
+
+async def test_portfolio_harvest_costs_one_call_per_window_and_matches_the_truth(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    async with client_for(sb) as client:
+        job = make(client, sb)  # 90 days: 3 windows
+        assert job.mode == "portfolio"
+        the_plan = await job.plan()
+        assert sb.stats.requests_total == 0  # the plan sent nothing
+        index = SQLitePriceIndex(tmp_path / "prices.sqlite")
+        result = await job.run(index)
+        stays = await index.stays()
+        await index.aclose()
+    assert the_plan.calls == result.plan.calls == 3
+    assert len(sb.stats.requests_to(PORTFOLIO_ROUTE)) == 3
+    assert fetched_chunks(sb) == Counter()  # no per-type call
+    assert result.calls == result.plan.calls + 1  # + the token call: within windows + 3
+    want = truth(sb, job.arrival_from, job.arrival_to, DURATIONS)
+    assert {(r, a, d): p for r, a, d, p in stays} == pytest.approx(want)
+    assert result.records == len(want) == len(stays)
+
+
+async def test_portfolio_mode_refuses_a_subset_of_types(sb: Sandbox) -> None:
+    async with client_for(sb) as client:
+        with pytest.raises(ValueError, match="portfolio"):
+            make(client, sb, mode="portfolio", resource_ids=[1000])
+
+
+async def test_a_harvest_on_the_next_day_fetches_again(sb: Sandbox, tmp_path: Path) -> None:
+    now = [dt.datetime(2027, 1, 1, 23, 0, tzinfo=dt.UTC).timestamp()]
+    out = str(tmp_path / "p.sqlite")
+    async with client_for(sb) as client:
+        first = await make(client, sb, clock=lambda: now[0]).run(out)
+        same_day = await make(client, sb, clock=lambda: now[0] + 600).run(out)
+        now[0] += 3600  # past midnight UTC
+        sb.reset_stats()
+        next_day = make(client, sb, clock=lambda: now[0])
+        again = await next_day.run(out)
+    assert first.plan.calls == 3
+    assert same_day.plan.calls == 0
+    assert "2027-01-02" in next_day.job
+    assert again.plan.calls == 3 == availability_calls(sb)
+
+
+async def test_failed_chunks_are_retried_at_the_end_and_the_run_goes_on(sb: Sandbox) -> None:
+    async with client_for(sb) as client:
+        job = make(client, sb, mode="per-type", resource_ids=[1000, 1001], concurrency=1)
+        await job.plan()  # lists nothing (ids given) but the token is fetched by the next call
+        await client.request("GET", "/maxxton/v2/accommodationtypes", params={"size": 1})
+        sb.faults.update(fail_next=2, fail_status=400)  # not retried by the client
+        result = await job.run()
+    assert result.complete
+    assert result.retried == 2
+    assert result.chunks_done == result.plan.calls == 6
+    assert availability_calls(sb) == 8  # 6 chunks + 2 retried
+
+
+async def test_chunks_still_failing_are_reported_and_fetched_by_the_next_run(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "p.sqlite")
+    async with client_for(sb) as client:
+        await client.request("GET", "/maxxton/v2/accommodationtypes", params={"size": 1})
+        sb.faults.update(fail_next=2, fail_status=400)
+        first = await make(client, sb, retry_rounds=0, concurrency=1).run(out)
+        second = await make(client, sb).run(out)
+    assert len(first.failed) == 2
+    assert first.chunks_done == 1
+    assert second.plan.calls == 2
+    assert {c.key for c in second.plan.chunks} == {c.key for c, _ in first.failed}
+    assert second.complete
+
+
+async def test_refused_credentials_stop_the_harvest_at_once(sb: Sandbox) -> None:
+    from maxxton_async import AuthenticationError
+    from maxxton_async.sandbox import SandboxClient
+
+    async with client_for(sb) as client:
+        await client.request("GET", "/maxxton/v2/accommodationtypes", params={"size": 1})
+        # The API user's key is revoked: its token stops working, a new one is refused.
+        sb.state.clients[sb.client_id] = SandboxClient("rotated-secret")
+        sb.revoke_tokens()
+        sb.reset_stats()
+        job = make(client, sb, mode="per-type", resource_ids=range(1000, 1010), concurrency=1)
+        with pytest.raises(AuthenticationError):
+            await job.run()
+    assert availability_calls(sb) == 1  # the first chunk's 401; nothing after it

@@ -1,10 +1,13 @@
 """``maxxton-async demo``: the whole SDK against an in-process sandbox, in seconds.
 
 1. starts a :class:`~maxxton_async.sandbox.Sandbox` on a loopback port;
-2. harvests availability of every accommodation type over 90 days into a SQLite price index;
-3. lets the sandbox change some data (``sb.mutate(n)``);
+2. harvests availability of every accommodation type over 90 days into a SQLite price index
+   (portfolio mode: one call per 30-day window);
+3. lets the sandbox change some data (``sb.mutate(n)``): prices, offers, bookings ...;
 4. runs one event-sync pass (history and changes) with batched refreshes;
-5. prints the usage report: calls by kind from the usage ledger, peak in flight, token
+5. runs one index-sync pass: the AVAILABILITY_EVENTs of those changes make the index re-fetch
+   what changed, and the index is checked against the sandbox's own availability;
+6. prints the usage report: calls by kind from the usage ledger, peak in flight, token
    calls, and the sandbox's own counts, which must agree with the client's.
 
 Nothing touches the user's cache: the usage ledger, checkpoint and index live in a temporary
@@ -27,6 +30,7 @@ from .._client import MaxxtonClient
 from .._sqlite import SQLiteLedger
 from ..events import EventSync
 from ..harvest import Harvest, SQLitePriceIndex
+from ..index_sync import IndexSync
 from ..sandbox import Sandbox
 from ._common import file_in_existing_dir, float_range, int_range, rich_available
 from ._harvest import progress_bar
@@ -38,10 +42,11 @@ def register(subparsers: Any) -> None:
     """Add the ``demo`` subcommand."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
-        help="harvest + event sync + usage report against an in-process sandbox",
+        help="harvest + event sync + index sync + usage report against an in-process sandbox",
         description="Start a local sandbox, harvest 90 days of availability for every "
         "accommodation type into a SQLite price index, let the sandbox change data, run one "
-        "event-sync pass, and print the usage report. Needs no credentials or network.",
+        "event-sync pass and one index-sync pass (the index kept fresh by events), and print "
+        "the usage report. Needs no credentials or network.",
     )
     p.add_argument(
         "--out",
@@ -137,19 +142,21 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 )
                 result = await job.run(index)
             index_stats = await index.stats()
-            await index.aclose()
-            harvest_calls_at_server = len(
-                sb.stats.requests_to("GET /maxxton/v2/accommodationtypes/availability")
-            )
+            harvest_calls_at_server = _availability_calls(sb)
             # The progress bar counts every call the harvest sent (result.calls): the
             # availability calls of the plan, plus the token call and the listing of the
-            # accommodation types. The report names both, so the figures agree.
+            # accommodation types (if the mode needed one). The report names both, so the
+            # figures agree.
             harvest_other_calls = {
                 "token": sb.stats.token_calls,
                 "accommodationTypeList": len(
                     sb.stats.requests_to("GET /maxxton/v2/accommodationtypes")
                 ),
             }
+            # The index sync starts where the feed is now: the harvest above is today's job,
+            # so its first pass fetches no availability again.
+            index_sync = IndexSync(job, index, tmp / "index-events.sqlite")
+            await index_sync.sync_once()
 
             mutations = sb.mutate(args.mutations)
             mutated = {(e["eventType"], e["entityId"]) for e in mutations}
@@ -167,6 +174,13 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 sync_stats = sync.stats
             sync_elapsed = time.monotonic() - started
 
+            before = _availability_calls(sb)
+            index_pass = await index_sync.sync_once()
+            index_refresh_calls = _availability_calls(sb) - before
+            index_matches = await _index_matches(sb, index, start, end, durations)
+            await index_sync.aclose()
+            await index.aclose()
+
             cs = client.statistics()
             days = await client.usage.history(1)
             snapshot = await client.usage.snapshot()
@@ -179,7 +193,8 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "arrivalFrom": start.isoformat(),
                 "arrivalTo": end.isoformat(),
                 "durations": sorted(set(durations)),
-                "resources": len(result.plan.resource_ids),
+                "mode": result.plan.mode,
+                "resources": len(result.plan.resource_ids) or _types(sb),
                 "chunks": result.plan.total,
                 "plannedCalls": result.plan.calls,
                 "availabilityCallsAtServer": harvest_calls_at_server,
@@ -208,6 +223,19 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "mergedAwayRemoved": sum(1 for e in merges if e["oldEntityId"] in removed),
                 "elapsed": round(sync_elapsed, 3),
             },
+            "index": {
+                "events": index_pass.events,
+                "typesChanged": len(index_pass.changed),
+                "refresh": index_pass.mode,
+                "chunks": index_pass.chunks,
+                "stays": index_pass.stays,
+                "calls": index_pass.calls,
+                "availabilityCalls": index_refresh_calls,
+                "eventCalls": index_sync.stats.calls - index_refresh_calls,
+                "checkpoint": index_pass.position,
+                "matchesSandbox": index_matches,
+                "nightlyPerTypeCalls": result.plan.full_calls("per-type", _types(sb)),
+            },
             "usage": {
                 "calls": today.calls,
                 "retries": today.retries,
@@ -232,8 +260,37 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         and harvest_calls_at_server == result.plan.calls
         and result.calls == result.plan.calls + sum(harvest_other_calls.values())
         and len(mutated & seen) == len(mutated)
+        and index_matches
     )
     return report
+
+
+def _availability_calls(sb: Sandbox) -> int:
+    return sum(
+        len(sb.stats.requests_to(f"{method} /maxxton/v2/accommodationtypes/availability"))
+        for method in ("GET", "POST")
+    )
+
+
+def _types(sb: Sandbox) -> int:
+    return sum(1 for t in sb.data.accommodation_types.values() if not t["archived"])
+
+
+async def _index_matches(
+    sb: Sandbox, index: SQLitePriceIndex, start: dt.date, end: dt.date, durations: list[int]
+) -> bool:
+    """Whether the index holds exactly the sandbox's bookable stays, at their prices."""
+    want = {}
+    for rid in sb.data.accommodation_types:
+        day = start
+        while day <= end:
+            for d in set(durations):
+                rec = sb.data.availability(rid, day, d)
+                if rec is not None:
+                    want[(rid, day, d)] = min(p["price"] for p in rec["prices"])
+            day += dt.timedelta(days=1)
+    got = {(r, a, d): p for r, a, d, p in await index.stays()}
+    return got == want
 
 
 def _print(report: dict[str, Any]) -> None:
@@ -258,6 +315,14 @@ def _print(report: dict[str, Any]) -> None:
         f"(saved {e['callsSaved']}); changed entities seen "
         f"{e['changedEntitiesSeen']}/{e['changedEntities']}, "
         f"merged-away customers removed {e['mergedAwayRemoved']}/{e['merges']}"
+    )
+    i = report["index"]
+    console.print(
+        f"[bold]Index sync[/]: {i['events']} events named {i['typesChanged']} changed types; "
+        f"refreshed {i['refresh'] or 'nothing'} with {i['availabilityCalls']} availability "
+        f"calls ({i['stays']} stays replaced; a nightly per-type re-harvest costs "
+        f"{i['nightlyPerTypeCalls']}); index matches the sandbox: "
+        + ("[green]yes[/]" if i["matchesSandbox"] else "[red]NO[/]")
     )
     table = Table(title="Usage")
     table.add_column("figure")

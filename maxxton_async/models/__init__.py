@@ -20,6 +20,7 @@ from ._customers import (
     MailAddress,
 )
 from ._events import EntityAction, EntityType, Event, EventType
+from ._implies import ImpliedCost, StayImplies
 from ._page import Page, PageSort, SortOrder
 from ._reservations import (
     CREATE_STATUSES,
@@ -88,6 +89,7 @@ __all__ = [
     "FilterOption",
     "Gender",
     "IdentityType",
+    "ImpliedCost",
     "Location",
     "MailAddress",
     "Model",
@@ -118,6 +120,7 @@ __all__ = [
     "StatusAction",
     "StatusUpdate",
     "StatusUpdateResult",
+    "StayImplies",
     "Subjects",
     "Token",
     "Tolerant",

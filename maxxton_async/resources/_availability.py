@@ -1,9 +1,12 @@
 """Availability and prices per stay: ``/maxxton/v2/accommodationtypes/availability``.
 
-Method conflict (maxxton-api-notes.md §3): the guide's Reservation Flow (option 2) says
-``POST``, its Event Flow and the reference document ``GET`` with query parameters. The default
-is ``GET`` with the reference's parameter names; ``method="POST"`` sends the same names as a
-JSON body. Both only read, so both are retried (``idempotent=True`` for the POST). The answer
+Method conflict (docs/wire-contract.md, Availability): the guide's Reservation Flow (option 2)
+says ``POST`` ("to fetch all available stays and prices for all accommodation types"), its
+Event Flow and the reference document ``GET`` with query parameters. The default is ``GET``
+with the reference's parameter names; ``method="POST"`` sends the same names as a JSON body
+(without ``resource_id``: every accommodation type). :meth:`Availability.implies` fetches the
+stays' mandatory costs (``POST .../availability/implies``, same guide section). Both only
+read, so both are retried (``idempotent=True`` for the POST). The answer
 is a plain JSON array (docs/wire-contract.md), decoded as ``list[AvailabilityRecord]``.
 """
 
@@ -18,11 +21,13 @@ import msgspec
 
 from ..models._availability import AvailabilityRecord, AvailabilityRequest
 from ..models._base import encode
+from ..models._implies import StayImplies
 from ._base import API, Headers, Resource
 
 __all__ = ["Availability"]
 
 _RECORDS = list[AvailabilityRecord]
+_IMPLIES = list[StayImplies]
 
 
 class Availability(Resource):
@@ -54,7 +59,7 @@ class Availability(Resource):
         Give a distribution channel by code (the reference's query parameter) or by id, not
         both. ``extra`` holds further parameters named as on the wire (camelCase). The widest
         arrival window one call may cover is not documented: harvest large ranges in windows
-        (DESIGN.md).
+        (:mod:`maxxton_async.harvest`).
         """
         if distribution_channel_code is not None and distribution_channel_id is not None:
             raise ValueError("give distribution_channel_code or distribution_channel_id, not both")
@@ -104,6 +109,27 @@ class Availability(Resource):
             )
         else:
             raise ValueError(f"method must be 'GET' or 'POST', got {method!r}")
+        return result if result is not None else []
+
+    async def implies(
+        self,
+        request: AvailabilityRequest,
+        *,
+        headers: Headers | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> builtins.list[StayImplies]:
+        """The mandatory costs (cleaning, tourist tax, ...) of the stays ``request`` selects:
+        ``POST /accommodationtypes/availability/implies`` with the availability body (guide,
+        Reservation Flow option 2; answer shape **inferred**, docs/wire-contract.md). Read-only,
+        so it is resent on failure."""
+        result: builtins.list[StayImplies] | None = await self._client.request(
+            "POST",
+            f"{self._path}/implies",
+            json=_body(request, extra),
+            headers=headers,
+            type=_IMPLIES,
+            idempotent=True,
+        )
         return result if result is not None else []
 
 

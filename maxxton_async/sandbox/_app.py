@@ -110,6 +110,7 @@ def make_app(state: SandboxState) -> web.Application:
     # Fixed paths before {id} ones, and ids constrained to digits, so they never shadow.
     r.add_get(f"{p}/accommodationtypes/availability", _availability)
     r.add_post(f"{p}/accommodationtypes/availability", _availability)
+    r.add_post(f"{p}/accommodationtypes/availability/implies", _availability_implies)
     r.add_post(f"{p}/accommodationtypes/search", _search)
     r.add_post(f"{p}/accommodationtypes/arrivalrangesearch", _arrival_range_search)
     r.add_post(f"{p}/customers", _create_customer)
@@ -614,6 +615,16 @@ def _flag(value: Any) -> bool:
 
 
 async def _availability(request: web.Request) -> web.StreamResponse:
+    return await _stays(request, implies=False)
+
+
+async def _availability_implies(request: web.Request) -> web.StreamResponse:
+    """Mandatory costs of every available stay (guide, Reservation Flow option 2); the body is
+    the availability query's, the answer one item per stay (wire contract, Implies)."""
+    return await _stays(request, implies=True)
+
+
+async def _stays(request: web.Request, *, implies: bool) -> web.StreamResponse:
     state = _state(request)
     data = state.data
     if request.method == "POST":
@@ -657,6 +668,11 @@ async def _availability(request: web.Request) -> web.StreamResponse:
         for day in range((last - first).days + 1):
             arrival = first + dt.timedelta(days=day)
             for duration in durations or cfg.durations:
+                if implies:
+                    costs = data.implies(rid, arrival, duration)
+                    if costs is not None:
+                        out.append(costs)
+                    continue
                 rec = data.availability(rid, arrival, duration)
                 if rec is None:
                     continue

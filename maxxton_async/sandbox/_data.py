@@ -303,6 +303,8 @@ class ResourceConfig:
     durations: tuple[int, ...]
     arrival_weekdays: tuple[int, ...]
     revision: int = 0
+    cleaning_fee: float = 45.0
+    """The mandatory cleaning cost of a stay (an imply; guide, Reservation Flow option 2)."""
 
 
 @dataclass(slots=True)
@@ -453,6 +455,41 @@ class SandboxData:
             return set()
         return {unit for unit, start, end in holds.values() if start < departure and arrival < end}
 
+    def implies(self, resource_id: int, arrival: dt.date, duration: int) -> Record | None:
+        """The mandatory costs of one stay (``None`` when the stay cannot be booked).
+
+        The answer item of ``POST /accommodationtypes/availability/implies`` (guide,
+        Reservation Flow option 2; shape **inferred**, wire contract): cleaning, tourist tax
+        per night for up to four guests, and a fixed booking fee, as add-ons.
+        """
+        if self.availability(resource_id, arrival, duration) is None:
+            return None
+        cfg = self.resource_config[resource_id]
+        cap = self.accommodation_types[resource_id]["maxCapacity"]
+        ids = self.addon_ids
+        costs = (
+            (ids[0], "CLEAN", "Final cleaning", cfg.cleaning_fee),
+            (ids[1], "TAX", "Tourist tax", round(1.25 * duration * min(cap, 4), 2)),
+            (ids[2], "BOOKFEE", "Booking fee", 19.5),
+        )
+        return {
+            "resourceId": resource_id,
+            "arrivalDate": arrival.isoformat(),
+            "duration": duration,
+            "implies": [
+                {"addonId": a, "code": c, "name": n, "price": p, "currencyCode": "EUR"}
+                for a, c, n, p in costs
+            ],
+        }
+
+    def offer_types(self, offer_id: int) -> list[int]:
+        """The accommodation types offer ``offer_id`` applies to (fixed by the seed)."""
+        return [
+            rid
+            for rid in self.accommodation_types
+            if mix(self.seed, offer_id, rid) % 3 == 0 and rid in self.resource_config
+        ]
+
     def _bookable_units(self, resource_id: int) -> list[tuple[int, str]]:
         # Cached per dataset version: units are only renamed or archived through a change.
         key = (resource_id, self.version)
@@ -601,6 +638,8 @@ def generate(
             night_price=round(rng.uniform(45, 180) * (1 + cap / 10), 2),
             durations=_DURATION_SETS[rng.randrange(len(_DURATION_SETS))],
             arrival_weekdays=_ARRIVAL_DAYS[rng.randrange(len(_ARRIVAL_DAYS))],
+            # From the capacity, not the generator: the rest of the data stays as it was.
+            cleaning_fee=float(25 + 5 * cap),
         )
         unit_ids: list[int] = []
         for j in range(sz.units_per_type):

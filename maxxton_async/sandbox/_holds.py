@@ -1,4 +1,4 @@
-"""Bookings consume units: which reservations hold one, and the event when the last one goes.
+"""Bookings consume units: which reservations hold one, and the availability events they cause.
 
 Guide, Reservation Flow 6: OPTIONAL "the accommodation type price and availability are
 guaranteed for the reservation"; QUOTATION "the accommodation type rates are guaranteed for the
@@ -6,7 +6,9 @@ reservation period and not the availability. So, some other guests can also book
 reservation and then it is no longer available to the guest who created a QUOTATION
 reservation." PROVISIONAL and DEFINITIVE are confirmed bookings. Guide, Event Flow,
 AVAILABILITY_EVENT: "When the last unit of an accommodation type is booked, it is removed from
-the availability index right away and an availability event is created near real-time."
+the availability index right away and an availability event is created near real-time." Every
+hold and release changes the type's availability (the units left for the stays it overlaps), so
+each appends an AVAILABILITY_EVENT, as the guide's first case says of any availability change.
 
 Only reservations made through the API hold units (the generated history does not: it is
 **inferred** data the availability function never saw). REQUEST does not hold either: a request
@@ -34,7 +36,7 @@ def _stay(record: dict[str, Any]) -> tuple[dt.date, dt.date]:
 
 
 def hold(state: SandboxState, record: dict[str, Any], when: dt.datetime) -> None:
-    """Take ``record``'s unit for its stay; emit AVAILABILITY_EVENT if no unit is left."""
+    """Take ``record``'s unit for its stay; emit AVAILABILITY_EVENT."""
     data = state.data
     arrival, departure = _stay(record)
     resource_id = record["resourceId"]
@@ -43,15 +45,21 @@ def hold(state: SandboxState, record: dict[str, Any], when: dt.datetime) -> None
         arrival,
         departure,
     )
-    if data.availability(resource_id, arrival, (departure - arrival).days) is None:
-        data.add_event("AVAILABILITY_EVENT", resource_id, "ACCOMMODATIONTYPE", "UPDATE", when)
+    # Every hold changes the type's availability (one unit fewer for the stays it overlaps):
+    # "When the prices or availability of a certain accommodation type changes ... an
+    # availability event is created"; the last unit is the guide's near-real-time case.
+    data.add_event("AVAILABILITY_EVENT", resource_id, "ACCOMMODATIONTYPE", "UPDATE", when)
 
 
 def release(state: SandboxState, record: dict[str, Any]) -> None:
-    """Give ``record``'s unit back (declined, cancelled, expired)."""
+    """Give ``record``'s unit back (declined, cancelled, expired); the type's availability
+    changes, so an AVAILABILITY_EVENT follows (guide, Event Flow)."""
     holds = state.data.holds.get(record["resourceId"])
-    if holds is not None:
-        holds.pop(record["reservationId"], None)
+    if holds is not None and holds.pop(record["reservationId"], None) is not None:
+        when = state.data.event_time(state.utcnow())
+        state.data.add_event(
+            "AVAILABILITY_EVENT", record["resourceId"], "ACCOMMODATIONTYPE", "UPDATE", when
+        )
 
 
 def is_held(state: SandboxState, record: dict[str, Any]) -> bool:

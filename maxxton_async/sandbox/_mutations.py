@@ -7,8 +7,12 @@ moves its reservations to the survivor, and logs ``entityId`` = survivor, ``oldE
 removed one (guide, Event Flow, CUSTOMER_EVENT). Reservation events rotate a status change, a
 stay period change and a bill change, each sending its webhook (guide, Webhooks:
 ``reservation.status_change``, ``reservation.stay_period_change``, ``reservation.bill_change``),
-so ``mutate(48)`` sends one of each. Changes draw from the state's own seeded
-generator, so the same seed gives the same changes whatever requests came in between.
+so ``mutate(48)`` sends one of each. A change that moves prices or availability (a type's
+rate or rentability, an offer's discount) is followed by an AVAILABILITY_EVENT for every type it
+affects, as the guide's availability index does once it has processed it (guide, Event Flow,
+AVAILABILITY_EVENT), so ``mutate(n)`` may append more than ``n`` events. Changes draw from the
+state's own seeded generator, so the same seed gives the same changes whatever requests came in
+between.
 """
 
 from __future__ import annotations
@@ -52,14 +56,30 @@ def _one(state: SandboxState, event_type: str, turn: int) -> list[Record]:
     if event_type == "RESERVATION_EVENT" and data.reservations:
         return _reservation_change(state, _RESERVATION_CHANGES[turn % 3], when)
     entity_id, entity_type = event_subject(data, event_type, rng)
+    # Types whose prices or availability this change moves: the availability index emits an
+    # AVAILABILITY_EVENT for each once it has processed the change (guide, Event Flow).
+    repriced: list[int] = []
     if event_type == "ACCOMMODATION_TYPE_EVENT" and entity_id in data.accommodation_types:
         data.accommodation_types[entity_id]["priority"] = rng.randint(1, 100)
-    elif event_type in ("AVAILABILITY_EVENT", "RATE_EVENT") and entity_type == "ACCOMMODATIONTYPE":
+    elif (
+        event_type in ("AVAILABILITY_EVENT", "RATE_EVENT", "RENTABILITY_EVENT")
+        and entity_type == "ACCOMMODATIONTYPE"
+    ):
         cfg = data.resource_config.get(entity_id)
         if cfg is not None:
             cfg.revision += 1  # prices and availability of this type change
+            if event_type != "AVAILABILITY_EVENT":
+                repriced.append(entity_id)
     elif event_type in ("OFFER_EVENT", "RATE_EVENT") and entity_id in data.offers:
         data.offers[entity_id]["discountPercent"] = rng.choice((5, 10, 15, 20, 25, 30))
+        # "an availability event is created for all the accommodation types for which this
+        # offer is applicable" (guide, Event Flow, AVAILABILITY_EVENT).
+        repriced.extend(data.offer_types(entity_id))
+    elif event_type == "IMPLY_EVENT" and entity_type == "ACCOMMODATIONTYPE":
+        cfg = data.resource_config.get(entity_id)
+        if cfg is not None:  # a mandatory cost of the type changes (guide, IMPLY_EVENT)
+            fee = float(rng.choice((35, 45, 55, 65, 75, 85)))
+            cfg.cleaning_fee = fee if fee != cfg.cleaning_fee else fee + 2.5
     elif event_type == "DISTRIBUTIONCHANNEL_EVENT" and entity_id in data.distribution_channels:
         dc = data.distribution_channels[entity_id]
         dc["name"] = dc["name"].split(" (")[0] + f" ({rng.randint(1, 99)})"
@@ -71,7 +91,10 @@ def _one(state: SandboxState, event_type: str, turn: int) -> list[Record]:
     elif event_type == "UNIT_EVENT" and entity_id in data.units:
         unit = data.units[entity_id]
         unit["name"] = unit["name"].split(" (")[0] + f" (renovated {rng.randint(2020, 2030)})"
-    return [data.add_event(event_type, entity_id, entity_type, "UPDATE", when)]
+    out = [data.add_event(event_type, entity_id, entity_type, "UPDATE", when)]
+    for rid in repriced:
+        out.append(data.add_event("AVAILABILITY_EVENT", rid, "ACCOMMODATIONTYPE", "UPDATE", when))
+    return out
 
 
 def _customer_change(state: SandboxState, action: str, when: dt.datetime) -> list[Record]:

@@ -153,8 +153,11 @@ async def test_create_reservation_and_read_it_back(
     assert created["statusValue"] == "OPTIONAL"
     assert created["status"] == 11
     assert sb.data.reservations[res_id] == created
-    assert sb.data.events[-1]["eventType"] == "RESERVATION_EVENT"
-    assert sb.data.events[-1]["entityAction"] == "CREATE"
+    assert sb.data.events[-2]["eventType"] == "RESERVATION_EVENT"
+    assert sb.data.events[-2]["entityAction"] == "CREATE"
+    # The OPTIONAL booking holds a unit: the type's availability changed (guide, Event Flow).
+    assert sb.data.events[-1]["eventType"] == "AVAILABILITY_EVENT"
+    assert sb.data.events[-1]["entityId"] == created["resourceId"]
     async with http.get(f"{API}/reservations/{res_id}/details", headers=auth) as resp:
         details = await resp.json()
     assert details["customer"]["customerId"] == body["customerId"]
