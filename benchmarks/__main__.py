@@ -15,7 +15,17 @@ import sys
 import time
 from typing import Any
 
-from . import decode, harvest_memory, index_economy, pagination, report, sendpath, throughput
+from . import (
+    adaptive,
+    decode,
+    harvest_memory,
+    index_economy,
+    pagination,
+    pending_memory,
+    report,
+    sendpath,
+    throughput,
+)
 
 SECTIONS = (
     "throughput",
@@ -26,6 +36,8 @@ SECTIONS = (
     "overhead",
     "harvest",
     "index",
+    "adaptive",
+    "pending",
 )
 
 
@@ -80,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     if "index" in sections:
         step("index call economy")
         results["index"] = index_economy.run(quick=quick)
+    if "adaptive" in sections:
+        step("adaptive cap (another tenant holds 5 slots)")
+        results["adaptive"] = adaptive.run(rounds=2 if quick else 3, n=1500 if quick else 3000)
+    if "pending" in sections:
+        step("memory per pending call")
+        results["pending"] = pending_memory.run(n=20_000 if quick else 100_000)
     results["seconds"] = time.perf_counter() - started
     results["machine"] = report.machine()
     chart = report.write_chart(results)

@@ -357,6 +357,25 @@ def write_markdown(results: dict[str, Any], path: Path = HERE / "results.md") ->
             f"at most {hv['peak_held_chunks']} chunks held at once.",
             "",
         ]
+    if results.get("adaptive"):
+        from .adaptive import markdown as adaptive_markdown
+
+        lines += adaptive_markdown(results["adaptive"])
+    if results.get("pending"):
+        pm = results["pending"]
+        lines += [
+            "## Memory per pending call",
+            "",
+            f"`benchmarks/pending_memory.py`: {pm['n']:,} calls awaited at once behind the cap "
+            f"(the SDK held {pm['sdk_in_flight']} in flight), tracemalloc, median of 3.",
+            "",
+            "| client | bytes per pending call |",
+            "|---|---:|",
+            f"| SDK | {pm['sdk_bytes']:.0f} |",
+            f"| hand-written (Semaphore, f-string URL) | {pm['handwritten_bytes']:.0f} |",
+            f"| ratio | {pm['ratio']:.2f}× |",
+            "",
+        ]
     if results.get("index"):
         from .index_economy import markdown
 

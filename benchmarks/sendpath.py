@@ -89,7 +89,7 @@ async def _measure(n: int, rounds: int, tmp: str) -> dict[str, float]:
             body = (await stub.send(probe)).body
         return decode(body)
 
-    probe = Request("GET", "/x", _URL)
+    probe = Request("GET", "/x", "http://127.0.0.1:8080")
     limiter = client.limiter
 
     async def slot() -> None:

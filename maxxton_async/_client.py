@@ -39,7 +39,7 @@ import os
 import platform
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -127,6 +127,9 @@ class ClientStatistics:
     token_calls: int
     effective_capacity: int
 
+
+#: ``_send``'s "no decoding": the token call reads the response itself.
+_RAW: Final = object()
 
 #: Attempts a token call may make: one retry at most, so that 20 callers waiting on a
 #: failing token endpoint cost at most 2 billed calls (the failure is shared).
@@ -748,7 +751,7 @@ class MaxxtonClient:
     # -- the send path -----------------------------------------------------------------
 
     @overload
-    async def request(
+    def request(
         self,
         method: str,
         path: str,
@@ -760,10 +763,10 @@ class MaxxtonClient:
         filter: FilterLike | None = ...,
         sort: SortLike | None = ...,
         idempotent: bool | None = ...,
-    ) -> T | None: ...
+    ) -> Coroutine[Any, Any, T | None]: ...
 
     @overload
-    async def request(
+    def request(
         self,
         method: str,
         path: str,
@@ -775,9 +778,9 @@ class MaxxtonClient:
         filter: FilterLike | None = ...,
         sort: SortLike | None = ...,
         idempotent: bool | None = ...,
-    ) -> Any: ...
+    ) -> Coroutine[Any, Any, Any]: ...
 
-    async def request(
+    def request(
         self,
         method: str,
         path: str,
@@ -789,8 +792,13 @@ class MaxxtonClient:
         filter: FilterLike | None = None,
         sort: SortLike | None = None,
         idempotent: bool | None = None,
-    ) -> Any:
-        """Send one API call and decode its answer.
+    ) -> Coroutine[Any, Any, Any]:
+        """Send one API call and decode its answer: ``await client.request(...)``.
+
+        The arguments are checked and the request value built when this is called; the
+        returned coroutine does the sending. (A plain function, not ``async def``: a call
+        waiting for a slot then holds one frame less, which is most of its memory when
+        100,000 calls wait at once.)
 
         Args:
             method: HTTP method.
@@ -815,19 +823,14 @@ class MaxxtonClient:
         request = Request(
             method,
             path,
-            self.base_url + path,
-            build_query(params, filter=filter, sort=sort),
+            self.base_url,
+            build_query(params, filter=filter, sort=sort) or (),
             self._headers(headers, has_json=body is not None),
             body,
             self._timeout,
             method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
         )
-        try:
-            return self._decode(await self._send(request), type, request)
-        except MaxxtonError as exc:
-            # One place for every error of every step, the token call's included.
-            self._scrubber.error(exc)
-            raise
+        return self._send(request, type)
 
     def paginate(
         self,
@@ -896,110 +899,132 @@ class MaxxtonClient:
             headers[name] = value
         return {k: v for k, v in headers.items() if v is not None}
 
-    async def _send(self, request: Request) -> Response:
-        """The send path (module docstring): one pass of the named steps per attempt.
+    async def _send(self, request: Request, type_: Any = _RAW) -> Any:
+        """The send path (module docstring): one pass of the named steps per attempt, then
+        decode into ``type_``.
 
-        Returns the final response; raises the typed error for a final non-2xx status
-        (the token call handles its own statuses, so it gets them back instead).
+        Returns the final response when ``type_`` is ``_RAW`` (the token call, which
+        handles its own statuses); otherwise the decoded body, or the typed error for a
+        final non-2xx status. Every error leaves here scrubbed of the secret and tokens.
+        All in one frame: a call waiting for a slot then holds little memory.
         """
-        policy = self._retry
-        max_attempts = policy.max_attempts
-        kind = UsageKind.CALL
-        is_call = request.purpose != "token"
-        if not is_call:
-            kind, max_attempts = UsageKind.TOKEN, min(max_attempts, _TOKEN_ATTEMPTS)
-        attempt = 0  # attempts that reached the wire
-        spent = 0  # retry-quota tokens this call took
-        replayed_401 = False
-        while True:
-            if is_call and self._hooks_request:
-                await _call_hooks(self._hooks_request, request)
-            reservation = await self._reserve(request, kind if attempt == 0 else UsageKind.RETRY)
-            queued_at = time.perf_counter() if self._observer is not None else 0.0
-            try:
-                token, permit = await self._authorize_and_take_slot(request)
-            except BaseException:
-                reservation.give_back()
-                raise
-            try:
-                response = await self._exchange(
-                    request, token, reservation, permit, attempt + 1, queued_at
+        try:
+            policy = self._retry
+            max_attempts = policy.max_attempts
+            kind = UsageKind.CALL
+            is_call = request.purpose != "token"
+            if not is_call:
+                kind, max_attempts = UsageKind.TOKEN, min(max_attempts, _TOKEN_ATTEMPTS)
+            attempt = 0  # attempts that reached the wire
+            spent = 0  # retry-quota tokens this call took
+            replayed_401 = False
+            while True:
+                if is_call and self._hooks_request:
+                    await _call_hooks(self._hooks_request, request)
+                reservation = await self._reserve(
+                    request, kind if attempt == 0 else UsageKind.RETRY
                 )
-            except TransportError as failure:
-                attempt += 1
-                self._counters.retries += attempt > 1
-                delay = self._retry_delay(failure, request, attempt, max_attempts)
-                cost = (
-                    None
-                    if delay is None
-                    else self._quota.acquire(timeout=isinstance(failure, RequestTimeoutError))
-                )
-                if delay is None or cost is None:
-                    raise self._final_failure(failure, request) from None
-                spent += cost
-                logger.debug(
-                    "%s %s: %s; retry %d in %.2fs",
-                    request.method,
-                    request.path,
-                    self._scrubber.text(failure.message),
-                    attempt,
-                    delay,
-                )
-                await self._sleep(delay)
-                continue
-            attempt += 1
-            self._counters.retries += attempt > 1
-            if is_call:
-                captured = _CAPTURED.get()
-                if captured is not None:
-                    captured.append(Exchange(request, response))
-                if self._hooks_response:
-                    await _call_hooks(self._hooks_response, request, response)
-            # -- decide
-            status = response.status
-            if status == 401 and token is not None and not replayed_401:
-                # One re-authentication and one replay; a second 401 is final.
-                replayed_401 = True
-                await self._tokens.invalidate(token)
-                continue
-            if status in policy.retry_statuses and attempt < max_attempts:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                delay = policy.delay_for_status(
-                    status, attempt=attempt, idempotent=request.idempotent, retry_after=retry_after
-                )
-                cost = None if delay is None else self._quota.acquire()
-                if delay is not None and cost is not None:
+                queued_at = time.perf_counter() if self._observer is not None else 0.0
+                try:
+                    # Fast path inline (a pending call's memory is mostly its frames): a current
+                    # token, a slot, and the token still usable once the slot is held.
+                    token = self._tokens.current() if request.authenticated else None
+                    if token is None and request.authenticated:
+                        token, permit = await self._authorize_and_take_slot(request)
+                    else:
+                        permit = await self._limiter.acquire()
+                        if token is not None and token is not self._tokens.usable():
+                            self._limiter.release(permit)
+                            token, permit = await self._authorize_and_take_slot(request)
+                except BaseException:
+                    reservation.give_back()
+                    raise
+                try:
+                    response = await self._exchange(
+                        request, token, reservation, permit, attempt + 1, queued_at
+                    )
+                except TransportError as failure:
+                    attempt += 1
+                    self._counters.retries += attempt > 1
+                    delay = self._retry_delay(failure, request, attempt, max_attempts)
+                    cost = (
+                        None
+                        if delay is None
+                        else self._quota.acquire(timeout=isinstance(failure, RequestTimeoutError))
+                    )
+                    if delay is None or cost is None:
+                        raise self._final_failure(failure, request) from None
                     spent += cost
                     logger.debug(
-                        "%s %s: HTTP %d; retry %d in %.2fs",
+                        "%s %s: %s; retry %d in %.2fs",
                         request.method,
                         request.path,
-                        status,
+                        self._scrubber.text(failure.message),
                         attempt,
                         delay,
                     )
                     await self._sleep(delay)
                     continue
-            if 300 <= status < 400:
-                raise RedirectError(
-                    f"HTTP {status}: redirects are not followed "
-                    f"(Location: {response.headers.get('Location', '?')})",
-                    method=request.method,
-                    path=request.path,
-                    status=status,
-                    body=response.body,
-                    location=response.headers.get("Location"),
-                )
-            if status >= 400 and request.authenticated:
-                raise status_error(
-                    method=request.method,
-                    path=request.path,
-                    status=status,
-                    body=response.body,
-                    retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                )
-            self._quota.release(spent)
-            return response
+                attempt += 1
+                self._counters.retries += attempt > 1
+                if is_call:
+                    captured = _CAPTURED.get()
+                    if captured is not None:
+                        captured.append(Exchange(request, response))
+                    if self._hooks_response:
+                        await _call_hooks(self._hooks_response, request, response)
+                # -- decide
+                status = response.status
+                if status == 401 and token is not None and not replayed_401:
+                    # One re-authentication and one replay; a second 401 is final.
+                    replayed_401 = True
+                    await self._tokens.invalidate(token)
+                    continue
+                if status in policy.retry_statuses and attempt < max_attempts:
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    delay = policy.delay_for_status(
+                        status,
+                        attempt=attempt,
+                        idempotent=request.idempotent,
+                        retry_after=retry_after,
+                    )
+                    cost = None if delay is None else self._quota.acquire()
+                    if delay is not None and cost is not None:
+                        spent += cost
+                        logger.debug(
+                            "%s %s: HTTP %d; retry %d in %.2fs",
+                            request.method,
+                            request.path,
+                            status,
+                            attempt,
+                            delay,
+                        )
+                        await self._sleep(delay)
+                        continue
+                if 300 <= status < 400:
+                    raise RedirectError(
+                        f"HTTP {status}: redirects are not followed "
+                        f"(Location: {response.headers.get('Location', '?')})",
+                        method=request.method,
+                        path=request.path,
+                        status=status,
+                        body=response.body,
+                        location=response.headers.get("Location"),
+                    )
+                if status >= 400 and request.authenticated:
+                    raise status_error(
+                        method=request.method,
+                        path=request.path,
+                        status=status,
+                        body=response.body,
+                        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                    )
+                self._quota.release(spent)
+                return response if type_ is _RAW else self._decode(response, type_, request)
+        except MaxxtonError as exc:
+            # One place for every error of every step, the token call's included.
+            self._scrubber.error(exc)
+            raise
 
     async def _reserve(self, request: Request, kind: UsageKind) -> Reservation:
         """Pace, reserve and commit: the attempt is counted durably before it queues."""
@@ -1211,7 +1236,7 @@ class MaxxtonClient:
         request = Request(
             "POST",
             AUTH_PATH,
-            self.base_url + AUTH_PATH,
+            self.base_url,
             query,
             headers,
             body,

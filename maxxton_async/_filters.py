@@ -266,6 +266,8 @@ def build_query(
 
     ``None`` values are dropped, so optional arguments can be passed through as-is.
     """
+    if not params and filter is None and sort is None:
+        return []
     items = params.items() if isinstance(params, Mapping) else (params or ())
     out: list[tuple[str, str]] = []
     for key, value in items:

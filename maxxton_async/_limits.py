@@ -111,7 +111,9 @@ class _SlotContext:
 
     __slots__ = ("_acquire", "_release")
 
-    def __init__(self, acquire: Callable[[], Awaitable[None]], release: Callable[[], None]) -> None:
+    def __init__(
+        self, acquire: Callable[[], Awaitable[object]], release: Callable[[], None]
+    ) -> None:
         self._acquire = acquire
         self._release = release
 
@@ -221,7 +223,7 @@ class LocalLimiter:
         self._in_flight = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._peak = 0
-        self._context = _SlotContext(self._acquire, self._release)
+        self._context = _SlotContext(self.acquire, self._release)
 
     def __repr__(self) -> str:
         return (
@@ -239,7 +241,9 @@ class LocalLimiter:
         """The adaptive cap, or ``None`` for a fixed one."""
         return self._adaptive
 
-    async def _acquire(self) -> None:
+    async def acquire(self) -> object:
+        """Wait for a free slot (first come, first served); return its permit."""
+        # One frame, no helper: a pending call's memory is mostly its frames.
         if self._in_flight < self._limit and not self._waiters:
             self._in_flight += 1
         else:
@@ -258,6 +262,7 @@ class LocalLimiter:
                 raise
         if self._in_flight > self._peak:
             self._peak = self._in_flight
+        return _LOCAL_PERMIT
 
     def _wake(self) -> None:
         waiters = self._waiters
@@ -271,11 +276,6 @@ class LocalLimiter:
         self._in_flight -= 1
         if self._waiters:
             self._wake()
-
-    async def acquire(self) -> object:
-        """Wait for a free slot (first come, first served); return its permit."""
-        await self._acquire()
-        return _LOCAL_PERMIT
 
     def release(self, permit: object) -> None:
         """Give a slot back."""

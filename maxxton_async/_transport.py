@@ -47,7 +47,7 @@ class Request:
     Attributes:
         method: the HTTP method, upper case.
         path: the URL path (``/maxxton/v2/...``), used in errors and logs.
-        url: the full URL without query string.
+        base_url: scheme and host (``https://api.maxxton.net``); :attr:`url` joins them.
         query: query parameters, in order (names may repeat).
         headers: request headers (the client adds ``Authorization`` per attempt).
         body: the encoded body, or ``None``.
@@ -59,7 +59,7 @@ class Request:
 
     method: str
     path: str
-    url: str
+    base_url: str
     query: Sequence[tuple[str, str]] = ()
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
@@ -72,12 +72,17 @@ class Request:
         # Headers and query may hold credentials: show neither.
         return f"<Request {self.method} {self.path}>"
 
+    @property
+    def url(self) -> str:
+        """The full URL without query string (built on demand: a waiting call keeps less)."""
+        return self.base_url + self.path
+
     def with_header(self, name: str, value: str) -> Request:
         """A copy with one more header (e.g. ``Authorization`` for this attempt)."""
         return Request(
             self.method,
             self.path,
-            self.url,
+            self.base_url,
             self.query,
             {**self.headers, name: value},
             self.body,
