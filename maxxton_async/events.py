@@ -64,9 +64,9 @@ from ._errors import (
     ServerError,
     TransportError,
 )
-from ._filters import F, Filter
 from ._lookup import fetch_by_ids, gather_or_cancel
 from .models import EntityAction, Event, EventType, Page, SetAside
+from .resources._events import EventCursor
 
 if TYPE_CHECKING:
     from ._client import MaxxtonClient
@@ -83,42 +83,13 @@ __all__ = [
     "RefreshSpec",
     "RefreshTable",
     "SyncStats",
+    "group_events",
 ]
 
 logger = logging.getLogger("maxxton_async.events")
 
 #: **Inferred** path (notes §2: the reference lists an Events tag with one GET).
 EVENTS_PATH: Final = "/maxxton/v2/events"
-
-
-@dataclass(frozen=True, slots=True)
-class EventCursor:
-    """How "events after the checkpoint" is asked for: the one place that knows.
-
-    The default is the wire contract's inference: ``filter=eventId>N`` and
-    ``sort=eventId,asc``, the checkpoint being the last processed ``eventId``.
-
-    Attributes:
-        field: the strictly increasing event field filtered and sorted on.
-    """
-
-    field: str = "eventId"
-
-    def filter(self, after: int | None) -> Filter | None:
-        """The filter selecting events after ``after`` (none before the first sync)."""
-        return None if after is None else F(self.field) > after
-
-    def sort(self) -> str:
-        """Oldest first, so the last event of a page is a safe checkpoint."""
-        return f"{self.field},asc"
-
-    def latest_sort(self) -> str:
-        """Newest first, to find the current end of the feed."""
-        return f"{self.field},desc"
-
-    def position(self, event: Event) -> int:
-        """The checkpoint value ``event`` moves the cursor to."""
-        return event.event_id
 
 
 RefreshTable = Mapping[str, Mapping[str | None, RefreshSpec] | RefreshSpec]

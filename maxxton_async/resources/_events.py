@@ -1,28 +1,58 @@
 """The events feed: what changed, in ``eventId`` order (guide, Event Flow).
 
-The path, the ``eventId`` field and filtering on it are **inferred** (maxxton-api-notes.md §2,
-docs/wire-contract.md, Events): the guide names "the Events endpoint" but not its parameters.
-The cursor expression lives in :meth:`Events.after` only, so a different real-world cursor is
-a one-line change. Sync advances on the event id, never on ``creationDate``: timestamps tie
-(DESIGN.md).
+The path, the ``eventId`` field and filtering on it are **inferred** (docs/wire-contract.md,
+Events): the guide names "the Events endpoint" but not its parameters. The cursor expression
+lives in :class:`EventCursor` only, so a different real-world cursor is a one-line change.
+Sync advances on the event id, never on ``creationDate``: timestamps tie.
 """
 
 from __future__ import annotations
 
 import builtins
+from dataclasses import dataclass
 from typing import Any
 
-from .._filters import Filter, FilterLike, SortLike
+from .._filters import F, Filter, FilterLike, SortLike
 from .._pagination import Paginator
-from ..events import EventCursor
 from ..models._events import Event
 from ..models._page import Page
 from ._base import API, Headers, ListEndpoint, merge_filters
 
-__all__ = ["Events"]
+__all__ = ["EventCursor", "Events"]
 
-# The cursor strategy lives in one place, maxxton_async.events.EventCursor (inferred, notes §2);
-# the namespace and the event sync both use it.
+
+@dataclass(frozen=True, slots=True)
+class EventCursor:
+    """How "events after the checkpoint" is asked for: the one place that knows.
+
+    The default is the wire contract's inference: ``filter=eventId>N`` and
+    ``sort=eventId,asc``, the checkpoint being the last processed ``eventId``.
+
+    Attributes:
+        field: the strictly increasing event field filtered and sorted on.
+    """
+
+    field: str = "eventId"
+
+    def filter(self, after: int | None) -> Filter | None:
+        """The filter selecting events after ``after`` (none before the first sync)."""
+        return None if after is None else F(self.field) > after
+
+    def sort(self) -> str:
+        """Oldest first, so the last event of a page is a safe checkpoint."""
+        return f"{self.field},asc"
+
+    def latest_sort(self) -> str:
+        """Newest first, to find the current end of the feed."""
+        return f"{self.field},desc"
+
+    def position(self, event: Event) -> int:
+        """The checkpoint value ``event`` moves the cursor to."""
+        return event.event_id
+
+
+# The cursor strategy lives in one place, EventCursor (inferred: docs/wire-contract.md);
+# the namespace and the event sync (which imports it from here) both use it.
 _CURSOR = EventCursor()
 DEFAULT_SORT = _CURSOR.sort()
 """Events are read oldest first so that the last id seen is a safe cursor."""
