@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._auth import CachedToken
 from ._errors import LimiterUnavailableError
-from ._limits import LimiterStatistics, LocalLimiter
-from ._usage import (
+from ._ledger import (
     BatchKey,
     DayUsage,
     TotalsKey,
@@ -42,6 +41,7 @@ from ._usage import (
     WriteBehindLedger,
     month_key,
 )
+from ._limits import LimiterStatistics, LocalLimiter
 
 try:
     import redis.asyncio as aioredis

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ._auth import CachedToken
-from ._usage import (
+from ._ledger import (
     BatchKey,
     DayUsage,
     TotalsKey,

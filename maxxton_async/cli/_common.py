@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from .. import _errors as errors
+from .._budget import FREE_DAILY, FREE_MONTHLY
 from .._client import ENVIRONMENTS, MaxxtonClient
-from .._usage import FREE_DAILY, FREE_MONTHLY, Ledger, UsageSnapshot
+from .._ledger import Ledger
+from .._usage import UsageSnapshot
 
 __all__ = [
     "EXIT_CODES_HELP",
