@@ -15,7 +15,7 @@ client's CPU alone and no earlier run leaves state behind):
   a queue, which separates httpx's per-request cost from the cost of its pool's waiting list;
 * ``sequential`` -- the SDK awaited one call at a time.
 
-Every concurrent client gets all its calls at once (``asyncio.gather``), the usage DESIGN.md
+Every concurrent client gets all its calls at once (``asyncio.gather``), the usage the design
 names first: many coroutines awaiting single calls, the cap deciding what is on the wire. The
 request is ``GET /maxxton/v2/customers/{id}`` (a small resource), decoded into plain objects
 by every client. Token and connection set-up happen in an untimed warm-up.

@@ -2,7 +2,7 @@
 
 Two things must survive a crash for bulk work to resume instead of starting over:
 
-* the event sync's **cursor**, the last processed ``eventId`` (DESIGN.md: advance on the
+* the event sync's **cursor**, the last processed ``eventId`` (advance on the
   event id, never on a timestamp, because timestamps can tie);
 * a harvest's **finished chunks**, so that a rerun fetches only what is left.
 

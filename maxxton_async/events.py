@@ -88,7 +88,7 @@ __all__ = [
 
 logger = logging.getLogger("maxxton_async.events")
 
-#: **Inferred** path (notes §2: the reference lists an Events tag with one GET).
+#: **Inferred** path (docs/wire-contract.md: the reference lists an Events tag with one GET).
 EVENTS_PATH: Final = "/maxxton/v2/events"
 
 

@@ -103,7 +103,7 @@ class Availability(Resource):
             )
         elif method_upper == "POST":
             body = _body(request, extra)
-            # Read-only: retrying cannot book or change anything (notes §3).
+            # Read-only: retrying cannot book or change anything (docs/wire-contract.md).
             result = await self._client.request(
                 "POST", self._path, json=body, headers=headers, type=_RECORDS, idempotent=True
             )

@@ -1,7 +1,7 @@
 """Availability search (guide, Reservation Flow, option 1).
 
 ``POST /maxxton/v2/accommodationtypes/search`` and ``.../arrivalrangesearch`` (the guide
-names both; bodies per the reference, maxxton-api-notes.md §3). They only read, so they are
+names both; bodies per the reference, docs/wire-contract.md). They only read, so they are
 declared idempotent and retried like GETs.
 """
 

@@ -53,7 +53,7 @@ class Collection:
 
 
 #: The list endpoints, by the path segment after ``/maxxton/v2/``. Reservations and distribution
-#: channels answer 204 when nothing matches (reference pages; notes §4, §5).
+#: channels answer 204 when nothing matches (reference pages; docs/wire-contract.md).
 COLLECTIONS: dict[str, Collection] = {
     c.name: c
     for c in (
