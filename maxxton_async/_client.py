@@ -331,7 +331,9 @@ class MaxxtonClient:
             to ``$MAXXTON_ENVIRONMENT``, else ``"test"``.
         base_url: overrides the environment's host (the sandbox, a proxy); the environment
             still decides how calls are billed.
-        max_in_flight: the cap on concurrent requests (Maxxton allows 15 per IP).
+        max_in_flight: the cap on concurrent requests (Maxxton allows 15 per IP; 15 when
+            omitted). With ``limiter=`` the limiter's own capacity is the cap: passing a
+            different ``max_in_flight`` too is a :class:`ConfigurationError`.
         locale: the ``locale`` header (e.g. ``"nl_NL"``), sent on every call.
         show_archived: the ``x-show-archived`` header, sent when not ``None``.
         timeout: seconds one attempt may take on the wire. A caller cancelled while its
@@ -377,7 +379,7 @@ class MaxxtonClient:
         *,
         environment: str | None = None,
         base_url: str | None = None,
-        max_in_flight: int = 15,
+        max_in_flight: int | None = None,
         locale: str | None = None,
         show_archived: bool | None = None,
         timeout: float = 30.0,
@@ -424,6 +426,12 @@ class MaxxtonClient:
                 f"unknown environment {environment!r}; valid values: "
                 + ", ".join(repr(e) for e in ENVIRONMENTS)
             )
+        if limiter is not None and max_in_flight is not None and max_in_flight != limiter.capacity:
+            raise ConfigurationError(
+                f"max_in_flight={max_in_flight} conflicts with the limiter's capacity "
+                f"{limiter.capacity}: pass one or the other"
+            )
+        max_in_flight = max_in_flight if max_in_flight is not None else 15
         if max_in_flight < 1:
             raise ConfigurationError(f"max_in_flight must be at least 1, got {max_in_flight}")
         if timeout <= 0 or connect_timeout <= 0:

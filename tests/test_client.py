@@ -511,3 +511,13 @@ async def test_each_months_peak_is_recorded(server: CountingServer, creds: dict[
         await asyncio.gather(*(client.request("GET", "ping") for _ in range(30)))
     assert await ledger.peak(scope="tst", environment="test", month="2026-11") == 15
     assert await ledger.peak(scope="tst", environment="test", month="2026-12") == 15
+
+
+def test_max_in_flight_and_a_limiter_of_another_capacity_conflict() -> None:
+    from maxxton_async import LocalLimiter
+
+    with pytest.raises(ConfigurationError, match="conflicts with the limiter's capacity 10"):
+        MaxxtonClient("a", "b", "c", usage=MemoryLedger(), limiter=LocalLimiter(10),
+                      max_in_flight=15)  # fmt: skip
+    client = MaxxtonClient("a", "b", "c", usage=MemoryLedger(), limiter=LocalLimiter(10))
+    assert client.statistics().capacity == 10
