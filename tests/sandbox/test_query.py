@@ -258,7 +258,8 @@ async def test_http_bad_filter_is_400(http: aiohttp.ClientSession, auth: dict[st
 
 
 async def test_http_empty_lists(http: aiohttp.ClientSession, auth: dict[str, str]) -> None:
-    # reservations and distribution channels: 204, no body (docs/wire-contract.md); others: an empty page.
+    # reservations and distribution channels: 204, no body (docs/wire-contract.md);
+    # others: an empty page.
     for path in ("reservations", "distributionchannels"):
         async with http.get(
             f"{API}/{path}",
