@@ -56,8 +56,7 @@ def _peak_rss_mb() -> float:
 
 
 async def _harvest(spec: dict[str, Any]) -> dict[str, Any]:
-    from maxxton_async import MaxxtonClient
-    from maxxton_async._usage import MemoryLedger
+    from maxxton_async import MaxxtonClient, MemoryLedger
 
     start = dt.date.fromisoformat(spec["start_date"])
     end = start + dt.timedelta(days=spec["days"] - 1)

@@ -22,8 +22,9 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from maxxton_async._limits import Limiter, LocalLimiter
-from maxxton_async._usage import Budget, Ledger, MemoryLedger, Usage, UsageKind
+from maxxton_async import Budget, LocalLimiter, MemoryLedger
+from maxxton_async.limits import Limiter
+from maxxton_async.usage import Ledger, Usage, UsageKind
 
 REDIS_URL = os.environ.get("MAXXTON_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -86,7 +87,7 @@ def _redis_available() -> bool:
 
 
 async def _measure(n: int) -> dict[str, float]:
-    from maxxton_async._sqlite import SQLiteLedger
+    from maxxton_async import SQLiteLedger
 
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,7 +97,7 @@ async def _measure(n: int) -> dict[str, float]:
         out["ledger.sqlite.hard"] = await _ledger(SQLiteLedger(Path(tmp) / "b.db"), n, hard=True)
         out["limiter.local"] = await _limiter(LocalLimiter(15), n)
         if _redis_available():
-            from maxxton_async._redis import RedisLedger, RedisLimiter
+            from maxxton_async import RedisLedger, RedisLimiter
 
             prefix = f"maxxton-bench:{secrets.token_hex(4)}"
             try:

@@ -14,8 +14,7 @@ import statistics
 import time
 from typing import Any
 
-from maxxton_async import MaxxtonClient
-from maxxton_async._usage import MemoryLedger
+from maxxton_async import MaxxtonClient, MemoryLedger
 from maxxton_async.models import Customer
 
 from ._server import ServerProcess

@@ -21,9 +21,11 @@ from typing import Any
 
 import msgspec
 
-from maxxton_async import AnyioLimiter, MaxxtonClient, MemoryLedger, SQLiteLedger, UsageKind
+from maxxton_async import MaxxtonClient, MemoryLedger, SQLiteLedger
 from maxxton_async._filters import build_query
+from maxxton_async.limits import AnyioLimiter
 from maxxton_async.transport import Request, Response
+from maxxton_async.usage import UsageKind
 
 __all__ = ["run"]
 

@@ -56,15 +56,14 @@ PATH = "/maxxton/v2/customers/{}"
 
 
 async def _sdk(spec: dict[str, Any], urls: list[str], *, sequential: bool) -> dict[str, Any]:
-    from maxxton_async import MaxxtonClient
-    from maxxton_async._usage import MemoryLedger
+    from maxxton_async import MaxxtonClient, MemoryLedger
 
     # The default ledger is the durable SQLite one; MAXXTON_USAGE_DB (set by the parent to
     # a fresh temporary file) keeps the benchmark out of the user's real ledger.
     ledger = None if spec["client"] == "sdk-sqlite" else MemoryLedger()
     limiter = None
     if spec["client"] == "sdk-anyio":
-        from maxxton_async import AnyioLimiter
+        from maxxton_async.limits import AnyioLimiter
 
         limiter = AnyioLimiter(spec["cap"])
     async with MaxxtonClient(

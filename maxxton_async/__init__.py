@@ -1,9 +1,18 @@
-"""maxxton_async: an asyncio SDK for the Maxxton REST API v2."""
+"""maxxton_async: an asyncio SDK for the Maxxton REST API v2.
+
+The top level holds what an application writes: the client, filters, the stores it may
+pass (ledgers, token caches, limiters), the budget and retry settings, the workflows
+(event sync, harvest, index sync) and the exceptions. The plumbing lives in public
+submodules, msgspec-style: :mod:`maxxton_async.usage` (ledger protocols, ``Usage``),
+:mod:`maxxton_async.auth` (token manager and caches), :mod:`maxxton_async.limits`
+(limiter protocol, adaptive cap), :mod:`maxxton_async.transport` (the transport seam,
+observers), :mod:`maxxton_async.pagination`, :mod:`maxxton_async.models`.
+"""
 
 from typing import TYPE_CHECKING
 
-from ._auth import CachedToken, MemoryTokenCache, TokenCache, TokenManager
-from ._client import ENVIRONMENTS, AuthDetails, ClientStatistics, MaxxtonClient
+from ._budget import Budget
+from ._client import AuthDetails, ClientStatistics, MaxxtonClient
 from ._errors import (
     APIStatusError,
     AuthenticationError,
@@ -26,42 +35,27 @@ from ._errors import (
     RequestTimeoutError,
     ResponseDecodeError,
     ServerError,
-    TimeoutError,
     TransportError,
     UnauthorizedError,
     WebhookPayloadError,
     WebhookSignatureError,
 )
 from ._filters import F, Filter, chunk_ids
-from ._limits import AnyioLimiter, Limiter, LimiterStatistics, LocalLimiter
+from ._ledger import MemoryLedger
+from ._limits import LocalLimiter
 from ._logs import configure_from_env as _configure_logging_from_env
 from ._pacing import Pacing
-from ._pagination import Paginator
 from ._retry import RetryPolicy, RetryQuota
 from ._sqlite import SQLiteLedger, SQLiteTokenCache
-from ._usage import (
-    BoundedLedger,
-    Budget,
-    DayUsage,
-    DeferredLedger,
-    Ledger,
-    MemoryLedger,
-    Reservation,
-    Usage,
-    UsageCounts,
-    UsageKind,
-    UsageSnapshot,
-)
-from .events import EventBatch, EventSync
-from .harvest import Harvest, HarvestPlan, HarvestResult, PostgresPriceIndex, SQLitePriceIndex
-from .index_sync import IndexPass, IndexSync
+from ._version import __version__
+from .events import EventSync
+from .harvest import Harvest, PostgresPriceIndex, SQLitePriceIndex
+from .index_sync import IndexSync
 from .models import Page
-from .resources import BatchResult, BatchResults, Found, Lookup, Missing
+from .resources import BatchResult, BatchResults, Found, Missing
 
 if TYPE_CHECKING:
     from ._redis import RedisLedger, RedisLimiter, RedisTokenCache
-
-from ._version import __version__
 
 _configure_logging_from_env()
 
@@ -79,53 +73,37 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "ENVIRONMENTS",
     "APIStatusError",
-    "AnyioLimiter",
     "AuthDetails",
     "AuthenticationError",
     "BadRequestError",
     "BatchResult",
     "BatchResults",
-    "BoundedLedger",
     "Budget",
     "BudgetExceededError",
-    "CachedToken",
     "ClientClosedError",
     "ClientStatistics",
     "ConfigurationError",
     "ConflictError",
     "ConnectError",
-    "DayUsage",
-    "DeferredLedger",
-    "EventBatch",
     "EventSync",
     "F",
     "Filter",
     "Found",
     "Harvest",
-    "HarvestPlan",
-    "HarvestResult",
     "IllegalTransitionError",
-    "IndexPass",
     "IndexSync",
-    "Ledger",
     "LedgerUnavailableError",
-    "Limiter",
-    "LimiterStatistics",
     "LimiterUnavailableError",
     "LocalLimiter",
-    "Lookup",
     "MaxxtonClient",
     "MaxxtonError",
     "MemoryLedger",
-    "MemoryTokenCache",
     "Missing",
     "NotFoundError",
     "OutcomeUnknownError",
     "Pacing",
     "Page",
-    "Paginator",
     "PermissionDeniedError",
     "PostgresPriceIndex",
     "ProtocolError",
@@ -135,7 +113,6 @@ __all__ = [
     "RedisLimiter",
     "RedisTokenCache",
     "RequestTimeoutError",
-    "Reservation",
     "ResponseDecodeError",
     "RetryPolicy",
     "RetryQuota",
@@ -143,15 +120,8 @@ __all__ = [
     "SQLitePriceIndex",
     "SQLiteTokenCache",
     "ServerError",
-    "TimeoutError",
-    "TokenCache",
-    "TokenManager",
     "TransportError",
     "UnauthorizedError",
-    "Usage",
-    "UsageCounts",
-    "UsageKind",
-    "UsageSnapshot",
     "WebhookPayloadError",
     "WebhookSignatureError",
     "__version__",

@@ -53,7 +53,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from ._checkpoint import CheckpointStore, open_checkpoint
+from ._checkpoint import (
+    CheckpointStore,
+    MemoryCheckpointStore,
+    SQLiteCheckpointStore,
+    open_checkpoint,
+)
 from ._endpoints import REFRESH, RefreshSpec, refresh_spec
 from ._errors import (
     APIStatusError,
@@ -76,12 +81,15 @@ __all__ = [
     "EVENTS_PATH",
     "PER_ID_EVENT_TYPES",
     "AvailabilityRefresh",
+    "CheckpointStore",
     "EntityChanges",
     "EventBatch",
     "EventCursor",
     "EventSync",
+    "MemoryCheckpointStore",
     "RefreshSpec",
     "RefreshTable",
+    "SQLiteCheckpointStore",
     "SyncStats",
     "group_events",
 ]

@@ -5,6 +5,8 @@
 :class:`AdaptiveCap` lowers the cap on the server's 429s and grows it back.
 """
 
+from typing import TYPE_CHECKING
+
 from ._limits import (
     AdaptiveCap,
     AdaptiveLimiter,
@@ -14,6 +16,9 @@ from ._limits import (
     LocalLimiter,
 )
 
+if TYPE_CHECKING:
+    from ._redis import RedisLimiter
+
 __all__ = [
     "AdaptiveCap",
     "AdaptiveLimiter",
@@ -21,4 +26,14 @@ __all__ = [
     "Limiter",
     "LimiterStatistics",
     "LocalLimiter",
+    "RedisLimiter",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # RedisLimiter needs the optional `redis` extra: imported on first use.
+    if name == "RedisLimiter":
+        from ._redis import RedisLimiter
+
+        return RedisLimiter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

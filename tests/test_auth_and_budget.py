@@ -21,10 +21,9 @@ from maxxton_async import (
     MemoryLedger,
     RetryPolicy,
     ServerError,
-    Usage,
-    UsageKind,
 )
 from maxxton_async.sandbox import Sandbox
+from maxxton_async.usage import Usage, UsageKind
 
 FAST = RetryPolicy(max_attempts=2, backoff_base=0.001, backoff_max=0.001)
 

@@ -11,9 +11,14 @@ from typing import Any
 import pytest
 
 from maxxton_async import MaxxtonClient, MemoryLedger, NotFoundError, PermissionDeniedError
-from maxxton_async._checkpoint import MemoryCheckpointStore
-from maxxton_async._endpoints import ENTITIES, REFRESH, RefreshSpec
-from maxxton_async.events import DEFAULT_REFRESH, PER_ID_EVENT_TYPES, EventSync
+from maxxton_async._endpoints import ENTITIES, REFRESH
+from maxxton_async.events import (
+    DEFAULT_REFRESH,
+    PER_ID_EVENT_TYPES,
+    EventSync,
+    MemoryCheckpointStore,
+    RefreshSpec,
+)
 from maxxton_async.models import EventType, Reservation
 from maxxton_async.sandbox import Sandbox, SandboxClient
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from maxxton_async import MaxxtonClient, MemoryLedger
-from maxxton_async._checkpoint import MemoryCheckpointStore, SQLiteCheckpointStore
 from maxxton_async.events import (
     DEFAULT_REFRESH,
     EVENTS_PATH,
@@ -18,6 +17,8 @@ from maxxton_async.events import (
     EventBatch,
     EventCursor,
     EventSync,
+    MemoryCheckpointStore,
+    SQLiteCheckpointStore,
     group_events,
 )
 from maxxton_async.models import Customer, Event, Reservation

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from maxxton_async import Budget, BudgetExceededError, MaxxtonClient, MemoryLedger
-from maxxton_async._checkpoint import MemoryCheckpointStore, SQLiteCheckpointStore
-from maxxton_async._usage import UsageSnapshot
+from maxxton_async.events import MemoryCheckpointStore, SQLiteCheckpointStore
 from maxxton_async.harvest import (
     AVAILABILITY_PATH,
     CallbackSink,
@@ -31,6 +30,7 @@ from maxxton_async.harvest import (
 )
 from maxxton_async.models import AvailabilityRecord
 from maxxton_async.sandbox import Sandbox
+from maxxton_async.usage import UsageSnapshot
 
 AVAIL_ROUTE = f"GET {AVAILABILITY_PATH}"
 PORTFOLIO_ROUTE = f"POST {AVAILABILITY_PATH}"

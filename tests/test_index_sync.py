@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from maxxton_async import IndexSync, MaxxtonClient, MemoryLedger
-from maxxton_async._checkpoint import SQLiteCheckpointStore
+from maxxton_async.events import SQLiteCheckpointStore
 from maxxton_async.harvest import (
     AVAILABILITY_PATH,
     IMPLIES_PATH,

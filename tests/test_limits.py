@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from maxxton_async import AnyioLimiter, Limiter, LocalLimiter
+from maxxton_async import LocalLimiter
+from maxxton_async.limits import AnyioLimiter, Limiter
 
 
 @pytest.mark.parametrize("cls", [LocalLimiter, AnyioLimiter])

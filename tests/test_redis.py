@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime
 import pytest
 from aiohttp import web
 
-from maxxton_async._auth import CachedToken
-from maxxton_async._errors import BudgetExceededError, LimiterUnavailableError
-from maxxton_async._usage import Budget, Usage, UsageKind
+from maxxton_async import Budget, BudgetExceededError, LimiterUnavailableError
+from maxxton_async.auth import CachedToken
+from maxxton_async.usage import Usage, UsageKind
 from tests._redis_util import delete_prefix, require_redis, unique_prefix
 from tests.workers.run import ROOT, WORKER, run_workers
 
@@ -52,7 +52,7 @@ def closed_port() -> int:
 
 
 async def test_ledger_counts_history_peak_and_rollover(redis_prefix: tuple[str, str]) -> None:
-    from maxxton_async._redis import RedisLedger
+    from maxxton_async import RedisLedger
 
     url, prefix = redis_prefix
     ledger = RedisLedger(url, prefix=prefix)
@@ -87,7 +87,7 @@ async def test_ledger_counts_history_peak_and_rollover(redis_prefix: tuple[str, 
 
 
 async def test_deferred_and_hard_budget(redis_prefix: tuple[str, str]) -> None:
-    from maxxton_async._redis import RedisLedger
+    from maxxton_async import RedisLedger
 
     url, prefix = redis_prefix
     ledger = RedisLedger(url, prefix=prefix)
@@ -110,7 +110,7 @@ async def test_deferred_and_hard_budget(redis_prefix: tuple[str, str]) -> None:
 
 @pytest.mark.slow
 async def test_four_processes_count_exactly(redis_prefix: tuple[str, str]) -> None:
-    from maxxton_async._redis import RedisLedger
+    from maxxton_async import RedisLedger
 
     url, prefix = redis_prefix
     results = await run_workers([["ledger", f"redis:{url}|{prefix}", "500"] for _ in range(4)])
@@ -194,8 +194,8 @@ async def test_four_processes_share_fifteen_slots(
 
 
 async def test_limiter_slots_and_statistics(redis_prefix: tuple[str, str]) -> None:
-    from maxxton_async._limits import Limiter
-    from maxxton_async._redis import RedisLimiter
+    from maxxton_async import RedisLimiter
+    from maxxton_async.limits import Limiter
 
     url, prefix = redis_prefix
     limiter = RedisLimiter(url, permits=3, key=f"{prefix}:lim", lease=2.0)
@@ -227,7 +227,7 @@ async def test_limiter_slots_and_statistics(redis_prefix: tuple[str, str]) -> No
 
 
 async def test_lease_is_renewed_while_held(redis_prefix: tuple[str, str]) -> None:
-    from maxxton_async._redis import RedisLimiter
+    from maxxton_async import RedisLimiter
 
     url, prefix = redis_prefix
     limiter = RedisLimiter(url, permits=1, key=f"{prefix}:renew", lease=0.3)
@@ -242,7 +242,7 @@ async def test_lease_is_renewed_while_held(redis_prefix: tuple[str, str]) -> Non
 
 @pytest.mark.slow
 async def test_killed_holder_slots_return_within_lease(redis_prefix: tuple[str, str]) -> None:
-    from maxxton_async._redis import RedisLimiter
+    from maxxton_async import RedisLimiter
 
     url, prefix = redis_prefix
     key = f"{prefix}:kill"
@@ -290,7 +290,7 @@ async def test_killed_holder_slots_return_within_lease(redis_prefix: tuple[str, 
 
 
 async def test_unavailable_fail_raises_typed_error() -> None:
-    from maxxton_async._redis import RedisLimiter
+    from maxxton_async import RedisLimiter
 
     limiter = RedisLimiter(f"redis://127.0.0.1:{closed_port()}/0", on_unavailable="fail")
     with pytest.raises(LimiterUnavailableError, match="cannot reach Redis"):
@@ -302,7 +302,7 @@ async def test_unavailable_fail_raises_typed_error() -> None:
 async def test_unavailable_local_falls_back_with_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from maxxton_async._redis import RedisLimiter
+    from maxxton_async import RedisLimiter
 
     limiter = RedisLimiter(
         f"redis://127.0.0.1:{closed_port()}/0", permits=2, on_unavailable="local"
@@ -334,7 +334,7 @@ async def test_unavailable_local_falls_back_with_warning(
 async def test_token_cache_roundtrip_and_compare_and_clear(
     redis_prefix: tuple[str, str],
 ) -> None:
-    from maxxton_async._redis import RedisTokenCache
+    from maxxton_async import RedisTokenCache
 
     url, prefix = redis_prefix
     cache = RedisTokenCache(url, prefix=prefix)
@@ -349,7 +349,7 @@ async def test_token_cache_roundtrip_and_compare_and_clear(
 
 
 async def test_token_lock_excludes_and_expires(redis_prefix: tuple[str, str]) -> None:
-    from maxxton_async._redis import RedisTokenCache
+    from maxxton_async import RedisTokenCache
 
     url, prefix = redis_prefix
     a = RedisTokenCache(url, prefix=prefix, lock_lease=0.3, lock_timeout=5)

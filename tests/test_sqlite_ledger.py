@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from maxxton_async._auth import CachedToken
-from maxxton_async._sqlite import SQLiteLedger, SQLiteTokenCache, default_usage_path
-from maxxton_async._usage import Budget, Usage, UsageKind
+from maxxton_async import Budget, SQLiteLedger, SQLiteTokenCache
+from maxxton_async.auth import CachedToken
+from maxxton_async.usage import Usage, UsageKind, default_usage_path
 from tests.workers.run import run_workers
 
 AT = datetime(2026, 3, 31, 23, 0, tzinfo=UTC)
@@ -128,7 +128,7 @@ async def test_hard_budget_with_sqlite_refuses_before_counting(tmp_path: Path) -
     )
     for _ in range(3):
         await usage.before_send(UsageKind.CALL, method="GET", path="/x")
-    from maxxton_async._errors import BudgetExceededError
+    from maxxton_async import BudgetExceededError
 
     with pytest.raises(BudgetExceededError) as info:
         await usage.before_send(UsageKind.CALL, method="GET", path="/x")

@@ -23,6 +23,11 @@ PUBLIC_MODULES = [
     "maxxton_async.harvest",
     "maxxton_async.webhooks",
     "maxxton_async.testing",
+    "maxxton_async.usage",
+    "maxxton_async.auth",
+    "maxxton_async.pagination",
+    "maxxton_async.index_sync",
+    "maxxton_async.otel",
 ]
 
 

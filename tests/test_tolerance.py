@@ -16,8 +16,7 @@ import msgspec
 import pytest
 
 from maxxton_async import MaxxtonClient, MemoryLedger, ResponseDecodeError, RetryPolicy
-from maxxton_async._checkpoint import MemoryCheckpointStore
-from maxxton_async.events import EventSync
+from maxxton_async.events import EventSync, MemoryCheckpointStore
 from maxxton_async.harvest import Harvest
 from maxxton_async.models import (
     AvailabilityRecord,

@@ -7,19 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from maxxton_async._errors import BudgetExceededError
-from maxxton_async._pacing import Pacing
-from maxxton_async._sqlite import SQLiteLedger
-from maxxton_async._usage import (
-    BoundedLedger,
-    Budget,
-    DeferredLedger,
-    Ledger,
-    MemoryLedger,
-    Usage,
-    UsageCounts,
-    UsageKind,
-)
+from maxxton_async import Budget, BudgetExceededError, MemoryLedger, Pacing, SQLiteLedger
+from maxxton_async.usage import BoundedLedger, DeferredLedger, Ledger, Usage, UsageCounts, UsageKind
 
 
 class Clock:

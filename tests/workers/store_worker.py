@@ -13,17 +13,18 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from maxxton_async._auth import CachedToken
-from maxxton_async._usage import Budget, Ledger, Usage, UsageKind
+from maxxton_async import Budget
+from maxxton_async.auth import CachedToken
+from maxxton_async.usage import Ledger, Usage, UsageKind
 
 
 def _ledger(store: str) -> Ledger:
     kind, _, rest = store.partition(":")
     if kind == "sqlite":
-        from maxxton_async._sqlite import SQLiteLedger
+        from maxxton_async import SQLiteLedger
 
         return SQLiteLedger(rest)
-    from maxxton_async._redis import RedisLedger
+    from maxxton_async import RedisLedger
 
     url, _, prefix = rest.partition("|")
     return RedisLedger(url, prefix=prefix)
@@ -46,7 +47,7 @@ async def ledger_mode(store: str, n: int) -> dict[str, int]:
 
 async def budget_mode(store: str, attempts: int, daily: int) -> dict[str, int]:
     """Try ``attempts`` sends under a hard daily budget; report how many went out."""
-    from maxxton_async._errors import BudgetExceededError
+    from maxxton_async import BudgetExceededError
 
     ledger = _ledger(store)
     usage = Usage(
@@ -72,7 +73,7 @@ async def token_mode(store: str, key: str, counter: str) -> dict[str, object]:
     """Get-or-mint a token through the shared cache; minting bumps a counter in the store."""
     kind, _, rest = store.partition(":")
     if kind == "sqlite":
-        from maxxton_async._sqlite import SQLiteTokenCache
+        from maxxton_async import SQLiteTokenCache
 
         cache = SQLiteTokenCache(rest)
 
@@ -86,7 +87,7 @@ async def token_mode(store: str, key: str, counter: str) -> dict[str, object]:
 
             await asyncio.to_thread(bump)
     else:
-        from maxxton_async._redis import RedisTokenCache
+        from maxxton_async import RedisTokenCache
 
         url, _, prefix = rest.partition("|")
         cache = RedisTokenCache(url, prefix=prefix)  # type: ignore[assignment]
@@ -126,7 +127,7 @@ async def http_mode(
     """Send ``requests`` GETs from ``tasks`` tasks through a shared RedisLimiter."""
     import aiohttp
 
-    from maxxton_async._redis import RedisLimiter
+    from maxxton_async import RedisLimiter
 
     limiter = RedisLimiter(url, permits=15, key=prefix_key, lease=5.0)
     done = 0
@@ -150,7 +151,7 @@ async def http_mode(
 
 async def hold_mode(url: str, key: str, slots: int, lease: float) -> None:
     """Take ``slots`` permits, say so, then hang until killed."""
-    from maxxton_async._redis import RedisLimiter
+    from maxxton_async import RedisLimiter
 
     limiter = RedisLimiter(url, permits=15, key=key, lease=lease)
     held = asyncio.Event()
