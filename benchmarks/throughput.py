@@ -13,7 +13,9 @@ client's CPU alone and no earlier run leaves state behind):
   doing the queueing (the configuration people write);
 * ``httpx-sem`` -- the same client behind an ``asyncio.Semaphore(cap)``: the pool never holds
   a queue, which separates httpx's per-request cost from the cost of its pool's waiting list;
-* ``sequential`` -- the SDK awaited one call at a time.
+* ``sequential`` -- the SDK awaited one call at a time;
+* ``sdk-uvloop`` and ``aiohttp-uvloop`` -- ``sdk-memory`` and ``aiohttp`` on uvloop (the
+  ``speed`` extra), each against its stock-asyncio self and against ``aiohttp``.
 
 Every concurrent client gets all its calls at once (``asyncio.gather``), the usage the design
 names first: many coroutines awaiting single calls, the cap deciding what is on the wire. The
@@ -48,6 +50,8 @@ CLIENTS = (
     "httpx",
     "httpx-sem",
     "sequential",
+    "sdk-uvloop",
+    "aiohttp-uvloop",
 )
 PATH = "/maxxton/v2/customers/{}"
 
@@ -180,7 +184,9 @@ async def _measure(spec: dict[str, Any]) -> dict[str, Any]:
     ids = spec["customer_ids"]
     total = spec["warmup"] + spec["n"]
     urls = [spec["base_url"] + PATH.format(ids[i % len(ids)]) for i in range(total)]
-    kind = spec["client"]
+    kind = spec["client"].removesuffix("-uvloop")
+    if kind == "sdk":
+        kind = "sdk-memory"
     if kind in ("sdk-memory", "sdk-sqlite", "sdk-anyio"):
         return await _sdk(spec, urls, sequential=False)
     if kind == "sequential":
@@ -205,6 +211,11 @@ def measure_child(spec: dict[str, Any]) -> dict[str, Any]:
         result = prof.runcall(asyncio.run, _measure(spec))
         prof.dump_stats(spec["profile"])
         return result
+    if spec["client"].endswith("-uvloop"):
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(_measure(spec))
     return asyncio.run(_measure(spec))
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from .._client import MaxxtonClient
 from .._errors import MaxxtonError
+from .._speed import run as run_fast
 from .._usage import Ledger, MemoryLedger
 from ._common import (
     MAX_IN_FLIGHT,
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     ledger: Ledger | None = MemoryLedger() if args.ledger == "memory" else None
     client = make_client(args, usage=ledger)
     path, params = _split_path(args.path)
-    result = asyncio.run(_run(client, args, path, params, production=production))
+    result = run_fast(_run(client, args, path, params, production=production))
     if args.json:
         print(json.dumps(asdict(result)))
     else:

@@ -18,7 +18,6 @@ every call goes to the in-process sandbox, so the demo never asks for production
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .._client import MaxxtonClient
+from .._speed import run as run_fast
 from .._sqlite import SQLiteLedger
 from ..events import EventSync
 from ..harvest import Harvest, SQLitePriceIndex
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     fancy = not args.json and rich_available("no progress bar, and a plain-text report")
     args.fancy = fancy
     with tempfile.TemporaryDirectory(prefix="maxxton-demo-") as tmp:
-        report = asyncio.run(demo(args, Path(tmp)))
+        report = run_fast(demo(args, Path(tmp)))
     if args.json:
         print(json.dumps(report))
     elif fancy:

@@ -10,6 +10,7 @@ import signal
 import sys
 from typing import Any
 
+from .._speed import run as run_fast
 from ..events import EventBatch, EventSync, SyncStats
 from ._common import (
     ExitCode,
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
     0 on success or after SIGTERM; 130 after Ctrl-C (the batch in hand committed first).
     """
-    return asyncio.run(_run(args))
+    return run_fast(_run(args))
 
 
 def _plan(args: argparse.Namespace, position: int | None) -> str:
@@ -170,9 +171,10 @@ async def _run(args: argparse.Namespace) -> int:
             print("stopping after the batch in hand (Ctrl-C again to abort)", file=sys.stderr)
 
         # Where the loop cannot take signal handlers (Windows: NotImplementedError; not the
-        # main thread: RuntimeError) Ctrl-C falls back to KeyboardInterrupt at once.
+        # main thread: RuntimeError, or ValueError on uvloop) Ctrl-C falls back to
+        # KeyboardInterrupt at once.
         for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, on_signal, sig)
 
         def handle(batch: EventBatch) -> None:
@@ -205,7 +207,7 @@ async def _run(args: argparse.Namespace) -> int:
                 stats = await sync.run(handle, interval=args.interval)
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.remove_signal_handler(sig)
         position = await sync.position()
     if args.json:

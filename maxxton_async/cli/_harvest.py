@@ -13,7 +13,6 @@ Also holds ``--usage-db`` and the progress bar, shared with ``events sync`` and 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import re
@@ -23,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .._errors import MaxxtonError
+from .._speed import run as run_fast
 from .._usage import Ledger
 from ..harvest import (
     DEFAULT_WINDOW,
@@ -267,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the harvest; 0 when complete, 1 on an API or budget error or missing chunks, 2 on
     bad input or a refused confirmation."""
     try:
-        return asyncio.run(_run(args))
+        return run_fast(_run(args))
     except (ValueError, MaxxtonError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError) and not isinstance(exc, MaxxtonError) else 1

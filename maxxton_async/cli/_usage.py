@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from .._speed import run as run_fast
 from .._usage import Budget, DayUsage, Ledger, Usage, UsageSnapshot
 from ._common import CLIError, UsageError, existing_file, int_range
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                 f"no usage ledger at {default}: nothing has been counted on this machine yet "
                 "(pass --db or --redis to read another ledger)"
             )
-    reports = asyncio.run(_collect(args))
+    reports = run_fast(_collect(args))
     if not reports:
         print("No usage recorded" + (f" for scope {args.scope!r}" if args.scope else "") + ".")
         return 1
