@@ -11,8 +11,9 @@ observers), :mod:`maxxton_async.pagination`, :mod:`maxxton_async.models`.
 
 from typing import TYPE_CHECKING
 
+from ._auth import AuthDetails
 from ._budget import Budget
-from ._client import AuthDetails, ClientStatistics, MaxxtonClient
+from ._client import ClientStatistics, MaxxtonClient
 from ._errors import (
     APIStatusError,
     AuthenticationError,

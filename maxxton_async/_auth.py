@@ -22,11 +22,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 from ._errors import AuthenticationError, MaxxtonError
+from .models._token import Token
 
 __all__ = [
+    "AuthDetails",
     "CachedToken",
     "MemoryTokenCache",
     "TokenCache",
@@ -116,6 +118,44 @@ class MemoryTokenCache:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+#: Form field names of the authenticate call, per spelling (guide vs reference).
+_AUTH_NAMES: Final = {
+    "snake_case": ("grant_type", "client_id", "client_secret"),
+    "camelCase": ("grantType", "clientId", "clientSecret"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AuthDetails:
+    """What the authenticate answer says about the API user.
+
+    The guide (Worldline Integration) reads ``client_id`` (the employee id) and
+    ``concern_id`` from "the response of the REST API authentication call"; where they sit
+    is not documented, so both the top level and ``details`` are read.
+
+    Attributes:
+        client_id: the API user's employee id, or ``None`` when the answer has none.
+        concern_id: the concern's id, or ``None``.
+        scope: the concern code the token is for.
+    """
+
+    client_id: int | str | None
+    concern_id: int | None
+    scope: str | None
+
+    @classmethod
+    def from_token(cls, token: Token) -> AuthDetails:
+        details = token.details
+        client_id = token.client_id
+        if client_id is None:
+            client_id = details.get("client_id", details.get("clientId"))
+        concern_id = token.concern_id
+        if concern_id is None:
+            raw = details.get("concern_id", details.get("concernId"))
+            concern_id = raw if isinstance(raw, int) else None
+        return cls(client_id if isinstance(client_id, int | str) else None, concern_id, token.scope)
 
 
 def cache_key(base_url: str, client_id: str, scope: str) -> str:

@@ -30,10 +30,7 @@ Invariants, each tested against faults:
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import contextvars
-import inspect
 import logging
 import os
 import platform
@@ -44,12 +41,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 import aiohttp
 import msgspec
 
-from ._auth import CachedToken, TokenCache, TokenManager, cache_key
+from ._auth import _AUTH_NAMES, AuthDetails, CachedToken, TokenCache, TokenManager, cache_key
 from ._errors import (
     AuthenticationError,
     ClientClosedError,
@@ -65,9 +62,11 @@ from ._errors import (
 )
 from ._filters import FilterLike, Params, SortLike, build_query
 from ._limits import AdaptiveLimiter, Limiter, LocalLimiter
+from ._observe import _CAPTURED, AttemptObserver, Exchange, Observer, _call_hooks
 from ._pacing import Pacing
 from ._pagination import Paginator
 from ._retry import IDEMPOTENT_METHODS, RetryPolicy, RetryQuota, parse_retry_after
+from ._secrets import _Scrubber, _Secret
 from ._transport import AiohttpTransport, Request, Response, Transport
 from ._usage import Budget, Ledger, Reservation, Usage, UsageKind
 from ._version import __version__
@@ -152,89 +151,6 @@ class _Counters:
         self.retries = 0
 
 
-class Exchange(NamedTuple):
-    """One attempt as :meth:`MaxxtonClient.raw_responses` records it.
-
-    ``request`` is the value the send path carried (without the ``Authorization`` header);
-    ``response`` what the server answered: ``status``, ``headers`` and the raw ``body``.
-    """
-
-    request: Request
-    response: Response
-
-
-_CAPTURED: contextvars.ContextVar[list[Exchange] | None] = contextvars.ContextVar(
-    "maxxton_async_captured", default=None
-)
-
-
-class AttemptObserver(Protocol):
-    """One attempt being watched; see :class:`Observer`."""
-
-    def end(self, response: Response | None, error: BaseException | None) -> None:
-        """The exchange ended with ``response``, or failed with ``error``."""
-        ...
-
-
-class Observer(Protocol):
-    """Sees every attempt that reaches the wire (telemetry, tracing).
-
-    ``attempt()`` is called when the attempt holds its slot, with the seconds it waited
-    for one (``queued``) and its number (1 for the first, more for retries and replays);
-    the returned object's ``end()`` is called when the exchange ends -- also for an attempt
-    whose caller was cancelled, since its request is still on the wire until then.
-    """
-
-    def attempt(self, request: Request, *, number: int, queued: float) -> AttemptObserver:
-        """Start watching one attempt."""
-        ...
-
-
-#: Form field names of the authenticate call, per spelling (guide vs reference).
-_AUTH_NAMES: Final = {
-    "snake_case": ("grant_type", "client_id", "client_secret"),
-    "camelCase": ("grantType", "clientId", "clientSecret"),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class AuthDetails:
-    """What the authenticate answer says about the API user.
-
-    The guide (Worldline Integration) reads ``client_id`` (the employee id) and
-    ``concern_id`` from "the response of the REST API authentication call"; where they sit
-    is not documented, so both the top level and ``details`` are read.
-
-    Attributes:
-        client_id: the API user's employee id, or ``None`` when the answer has none.
-        concern_id: the concern's id, or ``None``.
-        scope: the concern code the token is for.
-    """
-
-    client_id: int | str | None
-    concern_id: int | None
-    scope: str | None
-
-    @classmethod
-    def from_token(cls, token: Token) -> AuthDetails:
-        details = token.details
-        client_id = token.client_id
-        if client_id is None:
-            client_id = details.get("client_id", details.get("clientId"))
-        concern_id = token.concern_id
-        if concern_id is None:
-            raw = details.get("concern_id", details.get("concernId"))
-            concern_id = raw if isinstance(raw, int) else None
-        return cls(client_id if isinstance(client_id, int | str) else None, concern_id, token.scope)
-
-
-async def _call_hooks(hooks: Sequence[Callable[..., Any]], *args: Any) -> None:
-    for hook in hooks:
-        result = hook(*args)
-        if inspect.isawaitable(result):
-            await result
-
-
 class _Flag:
     """Set when the caller of an exchange is gone (cancelled)."""
 
@@ -242,77 +158,6 @@ class _Flag:
 
     def __init__(self) -> None:
         self.value = False
-
-
-class _Scrubber:
-    """Removes the client secret and every token issued from errors and log text."""
-
-    def __init__(self, secret: str) -> None:
-        self._secret = secret
-        # Tokens expire; the last 32 issued are plenty to cover any error still around.
-        self._tokens: collections.deque[str] = collections.deque(maxlen=32)
-
-    @property
-    def _secrets(self) -> list[str]:
-        return [self._secret, *self._tokens]
-
-    def add(self, token: str) -> None:
-        if token and token not in self._tokens:
-            self._tokens.append(token)
-
-    def text(self, value: str) -> str:
-        for secret in self._secrets:
-            if secret in value:
-                value = value.replace(secret, "***")
-            quoted = urllib.parse.quote_plus(secret)
-            if quoted != secret and quoted in value:
-                value = value.replace(quoted, "***")
-        return value
-
-    def bytes_(self, value: bytes) -> bytes:
-        for secret in self._secrets:
-            for form in {secret, urllib.parse.quote_plus(secret)}:
-                raw = form.encode()
-                if raw in value:
-                    value = value.replace(raw, b"***")
-        return value
-
-    def error(self, exc: BaseException) -> None:
-        """Scrub ``exc`` and every exception chained to it, in place."""
-        seen: set[int] = set()
-        current: BaseException | None = exc
-        while current is not None and id(current) not in seen:
-            seen.add(id(current))
-            self._one(current)
-            current = current.__cause__ or current.__context__
-
-    def _one(self, exc: BaseException) -> None:
-        exc.args = tuple(
-            self.text(a) if isinstance(a, str) else self.bytes_(a) if isinstance(a, bytes) else a
-            for a in exc.args
-        )
-        for name, value in list(vars(exc).items()):
-            if isinstance(value, str):
-                setattr(exc, name, self.text(value))
-            elif isinstance(value, bytes):
-                setattr(exc, name, self.bytes_(value))
-
-
-class _Secret:
-    """Holds a credential so that no repr, log line or traceback shows it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    __str__ = __repr__
 
 
 def _env(name: str) -> str | None:
@@ -400,57 +245,18 @@ class MaxxtonClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        client_id = client_id if client_id is not None else _env("MAXXTON_CLIENT_ID")
-        secret = client_secret if client_secret is not None else _env("MAXXTON_CLIENT_SECRET")
-        scope = scope if scope is not None else _env("MAXXTON_SCOPE")
-        missing = [
-            name
-            for name, value, env in (
-                ("client_id", client_id, "MAXXTON_CLIENT_ID"),
-                ("client_secret", secret, "MAXXTON_CLIENT_SECRET"),
-                ("scope", scope, "MAXXTON_SCOPE"),
-            )
-            if not value
-        ]
-        if missing:
-            envs = ", ".join("MAXXTON_" + m.upper() for m in missing)
-            raise ConfigurationError(
-                f"missing credentials: {', '.join(missing)} (pass them or set {envs})"
-            )
-        assert client_id is not None
-        assert secret is not None
-        assert scope is not None
+        client_id, secret, scope = _credentials(client_id, client_secret, scope)
         environment = environment or _env("MAXXTON_ENVIRONMENT") or "test"
-        if environment not in ENVIRONMENTS:
-            raise ConfigurationError(
-                f"unknown environment {environment!r}; valid values: "
-                + ", ".join(repr(e) for e in ENVIRONMENTS)
-            )
-        if limiter is not None and max_in_flight is not None and max_in_flight != limiter.capacity:
-            raise ConfigurationError(
-                f"max_in_flight={max_in_flight} conflicts with the limiter's capacity "
-                f"{limiter.capacity}: pass one or the other"
-            )
-        max_in_flight = max_in_flight if max_in_flight is not None else 15
-        if max_in_flight < 1:
-            raise ConfigurationError(f"max_in_flight must be at least 1, got {max_in_flight}")
-        if timeout <= 0 or connect_timeout <= 0:
-            raise ConfigurationError(
-                f"timeouts must be positive, got timeout={timeout}, "
-                f"connect_timeout={connect_timeout}"
-            )
-        if auth_transport not in ("form", "query"):
-            raise ConfigurationError(
-                f"unknown auth_transport {auth_transport!r}; valid values: 'form', 'query'"
-            )
-        if auth_names not in _AUTH_NAMES:
-            raise ConfigurationError(
-                f"unknown auth_names {auth_names!r}; valid values: 'snake_case', 'camelCase'"
-            )
-        if base_url is not None:
-            parsed = urllib.parse.urlsplit(base_url)
-            if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise ConfigurationError(f"base_url {base_url!r} is not an http(s) URL")
+        max_in_flight = _check_settings(
+            environment=environment,
+            max_in_flight=max_in_flight,
+            limiter=limiter,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            auth_transport=auth_transport,
+            auth_names=auth_names,
+            base_url=base_url,
+        )
         self.client_id = client_id
         self.scope = scope
         self.environment = environment
@@ -917,8 +723,7 @@ class MaxxtonClient:
         All in one frame: a call waiting for a slot then holds little memory.
         """
         try:
-            policy = self._retry
-            max_attempts = policy.max_attempts
+            max_attempts = self._retry.max_attempts
             kind = UsageKind.CALL
             is_call = request.purpose != "token"
             if not is_call:
@@ -954,23 +759,8 @@ class MaxxtonClient:
                 except TransportError as failure:
                     attempt += 1
                     self._counters.retries += attempt > 1
-                    delay = self._retry_delay(failure, request, attempt, max_attempts)
-                    cost = (
-                        None
-                        if delay is None
-                        else self._quota.acquire(timeout=isinstance(failure, RequestTimeoutError))
-                    )
-                    if delay is None or cost is None:
-                        raise self._final_failure(failure, request) from None
+                    delay, cost = self._after_failure(failure, request, attempt, max_attempts)
                     spent += cost
-                    logger.debug(
-                        "%s %s: %s; retry %d in %.2fs",
-                        request.method,
-                        request.path,
-                        self._scrubber.text(failure.message),
-                        attempt,
-                        delay,
-                    )
                     await self._sleep(delay)
                     continue
                 attempt += 1
@@ -982,51 +772,16 @@ class MaxxtonClient:
                     if self._hooks_response:
                         await _call_hooks(self._hooks_response, request, response)
                 # -- decide
-                status = response.status
-                if status == 401 and token is not None and not replayed_401:
+                if response.status == 401 and token is not None and not replayed_401:
                     # One re-authentication and one replay; a second 401 is final.
                     replayed_401 = True
                     await self._tokens.invalidate(token)
                     continue
-                if status in policy.retry_statuses and attempt < max_attempts:
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    delay = policy.delay_for_status(
-                        status,
-                        attempt=attempt,
-                        idempotent=request.idempotent,
-                        retry_after=retry_after,
-                    )
-                    cost = None if delay is None else self._quota.acquire()
-                    if delay is not None and cost is not None:
-                        spent += cost
-                        logger.debug(
-                            "%s %s: HTTP %d; retry %d in %.2fs",
-                            request.method,
-                            request.path,
-                            status,
-                            attempt,
-                            delay,
-                        )
-                        await self._sleep(delay)
-                        continue
-                if 300 <= status < 400:
-                    raise RedirectError(
-                        f"HTTP {status}: redirects are not followed "
-                        f"(Location: {response.headers.get('Location', '?')})",
-                        method=request.method,
-                        path=request.path,
-                        status=status,
-                        body=response.body,
-                        location=response.headers.get("Location"),
-                    )
-                if status >= 400 and request.authenticated:
-                    raise status_error(
-                        method=request.method,
-                        path=request.path,
-                        status=status,
-                        body=response.body,
-                        retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                    )
+                retry = self._after_response(response, request, attempt, max_attempts)
+                if retry is not None:
+                    spent += retry[1]
+                    await self._sleep(retry[0])
+                    continue
                 self._quota.release(spent)
                 return response if type_ is _RAW else self._decode(response, type_, request)
         except MaxxtonError as exc:
@@ -1176,27 +931,84 @@ class MaxxtonClient:
         self._chores.add(task)
         task.add_done_callback(self._chores.discard)
 
-    def _retry_delay(
+    def _after_failure(
         self, failure: TransportError, request: Request, attempt: int, max_attempts: int
-    ) -> float | None:
-        if attempt >= max_attempts:
-            return None
-        # A request that provably never left may be resent even if not idempotent.
-        return self._retry.delay_for_error(
-            attempt=attempt, idempotent=request.idempotent or not failure.sent
+    ) -> tuple[float, int]:
+        """Decide after a transport failure: ``(delay, quota cost)`` of the next attempt,
+        or raise the final error."""
+        delay = None
+        if attempt < max_attempts:
+            # A request that provably never left may be resent even if not idempotent.
+            delay = self._retry.delay_for_error(
+                attempt=attempt, idempotent=request.idempotent or not failure.sent
+            )
+        cost = None
+        if delay is not None:
+            cost = self._quota.acquire(timeout=isinstance(failure, RequestTimeoutError))
+        if delay is None or cost is None:
+            if failure.sent and not request.idempotent:
+                raise OutcomeUnknownError(
+                    f"no answer to a non-idempotent call ({failure.message}); it may have "
+                    "been applied: check before sending it again",
+                    sent=True,
+                    method=request.method,
+                    path=request.path,
+                ) from None
+            raise failure from None
+        logger.debug(
+            "%s %s: %s; retry %d in %.2fs",
+            request.method,
+            request.path,
+            self._scrubber.text(failure.message),
+            attempt,
+            delay,
         )
+        return delay, cost
 
-    @staticmethod
-    def _final_failure(failure: TransportError, request: Request) -> TransportError:
-        if failure.sent and not request.idempotent:
-            return OutcomeUnknownError(
-                f"no answer to a non-idempotent call ({failure.message}); it may have been "
-                "applied: check before sending it again",
-                sent=True,
+    def _after_response(
+        self, response: Response, request: Request, attempt: int, max_attempts: int
+    ) -> tuple[float, int] | None:
+        """Decide after an answer: ``(delay, quota cost)`` of the next attempt, ``None``
+        when the answer is final and good, or raise the typed error of a final status."""
+        status = response.status
+        policy = self._retry
+        if status in policy.retry_statuses and attempt < max_attempts:
+            delay = policy.delay_for_status(
+                status,
+                attempt=attempt,
+                idempotent=request.idempotent,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+            cost = None if delay is None else self._quota.acquire()
+            if delay is not None and cost is not None:
+                logger.debug(
+                    "%s %s: HTTP %d; retry %d in %.2fs",
+                    request.method,
+                    request.path,
+                    status,
+                    attempt,
+                    delay,
+                )
+                return delay, cost
+        if 300 <= status < 400:
+            raise RedirectError(
+                f"HTTP {status}: redirects are not followed "
+                f"(Location: {response.headers.get('Location', '?')})",
                 method=request.method,
                 path=request.path,
+                status=status,
+                body=response.body,
+                location=response.headers.get("Location"),
             )
-        return failure
+        if status >= 400 and request.authenticated:
+            raise status_error(
+                method=request.method,
+                path=request.path,
+                status=status,
+                body=response.body,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        return None
 
     def _decode(self, response: Response, type_: Any, request: Request) -> Any:
         body = response.body
@@ -1310,6 +1122,73 @@ class MaxxtonClient:
                 if isinstance(value, str) and value:
                     return value
         return text[:200].decode("utf-8", "replace")
+
+
+def _credentials(
+    client_id: str | None, secret: str | None, scope: str | None
+) -> tuple[str, str, str]:
+    """The credentials given, else from the environment; all three or a clear error."""
+    client_id = client_id if client_id is not None else _env("MAXXTON_CLIENT_ID")
+    secret = secret if secret is not None else _env("MAXXTON_CLIENT_SECRET")
+    scope = scope if scope is not None else _env("MAXXTON_SCOPE")
+    missing = [
+        name
+        for name, value in (("client_id", client_id), ("client_secret", secret), ("scope", scope))
+        if not value
+    ]
+    if missing:
+        envs = ", ".join("MAXXTON_" + m.upper() for m in missing)
+        raise ConfigurationError(
+            f"missing credentials: {', '.join(missing)} (pass them or set {envs})"
+        )
+    assert client_id is not None
+    assert secret is not None
+    assert scope is not None
+    return client_id, secret, scope
+
+
+def _check_settings(
+    *,
+    environment: str,
+    max_in_flight: int | None,
+    limiter: Limiter | None,
+    timeout: float,
+    connect_timeout: float,
+    auth_transport: str,
+    auth_names: str,
+    base_url: str | None,
+) -> int:
+    """Refuse bad settings before any I/O; return the cap (15 unless told otherwise)."""
+    if environment not in ENVIRONMENTS:
+        raise ConfigurationError(
+            f"unknown environment {environment!r}; valid values: "
+            + ", ".join(repr(e) for e in ENVIRONMENTS)
+        )
+    if limiter is not None and max_in_flight is not None and max_in_flight != limiter.capacity:
+        raise ConfigurationError(
+            f"max_in_flight={max_in_flight} conflicts with the limiter's capacity "
+            f"{limiter.capacity}: pass one or the other"
+        )
+    cap = max_in_flight if max_in_flight is not None else 15
+    if cap < 1:
+        raise ConfigurationError(f"max_in_flight must be at least 1, got {cap}")
+    if timeout <= 0 or connect_timeout <= 0:
+        raise ConfigurationError(
+            f"timeouts must be positive, got timeout={timeout}, connect_timeout={connect_timeout}"
+        )
+    if auth_transport not in ("form", "query"):
+        raise ConfigurationError(
+            f"unknown auth_transport {auth_transport!r}; valid values: 'form', 'query'"
+        )
+    if auth_names not in _AUTH_NAMES:
+        raise ConfigurationError(
+            f"unknown auth_names {auth_names!r}; valid values: 'snake_case', 'camelCase'"
+        )
+    if base_url is not None:
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigurationError(f"base_url {base_url!r} is not an http(s) URL")
+    return cap
 
 
 def _normalise_path(path: str) -> str:

@@ -9,8 +9,7 @@ processes of one host) and ``RedisTokenCache`` (a fleet).
 
 from typing import TYPE_CHECKING
 
-from ._auth import CachedToken, MemoryTokenCache, TokenCache, TokenManager, cache_key
-from ._client import AuthDetails
+from ._auth import AuthDetails, CachedToken, MemoryTokenCache, TokenCache, TokenManager, cache_key
 from ._sqlite import SQLiteTokenCache
 
 if TYPE_CHECKING:

@@ -10,7 +10,8 @@ Around it: :class:`Exchange` (what ``client.raw_responses()`` records), :class:`
 and :data:`USER_AGENT` (sent on every call).
 """
 
-from ._client import USER_AGENT, AttemptObserver, Exchange, Observer
+from ._client import USER_AGENT
+from ._observe import AttemptObserver, Exchange, Observer
 from ._transport import AiohttpTransport, Request, Response, Transport
 
 __all__ = [

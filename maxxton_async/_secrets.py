@@ -1,0 +1,85 @@
+"""Keeping credentials out of reprs, logs and errors.
+
+The client secret and every token the client was issued are removed from the message,
+``args``, attributes and body of every error the client raises, and from every exception
+chained to it; log lines are built from the method, path and status only, and the error
+text they quote passes through the same scrubber.
+"""
+
+from __future__ import annotations
+
+import collections
+import urllib.parse
+
+__all__: list[str] = []
+
+
+class _Scrubber:
+    """Removes the client secret and every token issued from errors and log text."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+        # Tokens expire; the last 32 issued are plenty to cover any error still around.
+        self._tokens: collections.deque[str] = collections.deque(maxlen=32)
+
+    @property
+    def _secrets(self) -> list[str]:
+        return [self._secret, *self._tokens]
+
+    def add(self, token: str) -> None:
+        if token and token not in self._tokens:
+            self._tokens.append(token)
+
+    def text(self, value: str) -> str:
+        for secret in self._secrets:
+            if secret in value:
+                value = value.replace(secret, "***")
+            quoted = urllib.parse.quote_plus(secret)
+            if quoted != secret and quoted in value:
+                value = value.replace(quoted, "***")
+        return value
+
+    def bytes_(self, value: bytes) -> bytes:
+        for secret in self._secrets:
+            for form in {secret, urllib.parse.quote_plus(secret)}:
+                raw = form.encode()
+                if raw in value:
+                    value = value.replace(raw, b"***")
+        return value
+
+    def error(self, exc: BaseException) -> None:
+        """Scrub ``exc`` and every exception chained to it, in place."""
+        seen: set[int] = set()
+        current: BaseException | None = exc
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            self._one(current)
+            current = current.__cause__ or current.__context__
+
+    def _one(self, exc: BaseException) -> None:
+        exc.args = tuple(
+            self.text(a) if isinstance(a, str) else self.bytes_(a) if isinstance(a, bytes) else a
+            for a in exc.args
+        )
+        for name, value in list(vars(exc).items()):
+            if isinstance(value, str):
+                setattr(exc, name, self.text(value))
+            elif isinstance(value, bytes):
+                setattr(exc, name, self.bytes_(value))
+
+
+class _Secret:
+    """Holds a credential so that no repr, log line or traceback shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
