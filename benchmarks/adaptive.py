@@ -39,7 +39,7 @@ async def _one(server: ServerProcess, client: str, n: int) -> dict[str, Any]:
         server.client_secret,
         server.scope,
         base_url=server.base_url,
-        usage=MemoryLedger(),
+        ledger=MemoryLedger(),
         limiter=limiter,
         retry=RetryPolicy(max_attempts=8, backoff_base=0.002, backoff_max=0.02),
     ) as c:

@@ -67,7 +67,7 @@ async def _harvest(spec: dict[str, Any]) -> dict[str, Any]:
         spec["client_secret"],
         spec["scope"],
         base_url=spec["base_url"],
-        usage=MemoryLedger(),
+        ledger=MemoryLedger(),
     ) as client:
         await client.request("GET", "/maxxton/v2/accommodationtypes", params={"size": 1})
         baseline = _rss_mb()

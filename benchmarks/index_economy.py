@@ -50,7 +50,7 @@ def _client(sb: Any) -> Any:
     from maxxton_async import MaxxtonClient, MemoryLedger
 
     return MaxxtonClient(
-        sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, usage=MemoryLedger()
+        sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, ledger=MemoryLedger()
     )
 
 

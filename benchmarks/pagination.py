@@ -30,7 +30,7 @@ async def _once(server: ServerProcess, page_size: int, prefetch: bool) -> dict[s
         server.client_secret,
         server.scope,
         base_url=server.base_url,
-        usage=MemoryLedger(),
+        ledger=MemoryLedger(),
     ) as client:
         await client.request("GET", PATH, params={"size": 1})  # token + a connection, untimed
         t0 = time.perf_counter()
@@ -80,7 +80,7 @@ def _count_customers(server: ServerProcess) -> int:
             server.client_secret,
             server.scope,
             base_url=server.base_url,
-            usage=MemoryLedger(),
+            ledger=MemoryLedger(),
         ) as client:
             first = await client.request("GET", PATH, params={"size": 1})
             assert isinstance(first, dict)

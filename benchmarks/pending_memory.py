@@ -41,7 +41,7 @@ class _Gate:
 
 async def _sdk(n: int) -> dict[str, float]:
     gate = _Gate()
-    client = MaxxtonClient("id", "secret", "scope", base_url=_BASE, usage=MemoryLedger(),
+    client = MaxxtonClient("id", "secret", "scope", base_url=_BASE, ledger=MemoryLedger(),
                            transport=gate)  # fmt: skip
     gate.open.set()
     await client.request("GET", "customers/0")  # token and decoder cache, untimed

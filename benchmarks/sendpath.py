@@ -76,9 +76,15 @@ class StubTransport:
 async def _measure(n: int, rounds: int, tmp: str) -> dict[str, float]:
     stub = StubTransport()
     client = MaxxtonClient("id", "secret", "scope", base_url="http://127.0.0.1:8080",
-                           usage=MemoryLedger(), transport=stub)  # fmt: skip
-    durable = MaxxtonClient("id", "secret", "scope", base_url="http://127.0.0.1:8080",
-                            usage=SQLiteLedger(f"{tmp}/usage.sqlite3"), transport=stub)  # fmt: skip
+                           ledger=MemoryLedger(), transport=stub)  # fmt: skip
+    durable = MaxxtonClient(
+        "id",
+        "secret",
+        "scope",
+        base_url="http://127.0.0.1:8080",
+        ledger=SQLiteLedger(f"{tmp}/usage.sqlite3"),
+        transport=stub,
+    )
     canned = stub.canned
     await client.request("GET", "/maxxton/v2/customers/100000")  # token, decoder cache
     await durable.request("GET", "/maxxton/v2/customers/100000")
@@ -143,7 +149,7 @@ async def _measure(n: int, rounds: int, tmp: str) -> dict[str, float]:
         "msgspec.json.decode": lambda: decode(_BODY),
     }  # fmt: skip
     proposed = MaxxtonClient("id", "secret", "scope", base_url="http://127.0.0.1:8080",
-                             usage=MemoryLedger(), limiter=AnyioLimiter(15),
+                             ledger=MemoryLedger(), limiter=AnyioLimiter(15),
                              transport=stub)  # fmt: skip
     await proposed.request("GET", "/maxxton/v2/customers/100000")
 

@@ -76,7 +76,7 @@ async def _sdk(spec: dict[str, Any], urls: list[str], *, sequential: bool) -> di
         spec["scope"],
         base_url=spec["base_url"],
         max_in_flight=spec["cap"],
-        usage=ledger,
+        ledger=ledger,
         limiter=limiter,
     ) as client:
         paths = [u[len(spec["base_url"]) :] for u in urls]

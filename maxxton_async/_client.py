@@ -36,6 +36,7 @@ import os
 import platform
 import time
 import urllib.parse
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -190,7 +191,9 @@ class MaxxtonClient:
         retry_quota: the :class:`RetryQuota` every retry draws from (a fresh one per
             client when omitted); bounds the billed calls a 5xx or 429 storm can add.
         limiter: a :class:`Limiter`; a :class:`LocalLimiter` of ``max_in_flight`` when omitted.
-        usage: the usage :class:`Ledger`; the durable SQLite ledger when omitted.
+        ledger: where every attempt is counted (a :class:`~maxxton_async.usage.Ledger`);
+            the durable SQLite ledger when omitted. ``client.usage`` reads it.
+        usage: the former name of ``ledger`` (deprecated).
         budget: the :class:`Budget` checked before every attempt.
         token_cache: share the token between clients or processes.
         auth_transport: ``"form"`` (the default: a form body, as the guide's example
@@ -232,6 +235,7 @@ class MaxxtonClient:
         retry: RetryPolicy | None = None,
         retry_quota: RetryQuota | None = None,
         limiter: Limiter | None = None,
+        ledger: Ledger | None = None,
         usage: Ledger | None = None,
         budget: Budget | None = None,
         token_cache: TokenCache | None = None,
@@ -246,6 +250,15 @@ class MaxxtonClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         client_id, secret, scope = _credentials(client_id, client_secret, scope)
+        if usage is not None:
+            if ledger is not None:
+                raise ConfigurationError("pass ledger= only (usage= is its former name)")
+            warnings.warn(
+                "MaxxtonClient(usage=...) is now MaxxtonClient(ledger=...)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            ledger = usage
         environment = environment or _env("MAXXTON_ENVIRONMENT") or "test"
         max_in_flight = _check_settings(
             environment=environment,
@@ -274,10 +287,10 @@ class MaxxtonClient:
         self._auth_transport = auth_transport
         self._auth_names = _AUTH_NAMES[auth_names]
         self._auth_details: AuthDetails | None = None
-        self._owns_ledger = usage is None
+        self._owns_ledger = ledger is None
         self._sleep = sleep
         self.usage = Usage(
-            usage if usage is not None else _default_ledger(),
+            ledger if ledger is not None else _default_ledger(),
             scope=scope,
             environment=environment,
             budget=budget,

@@ -1,5 +1,5 @@
 """Counting billed calls: ledgers, the budget and ``client.usage`` (plumbing behind
-``MaxxtonClient(usage=..., budget=...)``).
+``MaxxtonClient(ledger=..., budget=...)``).
 
 Every HTTP attempt is counted in a :class:`Ledger` before it leaves, durably (group commit:
 one write per event-loop turn). :class:`MemoryLedger` is for tests; ``SQLiteLedger`` (the

@@ -49,7 +49,7 @@ async def test_against_a_server_whose_other_tenant_holds_five_slots() -> None:
             sb.client_secret,
             sb.scope,
             base_url=sb.base_url,
-            usage=MemoryLedger(),
+            ledger=MemoryLedger(),
             retry=RetryPolicy(max_attempts=6, backoff_base=0.001, backoff_max=0.002),
         )
         async with client:

@@ -46,7 +46,7 @@ async def test_each_spelling_and_transport_authenticates(transport: str, names: 
             sb.client_secret,
             sb.scope,
             base_url=sb.base_url,
-            usage=MemoryLedger(),
+            ledger=MemoryLedger(),
             auth_transport=transport,
             auth_names=names,
         )
@@ -67,7 +67,7 @@ async def test_the_wrong_spelling_is_refused_with_500_then_reported_as_refused()
             sb.client_secret,
             sb.scope,
             base_url=sb.base_url,
-            usage=MemoryLedger(),
+            ledger=MemoryLedger(),
             auth_names="camelCase",
             retry=FAST,
             sleep=sleep,
@@ -92,7 +92,7 @@ async def test_the_wrong_spelling_is_refused_with_500_then_reported_as_refused()
 async def test_refused_with_401_is_final_at_once() -> None:
     async with Sandbox(seed=3, auth_refusal_status=401) as sb:
         client = MaxxtonClient(
-            sb.client_id, "wrong", sb.scope, base_url=sb.base_url, usage=MemoryLedger()
+            sb.client_id, "wrong", sb.scope, base_url=sb.base_url, ledger=MemoryLedger()
         )
         async with client:
             for _ in range(3):
@@ -103,7 +103,7 @@ async def test_refused_with_401_is_final_at_once() -> None:
 
 def test_unknown_spelling_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="auth_names"):
-        MaxxtonClient("a", "b", "c", auth_names="kebab-case", usage=MemoryLedger())
+        MaxxtonClient("a", "b", "c", auth_names="kebab-case", ledger=MemoryLedger())
 
 
 # -- the free tier is one allowance stated two ways -----------------------------------

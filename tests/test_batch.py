@@ -56,7 +56,7 @@ def sandbox_client(sb: Sandbox, **kw: Any) -> MaxxtonClient:
         sb.client_secret,
         sb.scope,
         base_url=sb.base_url,
-        usage=MemoryLedger(),
+        ledger=MemoryLedger(),
         retry=FAST,
         **kw,
     )
@@ -68,7 +68,7 @@ def restricted_client(sb: Sandbox) -> MaxxtonClient:
         sb.client_secret,
         sb.scope,
         base_url=sb.base_url,
-        usage=MemoryLedger(),
+        ledger=MemoryLedger(),
         retry=FAST,
     )
 

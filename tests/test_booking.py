@@ -57,7 +57,7 @@ async def client(sb: Sandbox) -> AsyncIterator[MaxxtonClient]:
         sb.client_secret,
         sb.scope,
         base_url=sb.base_url,
-        usage=MemoryLedger(),
+        ledger=MemoryLedger(),
         retry=FAST,
     ) as c:
         yield c

@@ -39,7 +39,7 @@ class Item(msgspec.Struct):
 
 def make(server: CountingServer, creds: dict[str, str], **kw: Any) -> MaxxtonClient:
     kw.setdefault("retry", FAST)
-    kw.setdefault("usage", MemoryLedger())
+    kw.setdefault("ledger", MemoryLedger())
     return MaxxtonClient(**creds, base_url=server.base_url, **kw)
 
 
@@ -123,7 +123,7 @@ async def test_second_401_raises_unauthorized(
 
 async def test_refused_credentials_raise_without_the_secret(server: CountingServer) -> None:
     client = MaxxtonClient(
-        "tester", "wrong-" + CLIENT_SECRET, "tst", base_url=server.base_url, usage=MemoryLedger()
+        "tester", "wrong-" + CLIENT_SECRET, "tst", base_url=server.base_url, ledger=MemoryLedger()
     )
     async with client:
         with pytest.raises(AuthenticationError) as info:
@@ -191,7 +191,7 @@ async def test_lost_answer_to_a_create_is_outcome_unknown(
 async def test_connection_refused_is_a_connect_error(creds: dict[str, str]) -> None:
     async with CountingServer() as server:
         url = server.base_url
-    client = MaxxtonClient(**creds, base_url=url, retry=FAST, usage=MemoryLedger())
+    client = MaxxtonClient(**creds, base_url=url, retry=FAST, ledger=MemoryLedger())
     async with client:
         with pytest.raises(ConnectError):
             await client.request("GET", "ping")
@@ -425,7 +425,7 @@ def test_credentials_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAXXTON_CLIENT_SECRET", "envsecret")
     monkeypatch.setenv("MAXXTON_SCOPE", "abc")
     monkeypatch.setenv("MAXXTON_ENVIRONMENT", "production")
-    client = MaxxtonClient(usage=MemoryLedger())
+    client = MaxxtonClient(ledger=MemoryLedger())
     assert client.client_id == "envid"
     assert client.base_url == "https://api.maxxton.net"
     assert "envsecret" not in repr(client)
@@ -504,7 +504,7 @@ async def test_each_months_peak_is_recorded(server: CountingServer, creds: dict[
 
     now = [datetime(2026, 11, 30, 23, 0, tzinfo=UTC)]
     ledger = MemoryLedger()
-    async with make(server, creds, usage=ledger, clock=lambda: now[0].timestamp()) as client:
+    async with make(server, creds, ledger=ledger, clock=lambda: now[0].timestamp()) as client:
         server.latency = 0.005
         await asyncio.gather(*(client.request("GET", "ping") for _ in range(30)))
         now[0] = datetime(2026, 12, 1, 0, 5, tzinfo=UTC)  # the month rolls over
@@ -517,7 +517,16 @@ def test_max_in_flight_and_a_limiter_of_another_capacity_conflict() -> None:
     from maxxton_async import LocalLimiter
 
     with pytest.raises(ConfigurationError, match="conflicts with the limiter's capacity 10"):
-        MaxxtonClient("a", "b", "c", usage=MemoryLedger(), limiter=LocalLimiter(10),
+        MaxxtonClient("a", "b", "c", ledger=MemoryLedger(), limiter=LocalLimiter(10),
                       max_in_flight=15)  # fmt: skip
-    client = MaxxtonClient("a", "b", "c", usage=MemoryLedger(), limiter=LocalLimiter(10))
+    client = MaxxtonClient("a", "b", "c", ledger=MemoryLedger(), limiter=LocalLimiter(10))
     assert client.statistics().capacity == 10
+
+
+def test_usage_is_the_deprecated_name_of_ledger() -> None:
+    ledger = MemoryLedger()
+    with pytest.warns(DeprecationWarning, match="ledger="):
+        client = MaxxtonClient("a", "b", "c", usage=ledger)
+    assert client.usage.ledger is ledger
+    with pytest.raises(ConfigurationError, match="ledger= only"):
+        MaxxtonClient("a", "b", "c", usage=ledger, ledger=MemoryLedger())

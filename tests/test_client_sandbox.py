@@ -28,7 +28,7 @@ FAST = RetryPolicy(backoff_base=0.001, backoff_max=0.01)
 
 
 def client_for(sb: Sandbox, **kw: Any) -> MaxxtonClient:
-    kw.setdefault("usage", MemoryLedger())
+    kw.setdefault("ledger", MemoryLedger())
     kw.setdefault("retry", FAST)
     return MaxxtonClient(sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, **kw)
 
@@ -125,7 +125,7 @@ _WORKER = textwrap.dedent(
 
     async def main() -> None:
         base, cid, secret, scope, cache = sys.argv[1:6]
-        async with MaxxtonClient(cid, secret, scope, base_url=base, usage=MemoryLedger(),
+        async with MaxxtonClient(cid, secret, scope, base_url=base, ledger=MemoryLedger(),
                                  token_cache=SQLiteTokenCache(cache)) as client:
             for _ in range(20):
                 await client.request("GET", "customers", params={"size": 1})
@@ -162,7 +162,7 @@ async def test_four_processes_share_one_token(tmp_path: Path) -> None:
 async def test_default_sqlite_ledger_counts_every_attempt(tmp_path: Path) -> None:
     db = tmp_path / "ledger.sqlite3"
     async with Sandbox(seed=3) as sb:
-        async with client_for(sb, usage=SQLiteLedger(db)) as client:
+        async with client_for(sb, ledger=SQLiteLedger(db)) as client:
             sb.faults.update(rate_limit_burst=1, retry_after=0)
             await client.request("GET", "customers", params={"size": 1})
             await client.request("GET", "customers", params={"size": 1})

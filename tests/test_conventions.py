@@ -31,7 +31,7 @@ FAST = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.001)
 
 
 def client_for(sb: Sandbox, **kw: Any) -> MaxxtonClient:
-    kw.setdefault("usage", MemoryLedger())
+    kw.setdefault("ledger", MemoryLedger())
     kw.setdefault("retry", FAST)
     return MaxxtonClient(sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, **kw)
 
@@ -111,7 +111,7 @@ def test_unknown_hook_names_are_refused() -> None:
     from maxxton_async import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="event_hooks"):
-        MaxxtonClient("a", "b", "c", usage=MemoryLedger(), event_hooks={"reqest": []})
+        MaxxtonClient("a", "b", "c", ledger=MemoryLedger(), event_hooks={"reqest": []})
 
 
 def test_maxxton_log_debug_logs_each_attempt_without_secrets(tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ def test_maxxton_log_debug_logs_each_attempt_without_secrets(tmp_path: Path) -> 
         async def main():
             async with Sandbox(seed=5) as sb:
                 async with MaxxtonClient(sb.client_id, sb.client_secret, sb.scope,
-                                         base_url=sb.base_url, usage=MemoryLedger()) as c:
+                                         base_url=sb.base_url, ledger=MemoryLedger()) as c:
                     await c.request("GET", "customers", params={"size": 1})
                 print(sb.client_secret)
 

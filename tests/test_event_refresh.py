@@ -43,7 +43,7 @@ async def sb() -> AsyncIterator[Sandbox]:
 
 def client_for(sb: Sandbox, client_id: str = "sandbox") -> MaxxtonClient:
     return MaxxtonClient(
-        client_id, "sandbox-secret", sb.scope, base_url=sb.base_url, usage=MemoryLedger()
+        client_id, "sandbox-secret", sb.scope, base_url=sb.base_url, ledger=MemoryLedger()
     )
 
 

@@ -40,7 +40,7 @@ async def sb() -> AsyncIterator[Sandbox]:
 
 def client_for(sb: Sandbox) -> MaxxtonClient:
     return MaxxtonClient(
-        sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, usage=MemoryLedger()
+        sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, ledger=MemoryLedger()
     )
 
 

@@ -50,7 +50,7 @@ FAST = RetryPolicy(max_attempts=4, backoff_base=0.001, backoff_max=0.005)
 
 def make(base_url: str, creds: dict[str, str], **kw: Any) -> MaxxtonClient:
     kw.setdefault("retry", FAST)
-    kw.setdefault("usage", MemoryLedger())
+    kw.setdefault("ledger", MemoryLedger())
     return MaxxtonClient(**creds, base_url=base_url, **kw)
 
 
@@ -108,7 +108,7 @@ async def test_a_cancelled_call_keeps_its_slot_until_the_exchange_ends(
 async def test_a_call_cancelled_while_queued_is_not_billed(creds: dict[str, str]) -> None:
     transport = GatedTransport()
     ledger = MemoryLedger()
-    client = make("http://127.0.0.1:9", creds, transport=transport, max_in_flight=1, usage=ledger)
+    client = make("http://127.0.0.1:9", creds, transport=transport, max_in_flight=1, ledger=ledger)
     async with client:
         first = asyncio.ensure_future(client.request("GET", "ping"))
         queued = [asyncio.ensure_future(client.request("GET", "ping")) for _ in range(5)]
@@ -134,7 +134,7 @@ async def test_cancellation_storm_keeps_cap_count_and_budget(
     async with CountingServer(cap=15, latency_range=(0.05, 0.1)) as server:
         ledger = SQLiteLedger(tmp_path / "storm.sqlite3")
         budget = Budget(daily=budget_limit, hard=True, bill_acceptance=True)
-        client = make(server.base_url, creds, usage=ledger, budget=budget)
+        client = make(server.base_url, creds, ledger=ledger, budget=budget)
         async with client:
             for _round in range(3):
                 for _ in range(150):  # some calls back off after a 503 and get cancelled
@@ -178,7 +178,7 @@ from maxxton_async import MaxxtonClient, SQLiteLedger, RetryPolicy
 
 async def main() -> None:
     client = MaxxtonClient("tester", "s3cr3t-value-never-shown", "tst", base_url=sys.argv[1],
-                           usage=SQLiteLedger(sys.argv[2]), retry=RetryPolicy.none())
+                           ledger=SQLiteLedger(sys.argv[2]), retry=RetryPolicy.none())
     async with client:
         for _ in range(400):  # bounded; the test kills us long before
             await asyncio.gather(*(client.request("GET", "ping") for _ in range(15)))
@@ -555,7 +555,7 @@ async def test_an_uncountable_attempt_is_not_sent(creds: dict[str, str], tmp_pat
     bad = tmp_path / "not-a-file"
     bad.mkdir()
     async with CountingServer() as server:
-        async with make(server.base_url, creds, usage=SQLiteLedger(bad)) as client:
+        async with make(server.base_url, creds, ledger=SQLiteLedger(bad)) as client:
             results = await asyncio.gather(
                 *(client.request("GET", "ping") for _ in range(10)), return_exceptions=True
             )
@@ -575,7 +575,7 @@ async def test_when_the_redis_ledger_dies_nothing_goes_out_uncounted(
     try:
         async with CountingServer() as server:
             ledger = RedisLedger(redis.url, prefix="faults")
-            async with make(server.base_url, creds, usage=ledger) as client:
+            async with make(server.base_url, creds, ledger=ledger) as client:
                 await asyncio.gather(*(client.request("GET", "ping") for _ in range(30)))
                 assert (await client.usage.snapshot()).today == server.requests == 31
                 redis.kill()

@@ -27,7 +27,7 @@ _WORKER = textwrap.dedent(
     async def main() -> None:
         base, cid, secret, scope, url, prefix = sys.argv[1:7]
         async with MaxxtonClient(
-            cid, secret, scope, base_url=base, usage=MemoryLedger(),
+            cid, secret, scope, base_url=base, ledger=MemoryLedger(),
             limiter=RedisLimiter(url, permits=15, key=prefix + ":limiter", lease=10),
             token_cache=RedisTokenCache(url, prefix=prefix + ":token"),
         ) as client:
@@ -62,7 +62,7 @@ async def test_four_processes_share_the_cap_and_the_token(redis_prefix: tuple[st
             sb.client_secret,
             sb.scope,
             base_url=sb.base_url,
-            usage=MemoryLedger(),
+            ledger=MemoryLedger(),
             token_cache=RedisTokenCache(url, prefix=prefix + ":token"),
         ) as minter:
             await minter.tokens.token()

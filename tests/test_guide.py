@@ -54,7 +54,7 @@ async def client(sb: Sandbox) -> AsyncIterator[MaxxtonClient]:
         sb.client_secret,
         sb.scope,
         base_url=sb.base_url,
-        usage=MemoryLedger(),
+        ledger=MemoryLedger(),
         retry=FAST,
     ) as c:
         yield c
@@ -264,7 +264,7 @@ async def test_a_key_with_a_predefined_channel_and_category_sees_and_books_only_
     async with (
         Sandbox(seed=11, clients=clients) as sb,
         MaxxtonClient(
-            "scoped", "sandbox-secret", sb.scope, base_url=sb.base_url, usage=MemoryLedger()
+            "scoped", "sandbox-secret", sb.scope, base_url=sb.base_url, ledger=MemoryLedger()
         ) as client,
     ):
         mine = [r async for r in client.reservations.iterate(page_size=500)]

@@ -49,7 +49,7 @@ def client_for(sb: Sandbox, **kwargs: object) -> MaxxtonClient:
         sb.client_secret,
         sb.scope,
         base_url=sb.base_url,
-        usage=kwargs.pop("usage", MemoryLedger()),  # type: ignore[arg-type]
+        ledger=kwargs.pop("ledger", MemoryLedger()),  # type: ignore[arg-type]
         **kwargs,  # type: ignore[arg-type]
     )
 

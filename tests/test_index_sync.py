@@ -65,7 +65,7 @@ async def new_index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
 
 def client_for(sb: Sandbox) -> MaxxtonClient:
     return MaxxtonClient(
-        sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, usage=MemoryLedger()
+        sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, ledger=MemoryLedger()
     )
 
 

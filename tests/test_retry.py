@@ -53,7 +53,7 @@ async def test_token_is_sent_as_token_type_and_access_token(mocked: aioresponses
         payload={"access_token": "abc", "token_type": "bearer", "expires_in": 60},
     )
     mocked.get(f"{base}/maxxton/v2/customers/1", payload={"customerId": 1})
-    async with MaxxtonClient("id", "secret", "sco", usage=MemoryLedger()) as client:
+    async with MaxxtonClient("id", "secret", "sco", ledger=MemoryLedger()) as client:
         assert await client.request("GET", "customers/1") == {"customerId": 1}
     calls = {str(k[1]): v for k, v in mocked.requests.items()}
     (get,) = calls[f"{base}/maxxton/v2/customers/1"]
@@ -69,7 +69,7 @@ async def test_refresh_margin_scales_with_lifetime(mocked: aioresponses) -> None
         repeat=True,
     )
     mocked.get(f"{base}/maxxton/v2/ping", payload={}, repeat=True)
-    async with MaxxtonClient("id", "secret", "sco", usage=MemoryLedger()) as client:
+    async with MaxxtonClient("id", "secret", "sco", ledger=MemoryLedger()) as client:
         for _ in range(5):
             await client.request("GET", "ping")
         assert client.statistics().token_calls == 1

@@ -35,7 +35,7 @@ def optional_reservation(sb: Sandbox) -> int:
 
 async def confirm(sb: Sandbox, res_id: int) -> None:
     async with MaxxtonClient(
-        sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, usage=MemoryLedger()
+        sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, ledger=MemoryLedger()
     ) as client:
         await client.reservations.confirm(res_id)
 

@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             f"{MAX_IN_FLIGHT} per IP and refuses the rest with 429, billed all the same"
         )
     ledger: Ledger | None = MemoryLedger() if args.ledger == "memory" else None
-    client = make_client(args, usage=ledger)
+    client = make_client(args, ledger=ledger)
     path, params = _split_path(args.path)
     result = run_fast(_run(client, args, path, params, production=production))
     if args.json:

@@ -489,8 +489,8 @@ def add_client_args(
     )
 
 
-def make_client(args: argparse.Namespace, *, usage: Ledger | None = None) -> MaxxtonClient:
-    """A client from the connection flags (``usage``: the ledger, else the SDK default)."""
+def make_client(args: argparse.Namespace, *, ledger: Ledger | None = None) -> MaxxtonClient:
+    """A client from the connection flags (``ledger``: where to count, else the SDK default)."""
     return MaxxtonClient(
         args.client_id,
         args.client_secret,
@@ -498,7 +498,7 @@ def make_client(args: argparse.Namespace, *, usage: Ledger | None = None) -> Max
         environment=args.environment,
         base_url=args.base_url,
         max_in_flight=args.max_in_flight,
-        usage=usage,
+        ledger=ledger,
     )
 
 

@@ -125,7 +125,7 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             sb.scope,
             environment="test",
             base_url=sb.base_url,
-            usage=ledger,
+            ledger=ledger,
         ) as client:
             start = sb.data.start_date
             end = start + dt.timedelta(days=args.days - 1)

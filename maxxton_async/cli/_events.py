@@ -150,7 +150,7 @@ def _plan(args: argparse.Namespace, position: int | None) -> str:
 
 async def _run(args: argparse.Namespace) -> int:
     async with (
-        make_client(args, usage=ledger_from(args)) as client,
+        make_client(args, ledger=ledger_from(args)) as client,
         EventSync(client, args.checkpoint, name=args.name, batch_size=args.batch_size) as sync,
     ):
         # Production: the plan and its cost before the first billed call (the checkpoint

@@ -301,7 +301,7 @@ async def _run(args: argparse.Namespace) -> int:
         raise ValueError("--follow keeps a price index fresh: use a .sqlite file or a URL")
     sink = _sink(args)
     try:
-        async with make_client(args, usage=ledger_from(args)) as client:
+        async with make_client(args, ledger=ledger_from(args)) as client:
             with progress_bar("harvest", enabled=not args.json) as on_progress:
                 job = Harvest(
                     client,
