@@ -1,0 +1,696 @@
+"""``RedisLimiter``: the 15-slot cap shared by every process and host behind one egress IP.
+
+Maxxton allows at most 15 concurrent calls per IP (guide, "API Pricing"); every process and
+host behind that IP draws on the same 15. The design follows Redisson's
+``RPermitExpirableSemaphore`` -- a permit is a random id in a sorted set scored by its lease
+expiry in Redis ``TIME`` (never a host's clock), released by id, renewed while held, so a
+killed process's permits come back within one lease -- and adds what a fleet needs to stay
+near a local semaphore's throughput:
+
+* **Hand-off.** A released permit goes straight to this process's next local waiter, with
+  no Redis round trip, up to ``handoff_limit`` times in a row; only then is it returned to
+  Redis, where the fleet's queue decides who gets it next (fairness, below).
+* **Batches.** One script call (``SYNC``) returns every permit queued for release, renews
+  leases when due, registers how many permits this process still wants, and grants as many
+  as are free; releases and renewals are never a call of their own.
+* **Fire-and-forget release.** :meth:`RedisLimiter.release` never awaits: a permit that
+  goes back to Redis joins a batch that a background task sends on the next event-loop
+  turn. :meth:`RedisLimiter.aclose` flushes it.
+* **A FIFO of process tickets.** A process that wants permits while none are free files a
+  ticket (its demand) at the tail of a queue in Redis. Whoever frees permits (any process's
+  ``SYNC``) grants them to the head ticket, at most a fair share per turn, then moves that
+  ticket to the tail: round robin between processes. Grants for another process are pushed
+  onto its inbox list, on which it waits with ``BLMPOP``; so waiting never polls. A ticket
+  lives ``lease / 2`` unless its process refreshes it, so a killed waiter drops out.
+* **Restarts.** An epoch id in Redis tells when Redis lost its data (a restart without
+  persistence, a flush). A process that saw an older epoch re-registers the permits it
+  holds, and the first such process closes the gate for new grants for one lease, so that
+  every live holder re-registers before anyone is granted a slot again: the fleet stays
+  within the cap while Redis restarts.
+
+Keys (``K`` is the limiter's ``key``): ``K`` holders (zset: permit -> lease expiry ms),
+``K:meta`` (hash: epoch, gate, seq), ``K:queue`` (zset: process -> turn), ``K:demand`` (hash:
+process -> permits wanted), ``K:alive`` (zset: process -> ticket expiry), ``K:inbox:<process>``
+(list of granted permit ids). The scripts build inbox key names from a prefix, so one
+limiter's keys must live on one Redis node (no Redis Cluster across slots).
+
+``redis`` is an optional dependency: ``pip install maxxton-async[redis]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import deque
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal
+
+from ._errors import LimiterUnavailableError
+from ._limits import LimiterStatistics
+
+try:
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+    from redis.exceptions import ResponseError as RedisResponseError
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("the Redis stores need redis-py: pip install maxxton-async[redis]") from exc
+
+if TYPE_CHECKING:
+    from redis.commands.core import AsyncScript
+
+__all__ = ["RedisLimiter"]
+
+logger = logging.getLogger("maxxton_async.redis")
+
+# Any Redis failure (refused, reset, timeout, LOADING after a restart, READONLY, OOM) means
+# the shared count cannot be trusted right now.
+_UNAVAILABLE = (RedisError, OSError)
+
+# The one script that changes the limiter's state. Atomic, so every decision is exact across
+# hosts. KEYS: holders, meta, queue, demand, alive, my inbox.
+# ARGV: process id, want, lease ms, permits, a fresh epoch, the epoch this process last saw
+# ('' if none), inbox key prefix, n, n ids to release, m, m ids to (re)register.
+# Returns {epoch, remaining demand, ms to wait before syncing again, ids re-added, granted...}.
+_SYNC_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local holders, meta, queue, demand, alive, inbox =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local proc = ARGV[1]
+local want = tonumber(ARGV[2])
+local lease = tonumber(ARGV[3])
+local permits = tonumber(ARGV[4])
+local prefix = ARGV[7]
+local ticket = math.max(math.floor(lease / 2), 1)
+local epoch = redis.call('HGET', meta, 'epoch')
+if not epoch then
+  -- No state: a fresh limiter, or Redis lost its data. A process that saw an epoch before
+  -- knows it is the latter: no grants for one lease, while every live holder re-registers.
+  epoch = ARGV[5]
+  local gate = now
+  if ARGV[6] ~= '' then gate = now + lease end
+  redis.call('HSET', meta, 'epoch', epoch, 'gate', gate)
+end
+local gate = tonumber(redis.call('HGET', meta, 'gate') or '0')
+redis.call('ZREMRANGEBYSCORE', holders, '-inf', now)
+local i = 8
+local n = tonumber(ARGV[i])
+for j = 1, n do redis.call('ZREM', holders, ARGV[i + j]) end
+i = i + n + 1
+n = tonumber(ARGV[i])
+local readded = 0
+for j = 1, n do
+  readded = readded + redis.call('ZADD', holders, now + lease, ARGV[i + j])
+end
+-- Grants pushed to us since our last call; keep those whose lease still runs.
+local mine = {}
+for _, id in ipairs(redis.call('LRANGE', inbox, 0, -1)) do
+  if redis.call('ZSCORE', holders, id) then table.insert(mine, id) end
+end
+redis.call('DEL', inbox)
+local function drop(p)
+  redis.call('ZREM', queue, p)
+  redis.call('HDEL', demand, p)
+  redis.call('ZREM', alive, p)
+end
+local need = want - #mine
+if need > 0 then
+  redis.call('HSET', demand, proc, need)
+  redis.call('ZADD', alive, now + ticket, proc)
+  if not redis.call('ZSCORE', queue, proc) then
+    redis.call('ZADD', queue, redis.call('HINCRBY', meta, 'seq', 1), proc)
+  end
+else
+  drop(proc)
+end
+if now >= gate then
+  local free = permits - redis.call('ZCARD', holders)
+  local waiting = redis.call('ZCARD', queue)
+  local share = math.max(math.ceil(permits / math.max(waiting, 1)), 1)
+  -- Each turn grants at least one permit or drops a ticket: at most permits + tickets turns.
+  while free > 0 do
+    local head = redis.call('ZRANGE', queue, 0, 0)
+    if #head == 0 then break end
+    local p = head[1]
+    local until_ms = tonumber(redis.call('ZSCORE', alive, p) or '0')
+    local d = tonumber(redis.call('HGET', demand, p) or '0')
+    if until_ms < now or d <= 0 then
+      drop(p)
+    else
+      local g = math.min(d, free, share)
+      for _ = 1, g do
+        local id = p .. ':' .. redis.call('HINCRBY', meta, 'seq', 1)
+        redis.call('ZADD', holders, now + lease, id)
+        if p == proc then
+          table.insert(mine, id)
+        else
+          redis.call('RPUSH', prefix .. p, id)
+        end
+      end
+      if p ~= proc then redis.call('PEXPIRE', prefix .. p, lease) end
+      free = free - g
+      d = d - g
+      if d > 0 then
+        redis.call('HSET', demand, p, d)
+        redis.call('ZADD', queue, redis.call('HINCRBY', meta, 'seq', 1), p)
+      else
+        drop(p)
+      end
+    end
+  end
+end
+for _, k in ipairs({holders, queue, demand, alive}) do redis.call('PEXPIRE', k, lease * 2) end
+local left = tonumber(redis.call('HGET', demand, proc) or '0')
+local wait = ticket
+if gate > now then wait = math.min(wait, gate - now) end
+local first = redis.call('ZRANGE', holders, 0, 0, 'WITHSCORES')
+if #first > 0 then wait = math.min(wait, tonumber(first[2]) - now) end
+local out = {epoch, left, math.max(wait, 1), readded}
+for _, id in ipairs(mine) do table.insert(out, id) end
+return out
+"""
+
+# KEYS: holders.  Live holders after purging expired ones.
+_COUNT_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
+def _client(url: str, *, connect_timeout: float) -> aioredis.Redis:
+    # No socket read timeout: BLMPOP blocks for up to half a lease by design; connect
+    # attempts are bounded so that an unreachable Redis is noticed quickly.
+    return aioredis.Redis.from_url(
+        url, socket_connect_timeout=connect_timeout, health_check_interval=30
+    )
+
+
+class _Permit:
+    """One slot: a permit id in Redis, or a local one taken while Redis was unreachable."""
+
+    __slots__ = ("id", "registered", "uses")
+
+    def __init__(self, permit_id: str, *, registered: bool) -> None:
+        self.id = permit_id
+        self.uses = 0  # hand-offs since it came from Redis
+        self.registered = registered  # known to Redis (granted, or re-registered)
+
+    def __repr__(self) -> str:
+        return f"<permit {self.id}>"
+
+
+class _Slot:
+    """``async with limiter.slot():`` on :meth:`RedisLimiter.acquire` / ``release``."""
+
+    __slots__ = ("_limiter", "_permit")
+
+    def __init__(self, limiter: RedisLimiter) -> None:
+        self._limiter = limiter
+        self._permit: object = None
+
+    async def __aenter__(self) -> None:
+        self._permit = await self._limiter.acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._limiter.release(self._permit)
+
+
+class RedisLimiter:
+    """A concurrency cap shared by every process and host using the same Redis key.
+
+    Implements the :class:`~maxxton_async.Limiter` protocol: :meth:`acquire` returns a
+    permit (cancel-safe: it returns one or raises holding nothing), :meth:`release` gives it
+    back without awaiting, :meth:`slot` wraps the two. See the module documentation for the
+    design: local hand-off, one script call per batch, a FIFO of process tickets for
+    fairness, leases renewed in the background (every ``lease / 3`` seconds, one call for all
+    held permits) so that a killed process's permits come back within one ``lease``.
+
+    Args:
+        url: a Redis URL.
+        permits: slots shared by all users of ``key``; Maxxton's per-IP default is 15.
+        name: names the key when ``key`` is not given: ``maxxton:limiter:<name>``. Use one
+            name per egress IP.
+        key: the Redis key of the holder set (other keys are ``<key>:...``).
+        lease: seconds a permit lives without renewal.
+        on_unavailable: ``"fail"`` raises :class:`~maxxton_async.LimiterUnavailableError`
+            to waiters when Redis cannot be reached; ``"local"`` caps this process alone at
+            ``permits`` (logged) and tries Redis again after ``retry_after`` seconds. Slots
+            taken locally count against the permits this process takes from Redis once it
+            is back (they are registered in Redis), so one process never holds more than
+            ``permits``; during the outage a fleet may exceed ``permits`` together.
+        retry_after: seconds of local-only limiting after Redis failed (``"local"``).
+        connect_timeout: seconds to wait for a Redis connection.
+        handoff_limit: how many times in a row a permit may go straight to a waiter of this
+            process before it must return to Redis, where other processes' tickets come
+            first. Higher is faster for this process and slower to let others in.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        permits: int = 15,
+        *,
+        name: str = "default",
+        key: str | None = None,
+        lease: float = 30.0,
+        on_unavailable: Literal["fail", "local"] = "fail",
+        retry_after: float = 5.0,
+        connect_timeout: float = 2.0,
+        handoff_limit: int = 16,
+    ) -> None:
+        if permits < 1:
+            raise ValueError(f"permits must be at least 1, got {permits}")
+        if lease <= 0:
+            raise ValueError(f"lease must be positive, got {lease}")
+        if on_unavailable not in ("fail", "local"):
+            raise ValueError(f"on_unavailable must be 'fail' or 'local', got {on_unavailable!r}")
+        if retry_after < 0:
+            raise ValueError(f"retry_after must not be negative, got {retry_after}")
+        if handoff_limit < 0:
+            raise ValueError(f"handoff_limit must not be negative, got {handoff_limit}")
+        self.url = url
+        self.key = key if key is not None else f"maxxton:limiter:{name}"
+        self._permits = permits
+        self._lease_ms = max(int(lease * 1000), 3)
+        self._on_unavailable = on_unavailable
+        self._retry_after = retry_after
+        self._handoff_limit = handoff_limit
+        # Unique per instance: two limiters in one process are two fleet members.
+        self._proc = secrets.token_hex(8)
+        self._keys = [
+            self.key,
+            f"{self.key}:meta",
+            f"{self.key}:queue",
+            f"{self.key}:demand",
+            f"{self.key}:alive",
+            f"{self.key}:inbox:{self._proc}",
+        ]
+        self._inbox_prefix = f"{self.key}:inbox:"
+        self._redis = _client(url, connect_timeout=connect_timeout)
+        self._sync: AsyncScript = self._redis.register_script(_SYNC_LUA)
+        self._count: AsyncScript = self._redis.register_script(_COUNT_LUA)
+        self._held: dict[str, _Permit] = {}  # permits this process holds, not being returned
+        self._to_release: list[_Permit] = []  # returned by callers, not yet sent to Redis
+        self._waiters: deque[asyncio.Future[_Permit]] = deque()
+        self._n_waiting = 0
+        self._in_flight = 0
+        self._peak = 0
+        self._local_seq = 0
+        self._epoch = ""  # the Redis epoch last seen; '' before the first answer
+        self._registered = 0  # our ticket's demand as Redis last told us (minus inbox grants)
+        self._wait_s = 0.0  # when to sync again while our ticket waits (from the last answer)
+        self._next_renew = 0.0
+        self._renew_all = False  # re-register every held permit on the next sync
+        self._fallback_until = 0.0
+        self._syncing = False
+        self._wake: asyncio.Event | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._blmpop = True
+        self._closed = False
+
+    def __repr__(self) -> str:
+        s = self.statistics()
+        return (
+            f"<RedisLimiter key={self.key!r} capacity={s.capacity} "
+            f"in_flight={s.in_flight} waiting={s.waiting}>"
+        )
+
+    @property
+    def capacity(self) -> int:
+        """The most slots that may be held at once, across every process using the key."""
+        return self._permits
+
+    @property
+    def lease(self) -> float:
+        """Seconds a permit lives without renewal."""
+        return self._lease_ms / 1000
+
+    # ------------------------------------------------------------------ the protocol
+
+    def slot(self) -> _Slot:
+        """Wait for a free slot (shared through Redis) and hold it for the body."""
+        return _Slot(self)
+
+    async def acquire(self) -> object:
+        """Wait for a slot and return its permit; give it back with :meth:`release`.
+
+        Cancel-safe: when cancelled (or failing) it holds nothing. The Redis calls run in a
+        background task, so a cancelled caller never interrupts a script call; a permit
+        granted to a waiter that was cancelled goes to the next waiter.
+
+        Raises:
+            LimiterUnavailableError: Redis cannot be reached and ``on_unavailable="fail"``.
+            RuntimeError: the limiter is closed.
+        """
+        if self._closed:
+            raise RuntimeError("RedisLimiter is closed")
+        if not self._n_waiting:
+            permit = self._reuse()
+            if permit is not None:
+                return self._enter(permit)
+            if (
+                self._fallback_until
+                and time.monotonic() < self._fallback_until
+                and len(self._held) < self._permits
+            ):
+                return self._enter(self._local_permit())
+        fut: asyncio.Future[_Permit] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        self._n_waiting += 1
+        self._kick()
+        try:
+            return await fut
+        except BaseException:
+            if fut.cancelled():
+                self._n_waiting -= 1  # still queued when cancelled: it holds nothing
+            elif fut.exception() is None:
+                self.release(fut.result())  # granted as we were cancelled: pass it on
+            raise
+
+    def release(self, permit: object) -> None:
+        """Give back a permit from :meth:`acquire`. Never awaits.
+
+        The permit goes to this process's next waiter if it may (see ``handoff_limit``);
+        otherwise it is returned to Redis by a background task on the next event-loop turn,
+        in one batch with the others.
+        """
+        if not isinstance(permit, _Permit):
+            raise TypeError(f"not a permit of a RedisLimiter: {permit!r}")
+        if self._closed:
+            return  # aclose() returned every permit already
+        if self._held.get(permit.id) is not permit:
+            raise ValueError(f"permit not held from this limiter (released twice?): {permit!r}")
+        self._in_flight -= 1
+        local = self._fallback_until and time.monotonic() < self._fallback_until
+        if self._n_waiting and (local or permit.uses < self._handoff_limit):
+            permit.uses += 1
+            self._hand(permit)
+            return
+        del self._held[permit.id]
+        if local and not permit.registered:
+            return  # never known to Redis: nothing to send
+        self._to_release.append(permit)
+        self._kick()
+
+    def statistics(self) -> LimiterStatistics:
+        """This process's in-flight, waiting and peak counts (no I/O)."""
+        return LimiterStatistics(
+            capacity=self._permits,
+            in_flight=self._in_flight,
+            waiting=self._n_waiting,
+            peak_in_flight=self._peak,
+        )
+
+    async def held_globally(self) -> int:
+        """Permits held now by every process (this one's pending releases sent first)."""
+        await self._flush()
+        return int(await self._count(keys=[self.key]))
+
+    async def aclose(self) -> None:
+        """Return every permit to Redis, stop the background tasks, close. Idempotent.
+
+        Waiters still queued get :class:`RuntimeError`. Permits still held by callers are
+        returned too: a closed limiter caps nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._fail_waiters(RuntimeError("RedisLimiter is closed"))
+        for task in (self._pump_task, self._listener):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._to_release += self._held.values()
+        self._held.clear()
+        with contextlib.suppress(*_UNAVAILABLE):
+            # Twice at most: the first call may drain grants from our inbox, which the second
+            # returns.
+            for _ in range(2):
+                if not (self._to_release or self._registered):
+                    break
+                release, self._to_release = self._to_release, []
+                await self._call(release, [], want=0)
+        self._to_release = []
+        await self._redis.aclose()
+
+    # ------------------------------------------------------------------ local bookkeeping
+
+    def _enter(self, permit: _Permit) -> _Permit:
+        self._held[permit.id] = permit
+        self._in_flight += 1
+        if self._in_flight > self._peak:
+            self._peak = self._in_flight
+        return permit
+
+    def _reuse(self) -> _Permit | None:
+        # A permit released this loop turn and not sent yet: take it back (no round trip).
+        pending = self._to_release
+        if pending and pending[-1].uses < self._handoff_limit and pending[-1].registered:
+            permit = pending.pop()
+            permit.uses += 1
+            return permit
+        return None
+
+    def _local_permit(self) -> _Permit:
+        self._local_seq += 1
+        return _Permit(f"{self._proc}:L{self._local_seq}", registered=False)
+
+    def _hand(self, permit: _Permit) -> bool:
+        """Give ``permit`` to the next live waiter; false if there was none."""
+        waiters = self._waiters
+        while waiters:
+            fut = waiters.popleft()
+            if fut.done():
+                continue  # cancelled while queued; acquire() has accounted for it
+            self._n_waiting -= 1
+            fut.set_result(self._enter(permit))
+            return True
+        return False
+
+    def _on_granted(self, ids: list[str]) -> None:
+        if not self._held:  # fresh leases: the next renewal is a third of a lease away
+            self._next_renew = time.monotonic() + self.lease / 3
+        for permit_id in ids:
+            permit = _Permit(permit_id, registered=True)
+            if len(self._held) >= self._permits or not self._hand(permit):
+                self._to_release.append(permit)  # granted beyond our need (waiter left)
+        if self._to_release:
+            self._kick()
+
+    def _fail_waiters(self, exc: BaseException) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                self._n_waiting -= 1
+                fut.set_exception(exc)
+
+    def _want(self) -> int:
+        return max(min(self._n_waiting, self._permits - len(self._held)), 0)
+
+    def _serve_locally(self) -> None:
+        while self._n_waiting and len(self._held) < self._permits:
+            if not self._hand(self._local_permit()):
+                break
+
+    # ------------------------------------------------------------------ background work
+
+    def _kick(self) -> None:
+        if self._closed:
+            return
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        self._wake.set()
+        if self._pump_task is None or self._pump_task.done():
+            self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+
+    def _due(self) -> float | None:
+        """Seconds until the pump must call Redis (0: now; ``None``: nothing to do)."""
+        now = time.monotonic()
+        if self._fallback_until and now < self._fallback_until:
+            # Local only; what Redis-granted permits remain still need renewing.
+            return self._fallback_until - now if self._held or self._to_release else None
+        if self._to_release or self._renew_all:
+            return 0.0
+        want = self._want()
+        if want > self._registered or (want == 0 and self._registered > 0):
+            return 0.0
+        if self._registered > 0 and (self._listener is None or self._listener.done()):
+            return 0.0  # the listener (which refreshes our ticket) stopped
+        if self._held:
+            return max(self._next_renew - now, 0.0)
+        return None
+
+    async def _pump(self) -> None:
+        """Every Redis write of this process, one call at a time. Exits when idle."""
+        assert self._wake is not None
+        wake = self._wake
+        backoff = 0.05
+        while not self._closed:
+            due = self._due()
+            if due is None:
+                return
+            if due > 0:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), due)
+                continue
+            if self._fallback_until:
+                self._fallback_until = 0.0
+                self._renew_all = True  # register the slots taken locally
+            release, self._to_release = self._to_release, []
+            now = time.monotonic()
+            renew: list[_Permit] = []
+            if self._renew_all or now >= self._next_renew:
+                renew = list(self._held.values())
+                self._renew_all = False
+            try:
+                await self._call(release, renew, want=self._want())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Sent again next time (a repeated release is harmless); unregistered local
+                # permits were never known to Redis.
+                self._to_release = [p for p in release if p.registered] + self._to_release
+                self._renew_all = True
+                self._registered = 0
+                if not isinstance(exc, _UNAVAILABLE):
+                    logger.exception("limiter %r: unexpected failure talking to Redis", self.key)
+                self._unavailable(exc)
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), backoff)
+                backoff = min(backoff * 2, max(self._retry_after, 0.05), self.lease / 3)
+                continue
+            backoff = 0.05
+
+    async def _call(self, release: list[_Permit], renew: list[_Permit], *, want: int) -> None:
+        """One SYNC script call; applies its answer."""
+        self._syncing = True
+        try:
+            reply = await self._sync(
+                keys=self._keys,
+                args=[
+                    self._proc,
+                    want,
+                    self._lease_ms,
+                    self._permits,
+                    secrets.token_hex(8),
+                    self._epoch,
+                    self._inbox_prefix,
+                    len(release),
+                    *(p.id for p in release),
+                    len(renew),
+                    *(p.id for p in renew),
+                ],
+            )
+        finally:
+            self._syncing = False
+        epoch = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+        now = time.monotonic()
+        if renew:
+            self._next_renew = now + self.lease / 3
+            for p in renew:
+                p.registered = True
+        readded = int(reply[3])
+        if readded and not self._renew_all and self._epoch == epoch:
+            # Our leases ran out (a stalled loop?) and were purged: re-registered now, but the
+            # cap may have been exceeded meanwhile.
+            logger.warning(
+                "limiter %r: %d lease(s) re-registered after they had expired", self.key, readded
+            )
+        if self._epoch and epoch != self._epoch:
+            logger.warning(
+                "limiter %r: Redis lost its state (restart?); re-registering %d held permit(s)",
+                self.key,
+                len(self._held),
+            )
+            self._renew_all = True
+        self._epoch = epoch
+        self._registered = int(reply[1])
+        self._wait_s = now + int(reply[2]) / 1000
+        granted = [x.decode() if isinstance(x, bytes) else str(x) for x in reply[4:]]
+        if granted:
+            self._on_granted(granted)
+        if self._registered > 0 and not self._closed:
+            self._ensure_listener()
+
+    def _unavailable(self, exc: BaseException) -> None:
+        if self._on_unavailable == "fail":
+            self._fail_waiters(
+                LimiterUnavailableError(f"cannot reach Redis for limiter {self.key!r}: {exc}")
+            )
+            return
+        if not self._fallback_until:
+            logger.warning(
+                "Redis unreachable for limiter %r (%s); capping this process only "
+                "(%d slots) for %.0f s",
+                self.key,
+                exc,
+                self._permits,
+                self._retry_after,
+            )
+        self._fallback_until = time.monotonic() + self._retry_after
+        self._serve_locally()
+
+    def _ensure_listener(self) -> None:
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    async def _listen(self) -> None:
+        """Wait on our inbox for permits other processes grant us, while our ticket stands."""
+        inbox = self._keys[5]
+        while self._registered > 0 and not self._closed:
+            timeout = max(self._wait_s - time.monotonic(), 0.001)
+            try:
+                ids = await self._pop(inbox, timeout)
+            except _UNAVAILABLE:
+                self._kick()  # the pump notices and handles the outage
+                return
+            if ids:
+                self._registered -= len(ids)
+                self._on_granted(ids)
+            else:
+                self._wait_s = 0.0  # time to refresh the ticket / purge expired leases
+                self._kick()
+                return
+
+    async def _pop(self, inbox: str, seconds: float) -> list[str]:
+        raw: object
+        if self._blmpop:
+            try:
+                raw = await self._redis.execute_command(  # type: ignore[no-untyped-call]
+                    "BLMPOP", f"{seconds:.3f}", 1, inbox, "LEFT", "COUNT", self._permits
+                )
+            except RedisResponseError:
+                self._blmpop = False  # Redis < 7: one id per call
+            else:
+                if not raw:
+                    return []
+                assert isinstance(raw, list)
+                return [x.decode() if isinstance(x, bytes) else str(x) for x in raw[1]]
+        raw = await self._redis.blpop([inbox], timeout=seconds)
+        if not raw:
+            return []
+        assert isinstance(raw, list | tuple)
+        value = raw[1]
+        return [value.decode() if isinstance(value, bytes) else str(value)]
+
+    async def _flush(self) -> None:
+        """Wait (bounded) until releases queued so far have reached Redis."""
+        for _ in range(1000):  # at most ~10 s
+            if not self._to_release and not self._syncing:
+                return
+            self._kick()
+            await asyncio.sleep(0.01)
