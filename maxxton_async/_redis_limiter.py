@@ -8,8 +8,9 @@ killed process's permits come back within one lease -- and adds what a fleet nee
 near a local semaphore's throughput:
 
 * **Hand-off.** A released permit goes straight to this process's next local waiter, with
-  no Redis round trip, up to ``handoff_limit`` times in a row; only then is it returned to
-  Redis, where the fleet's queue decides who gets it next (fairness, below).
+  no Redis round trip, up to ``handoff_limit`` times in a row and for at most
+  ``handoff_time`` seconds after Redis granted it; then it is returned to Redis, where the
+  fleet's queue decides who gets it next (fairness, below).
 * **Batches.** One script call (``SYNC``) returns every permit queued for release, renews
   leases when due, registers how many permits this process still wants, and grants as many
   as are free; releases and renewals are never a call of their own.
@@ -193,11 +194,12 @@ def _client(url: str, *, connect_timeout: float) -> aioredis.Redis:
 class _Permit:
     """One slot: a permit id in Redis, or a local one taken while Redis was unreachable."""
 
-    __slots__ = ("id", "registered", "uses")
+    __slots__ = ("id", "registered", "since", "uses")
 
-    def __init__(self, permit_id: str, *, registered: bool) -> None:
+    def __init__(self, permit_id: str, *, registered: bool, since: float) -> None:
         self.id = permit_id
         self.uses = 0  # hand-offs since it came from Redis
+        self.since = since  # time.monotonic() when it came from Redis
         self.registered = registered  # known to Redis (granted, or re-registered)
 
     def __repr__(self) -> str:
@@ -252,7 +254,9 @@ class RedisLimiter:
         connect_timeout: seconds to wait for a Redis connection.
         handoff_limit: how many times in a row a permit may go straight to a waiter of this
             process before it must return to Redis, where other processes' tickets come
-            first. Higher is faster for this process and slower to let others in.
+            first. Higher costs less CPU and Redis work, and lets other processes in later.
+        handoff_time: seconds after Redis granted a permit during which it may be handed
+            on locally; bounds how long other processes wait when requests are slow.
     """
 
     def __init__(
@@ -267,6 +271,7 @@ class RedisLimiter:
         retry_after: float = 5.0,
         connect_timeout: float = 2.0,
         handoff_limit: int = 16,
+        handoff_time: float = 0.1,
     ) -> None:
         if permits < 1:
             raise ValueError(f"permits must be at least 1, got {permits}")
@@ -278,6 +283,8 @@ class RedisLimiter:
             raise ValueError(f"retry_after must not be negative, got {retry_after}")
         if handoff_limit < 0:
             raise ValueError(f"handoff_limit must not be negative, got {handoff_limit}")
+        if handoff_time < 0:
+            raise ValueError(f"handoff_time must not be negative, got {handoff_time}")
         self.url = url
         self.key = key if key is not None else f"maxxton:limiter:{name}"
         self._permits = permits
@@ -285,6 +292,7 @@ class RedisLimiter:
         self._on_unavailable = on_unavailable
         self._retry_after = retry_after
         self._handoff_limit = handoff_limit
+        self._handoff_time = handoff_time
         # Unique per instance: two limiters in one process are two fleet members.
         self._proc = secrets.token_hex(8)
         self._keys = [
@@ -392,11 +400,13 @@ class RedisLimiter:
         if self._held.get(permit.id) is not permit:
             raise ValueError(f"permit not held from this limiter (released twice?): {permit!r}")
         self._in_flight -= 1
-        local = self._fallback_until and time.monotonic() < self._fallback_until
-        if self._n_waiting and (local or permit.uses < self._handoff_limit):
+        now = time.monotonic()
+        local = self._fallback_until and now < self._fallback_until
+        if self._n_waiting and (local or self._may_reuse(permit, now)):
             permit.uses += 1
-            self._hand(permit)
-            return
+            if self._hand(permit):
+                return
+            # Every queued waiter was cancelled (their acquire() has not run yet).
         del self._held[permit.id]
         if local and not permit.registered:
             return  # never known to Redis: nothing to send
@@ -454,10 +464,13 @@ class RedisLimiter:
             self._peak = self._in_flight
         return permit
 
+    def _may_reuse(self, permit: _Permit, now: float) -> bool:
+        return permit.uses < self._handoff_limit and now - permit.since < self._handoff_time
+
     def _reuse(self) -> _Permit | None:
         # A permit released this loop turn and not sent yet: take it back (no round trip).
         pending = self._to_release
-        if pending and pending[-1].uses < self._handoff_limit and pending[-1].registered:
+        if pending and pending[-1].registered and self._may_reuse(pending[-1], time.monotonic()):
             permit = pending.pop()
             permit.uses += 1
             return permit
@@ -465,7 +478,7 @@ class RedisLimiter:
 
     def _local_permit(self) -> _Permit:
         self._local_seq += 1
-        return _Permit(f"{self._proc}:L{self._local_seq}", registered=False)
+        return _Permit(f"{self._proc}:L{self._local_seq}", registered=False, since=time.monotonic())
 
     def _hand(self, permit: _Permit) -> bool:
         """Give ``permit`` to the next live waiter; false if there was none."""
@@ -480,10 +493,11 @@ class RedisLimiter:
         return False
 
     def _on_granted(self, ids: list[str]) -> None:
+        now = time.monotonic()
         if not self._held:  # fresh leases: the next renewal is a third of a lease away
-            self._next_renew = time.monotonic() + self.lease / 3
+            self._next_renew = now + self.lease / 3
         for permit_id in ids:
-            permit = _Permit(permit_id, registered=True)
+            permit = _Permit(permit_id, registered=True, since=now)
             if len(self._held) >= self._permits or not self._hand(permit):
                 self._to_release.append(permit)  # granted beyond our need (waiter left)
         if self._to_release:

@@ -171,6 +171,70 @@ async def hold_mode(url: str, key: str, slots: int, lease: float) -> None:
     await asyncio.wait_for(asyncio.gather(*tasks), 130)
 
 
+async def loop_mode(
+    url: str, key: str, base_url: str, tasks: int, lease: float, on_unavailable: str, worker: str
+) -> dict[str, int]:
+    """``tasks`` tasks send GETs through a RedisLimiter until the server answers 410.
+
+    A ``LimiterUnavailableError`` (Redis down, ``on_unavailable="fail"``) is counted and the
+    task tries again 20 ms later. Bounded: at most 200,000 attempts per task.
+    """
+    import aiohttp
+
+    from maxxton_async._errors import LimiterUnavailableError
+    from maxxton_async._redis import RedisLimiter
+
+    limiter = RedisLimiter(
+        url,
+        permits=15,
+        key=key,
+        lease=lease,
+        on_unavailable=on_unavailable,  # type: ignore[arg-type]
+        retry_after=0.2,
+    )
+    done = unavailable = 0
+    stop = False
+    headers = {"X-Worker": worker}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def runner() -> None:
+            nonlocal done, unavailable, stop
+            for _ in range(200_000):
+                if stop:
+                    return
+                try:
+                    async with limiter.slot(), session.get(base_url, headers=headers) as resp:
+                        await resp.read()
+                        if resp.status == 410:
+                            stop = True
+                            return
+                        assert resp.status == 200
+                        done += 1
+                except LimiterUnavailableError:
+                    unavailable += 1
+                    await asyncio.sleep(0.02)
+
+        print(json.dumps({"started": True}), flush=True)
+        await asyncio.gather(*(runner() for _ in range(tasks)))
+    await limiter.aclose()
+    return {"done": done, "unavailable": unavailable}
+
+
+async def wait_mode(url: str, key: str, slots: int, lease: float) -> None:
+    """Queue ``slots`` acquires (none granted: another process holds all), say so, hang."""
+    from maxxton_async._redis import RedisLimiter
+
+    limiter = RedisLimiter(url, permits=15, key=key, lease=lease)
+    tasks = [asyncio.create_task(limiter.acquire()) for _ in range(slots)]
+    for _ in range(3000):  # bounded: 30 s
+        if limiter.statistics().waiting == slots:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(lease / 4)  # the ticket is filed by now
+    print(json.dumps({"waiting": limiter.statistics().waiting}), flush=True)
+    await asyncio.wait_for(asyncio.gather(*tasks), 130)
+
+
 def main(argv: list[str]) -> int:
     mode = argv[0]
     if mode == "ledger":
@@ -181,6 +245,13 @@ def main(argv: list[str]) -> int:
         result = asyncio.run(token_mode(argv[1], argv[2], argv[3]))
     elif mode == "http":
         result = asyncio.run(http_mode(argv[1], argv[2], argv[3], int(argv[4]), int(argv[5])))
+    elif mode == "loop":
+        result = asyncio.run(
+            loop_mode(argv[1], argv[2], argv[3], int(argv[4]), float(argv[5]), argv[6], argv[7])
+        )
+    elif mode == "wait":
+        asyncio.run(wait_mode(argv[1], argv[2], int(argv[3]), float(argv[4])))
+        return 0
     elif mode == "hold":
         asyncio.run(hold_mode(argv[1], argv[2], int(argv[3]), float(argv[4])))
         return 0
