@@ -11,10 +11,12 @@ flight (the peak must stay ≤ 15) and requests per worker process. Configuratio
 
 Each worker process runs 30 tasks that loop acquire → GET → decode (msgspec) → release for a
 fixed window that starts at the same instant in every worker (a ``go`` line on stdin), so
-the share of each process is comparable. Per configuration: req/s over the window, client
-CPU per request (``time.process_time`` of every worker, summed, over every request), Redis'
-own CPU per request (``INFO cpu``), the server's peak in flight, and each process's share of
-the calls (its deviation from an equal share). Rounds interleave configurations and
+the share of each process is comparable; the window opens after every worker has run for
+half a second (the first process to start briefly holds every permit). Per configuration:
+req/s over the window, client CPU per request (``time.process_time`` of every worker,
+summed, over every request), Redis' own CPU per request (``INFO cpu``), the server's peak
+in flight, and each process's share of the calls (its deviation from an equal share).
+Rounds interleave configurations and
 latencies in a rotating order; the report gives medians and each ratio's spread over rounds,
 against ``local`` × 1 at the same latency.
 
@@ -40,6 +42,7 @@ __all__ = ["CONFIGS", "GOALS", "run"]
 
 CAP = 15
 TASKS = 30  # per worker process: always more callers than slots
+SETTLE = 0.5  # seconds every process runs before the measured window opens
 CONFIGS: tuple[tuple[str, int], ...] = (
     ("local", 1),
     ("local", 2),
@@ -159,12 +162,24 @@ async def _work(spec: dict[str, Any]) -> dict[str, Any]:
         line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         start_at, seconds = (float(x) for x in line.split()[1:3])
         await asyncio.sleep(max(start_at - time.time(), 0))
-        t0 = time.monotonic()
-        deadline = t0 + seconds
-        cpu0 = time.process_time()
+        deadline = time.monotonic() + SETTLE + seconds
         tasks = [asyncio.create_task(loop_calls()) for _ in range(TASKS)]
+        # Measure once every process is busy: the first to start briefly has every permit.
+        await asyncio.sleep(SETTLE)
+        t0 = time.monotonic()
+        n0 = done
+        profile = spec.get("profile")
+        if profile:  # profiling only: the figures are then not comparable
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
+        cpu0 = time.process_time()
         await asyncio.sleep(max(deadline - time.monotonic(), 0))
-        n, cpu, wall = done, time.process_time() - cpu0, time.monotonic() - t0
+        n, cpu, wall = done - n0, time.process_time() - cpu0, time.monotonic() - t0
+        if profile:
+            prof.disable()
+            prof.dump_stats(profile)
         await asyncio.gather(*tasks)
     peak = limiter.statistics().peak_in_flight
     await limiter.aclose()
@@ -357,7 +372,8 @@ def run(
 def markdown(fl: dict[str, Any]) -> list[str]:
     """The fleet section of the report."""
     out = [
-        f"{fl['rounds']} interleaved rounds of {fl['seconds']:g} s per configuration; each "
+        f"{fl['rounds']} interleaved rounds of {fl['seconds']:g} s per configuration (measured "
+        f"after {SETTLE:g} s in which every process already runs); each "
         f"worker process runs {TASKS} tasks looping acquire → GET → msgspec decode → release "
         "against one counting aiohttp server on loopback (its own process). Ratios are per "
         "round against one process with `LocalLimiter(15)` at the same latency (median, "

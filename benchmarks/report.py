@@ -296,6 +296,10 @@ def write_markdown(results: dict[str, Any], path: Path = HERE / "results.md") ->
         "",
     ]
     tgt = targets(results)
+    if results.get("fleet"):
+        from . import fleet
+
+        tgt += fleet.targets(results["fleet"])
     if tgt:
         lines += ["## Targets", "", "| what | measured | target | |", "|---|---:|---:|---|"]
         lines += [f"| {w} | {v} | {t} | {_mark(ok) if t != '—' else ''} |" for w, v, t, ok in tgt]
@@ -312,6 +316,10 @@ def write_markdown(results: dict[str, Any], path: Path = HERE / "results.md") ->
                 "alternate at every point); the dashed line is the ceiling.",
                 "",
             ]
+    if results.get("fleet"):
+        from . import fleet
+
+        lines += ["## Fleet: processes sharing 15 slots", "", *fleet.markdown(results["fleet"]), ""]
     sp = results.get("sendpath")
     if sp:
         lines += [

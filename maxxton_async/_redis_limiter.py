@@ -165,7 +165,8 @@ if now >= gate then
 end
 for _, k in ipairs({holders, queue, demand, alive}) do redis.call('PEXPIRE', k, lease * 2) end
 local left = tonumber(redis.call('HGET', demand, proc) or '0')
-local wait = ticket
+-- Refresh the ticket halfway through its life, sooner if a lease ends (purge) or the gate opens.
+local wait = math.max(math.floor(ticket / 2), 1)
 if gate > now then wait = math.min(wait, gate - now) end
 local first = redis.call('ZRANGE', holders, 0, 0, 'WITHSCORES')
 if #first > 0 then wait = math.min(wait, tonumber(first[2]) - now) end
@@ -270,8 +271,8 @@ class RedisLimiter:
         on_unavailable: Literal["fail", "local"] = "fail",
         retry_after: float = 5.0,
         connect_timeout: float = 2.0,
-        handoff_limit: int = 16,
-        handoff_time: float = 0.1,
+        handoff_limit: int = 64,
+        handoff_time: float = 0.25,
     ) -> None:
         if permits < 1:
             raise ValueError(f"permits must be at least 1, got {permits}")
@@ -376,7 +377,10 @@ class RedisLimiter:
         fut: asyncio.Future[_Permit] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         self._n_waiting += 1
-        self._kick()
+        if self._want() > self._registered:
+            # More than our ticket asks for: the pump must tell Redis. Otherwise a permit
+            # will come by hand-off or through the inbox, and waking the pump costs CPU.
+            self._kick()
         try:
             return await fut
         except BaseException:
@@ -556,9 +560,7 @@ class RedisLimiter:
             if due is None:
                 return
             if due > 0:
-                wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), due)
+                await self._sleep(wake, due)
                 continue
             if self._fallback_until:
                 self._fallback_until = 0.0
@@ -582,12 +584,18 @@ class RedisLimiter:
                 if not isinstance(exc, _UNAVAILABLE):
                     logger.exception("limiter %r: unexpected failure talking to Redis", self.key)
                 self._unavailable(exc)
-                wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), backoff)
+                await self._sleep(wake, backoff)
                 backoff = min(backoff * 2, max(self._retry_after, 0.05), self.lease / 3)
                 continue
             backoff = 0.05
+
+    @staticmethod
+    async def _sleep(wake: asyncio.Event, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: no task per wait (this runs once per kick).
+        wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await wake.wait()
 
     async def _call(self, release: list[_Permit], renew: list[_Permit], *, want: int) -> None:
         """One SYNC script call; applies its answer."""

@@ -172,7 +172,14 @@ async def hold_mode(url: str, key: str, slots: int, lease: float) -> None:
 
 
 async def loop_mode(
-    url: str, key: str, base_url: str, tasks: int, lease: float, on_unavailable: str, worker: str
+    url: str,
+    key: str,
+    base_url: str,
+    tasks: int,
+    lease: float,
+    on_unavailable: str,
+    worker: str,
+    handoff_time: float,
 ) -> dict[str, int]:
     """``tasks`` tasks send GETs through a RedisLimiter until the server answers 410.
 
@@ -191,6 +198,7 @@ async def loop_mode(
         lease=lease,
         on_unavailable=on_unavailable,  # type: ignore[arg-type]
         retry_after=0.2,
+        handoff_time=handoff_time,
     )
     done = unavailable = 0
     stop = False
@@ -247,7 +255,16 @@ def main(argv: list[str]) -> int:
         result = asyncio.run(http_mode(argv[1], argv[2], argv[3], int(argv[4]), int(argv[5])))
     elif mode == "loop":
         result = asyncio.run(
-            loop_mode(argv[1], argv[2], argv[3], int(argv[4]), float(argv[5]), argv[6], argv[7])
+            loop_mode(
+                argv[1],
+                argv[2],
+                argv[3],
+                int(argv[4]),
+                float(argv[5]),
+                argv[6],
+                argv[7],
+                float(argv[8]) if len(argv) > 8 else 0.25,
+            )
         )
     elif mode == "wait":
         asyncio.run(wait_mode(argv[1], argv[2], int(argv[3]), float(argv[4])))
