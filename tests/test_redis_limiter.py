@@ -13,10 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -24,6 +21,7 @@ import pytest
 from aiohttp import web
 
 from maxxton_async import LimiterUnavailableError, RedisLimiter
+from tests._own_redis import OwnRedis
 from tests._redis_util import delete_prefix, require_redis, unique_prefix
 from tests.workers.run import ROOT, WORKER
 
@@ -39,71 +37,26 @@ async def wait_until(predicate: Callable[[], bool], limit: float = 10.0) -> None
     raise AssertionError("condition not reached in time")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def evalsha_calls(server: OwnRedis) -> int:
+    """Script calls the server has run (``INFO commandstats``): ours alone on our server."""
+    import redis
 
-
-class OwnRedis:
-    """A ``redis-server`` this test starts, kills (-9) and restarts on the same port."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        import redis
-
-        for _ in range(500):  # bounded: 5 s
-            try:
-                r = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-                r.ping()
-                r.close()
-                return
-            except redis.ConnectionError:
-                import time
-
-                time.sleep(0.01)
-        raise AssertionError("redis-server did not start")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)  # this very child, by its handle
-        self.proc.wait(timeout=10)
-        self.proc = None
-
-    def evalsha_calls(self) -> int:
-        import redis
-
-        r = redis.Redis(port=self.port)
-        try:
-            stats = r.info("commandstats")
-        finally:
-            r.close()
-        return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+    r = redis.Redis(port=server.port)
+    try:
+        stats = r.info("commandstats")
+    finally:
+        r.close()
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
 
 
 @pytest.fixture
 def own_redis() -> Iterator[OwnRedis]:
-    if shutil.which("redis-server") is None:
-        reason = "redis-server is not installed (needed to kill and restart Redis)"
-        if os.environ.get("MAXXTON_REQUIRE_REDIS") == "1":
-            pytest.fail(f"MAXXTON_REQUIRE_REDIS=1 but {reason}")
-        pytest.skip(reason)
-    server = OwnRedis()
+    server = OwnRedis()  # skips (or fails in CI) without redis-server
     server.start()
     try:
         yield server
     finally:
-        if server.proc is not None:
-            server.kill()
+        server.kill()
 
 
 @pytest.fixture
@@ -280,10 +233,10 @@ async def test_hand_off_needs_no_round_trip(own_redis: OwnRedis) -> None:
                 inside -= 1
                 served += 1
 
-    before = own_redis.evalsha_calls()
+    before = evalsha_calls(own_redis)
     await asyncio.wait_for(asyncio.gather(*(user() for _ in range(10))), 30)
     await limiter.held_globally()  # flushes the last releases
-    calls = own_redis.evalsha_calls() - before
+    calls = evalsha_calls(own_redis) - before
     assert served == 200
     assert peak == 3
     # 200 slots: one call took the 3 permits, a few more for tickets and the final
@@ -296,13 +249,13 @@ async def test_several_permits_per_call_and_batched_release(own_redis: OwnRedis)
     limiter = RedisLimiter(own_redis.url, permits=15, key="b", lease=30)
     limiter.release(await limiter.acquire())  # loads the script (a first NOSCRIPT answer)
     await limiter.held_globally()
-    before = own_redis.evalsha_calls()
+    before = evalsha_calls(own_redis)
     permits = await asyncio.wait_for(asyncio.gather(*(limiter.acquire() for _ in range(15))), 10)
-    taken = own_redis.evalsha_calls() - before
+    taken = evalsha_calls(own_redis) - before
     for p in permits:
         limiter.release(p)  # no awaiting: all fifteen leave in one batch
     assert await limiter.held_globally() == 0
-    released = own_redis.evalsha_calls() - before - taken
+    released = evalsha_calls(own_redis) - before - taken
     assert taken == 1
     assert released == 2  # the batch of fifteen, and held_globally()'s own count
     await limiter.aclose()
@@ -312,9 +265,9 @@ async def test_leases_renewed_in_one_call_for_all(own_redis: OwnRedis) -> None:
     limiter = RedisLimiter(own_redis.url, permits=15, key="r", lease=0.6)
     other = RedisLimiter(own_redis.url, permits=15, key="r", lease=0.6)
     held = [await limiter.acquire() for _ in range(10)]
-    before = own_redis.evalsha_calls()
+    before = evalsha_calls(own_redis)
     await asyncio.sleep(1.9)  # about three leases: renewals alone keep the permits
-    renewals = own_redis.evalsha_calls() - before
+    renewals = evalsha_calls(own_redis) - before
     assert await other.held_globally() == 10
     # One call per third of a lease for all ten permits (about 9 in 1.9 s), not one each.
     assert 3 <= renewals <= 14, renewals
