@@ -22,7 +22,9 @@ near a local semaphore's throughput:
   ``SYNC``) grants them to the head ticket, at most a fair share per turn, then moves that
   ticket to the tail: round robin between processes. Grants for another process are pushed
   onto its inbox list, on which it waits with ``BLMPOP``; so waiting never polls. A ticket
-  lives ``lease / 2`` unless its process refreshes it, so a killed waiter drops out.
+  lives ``lease / 2`` unless its process refreshes it, so a killed waiter drops out: the
+  permits it held come back within one lease of its death, any granted to its ticket since
+  within one and a half.
 * **Restarts.** An epoch id in Redis tells when Redis lost its data (a restart without
   persistence, a flush). A process that saw an older epoch re-registers the permits it
   holds, and the first such process closes the gate for new grants for one lease, so that
@@ -69,6 +71,7 @@ logger = logging.getLogger("maxxton_async.redis")
 # Any Redis failure (refused, reset, timeout, LOADING after a restart, READONLY, OOM) means
 # the shared count cannot be trusted right now.
 _UNAVAILABLE = (RedisError, OSError)
+_READ_TIMEOUT = 5.0  # seconds a script call may take before Redis counts as unavailable
 
 # The one script that changes the limiter's state. Atomic, so every decision is exact across
 # hosts. KEYS: holders, meta, queue, demand, alive, my inbox.
@@ -184,11 +187,14 @@ return redis.call('ZCARD', KEYS[1])
 """
 
 
-def _client(url: str, *, connect_timeout: float) -> aioredis.Redis:
-    # No socket read timeout: BLMPOP blocks for up to half a lease by design; connect
-    # attempts are bounded so that an unreachable Redis is noticed quickly.
+def _client(url: str, *, connect_timeout: float, read_timeout: float) -> aioredis.Redis:
+    # Connects and reads are bounded, so that a Redis that vanished without closing the
+    # connection (a dead host, a partition) is noticed, not waited on forever.
     return aioredis.Redis.from_url(
-        url, socket_connect_timeout=connect_timeout, health_check_interval=30
+        url,
+        socket_connect_timeout=connect_timeout,
+        socket_timeout=read_timeout,
+        health_check_interval=30,
     )
 
 
@@ -305,7 +311,13 @@ class RedisLimiter:
             f"{self.key}:inbox:{self._proc}",
         ]
         self._inbox_prefix = f"{self.key}:inbox:"
-        self._redis = _client(url, connect_timeout=connect_timeout)
+        self._redis = _client(url, connect_timeout=connect_timeout, read_timeout=_READ_TIMEOUT)
+        # The inbox waits in BLMPOP for up to a quarter of a lease: its own connections,
+        # with a read timeout beyond that.
+        self._blocking = _client(
+            url, connect_timeout=connect_timeout, read_timeout=self.lease / 4 + _READ_TIMEOUT
+        )
+        self._epoch_seq = 0
         self._sync: AsyncScript = self._redis.register_script(_SYNC_LUA)
         self._count: AsyncScript = self._redis.register_script(_COUNT_LUA)
         self._held: dict[str, _Permit] = {}  # permits this process holds, not being returned
@@ -458,6 +470,7 @@ class RedisLimiter:
                 await self._call(release, [], want=0)
         self._to_release = []
         await self._redis.aclose()
+        await self._blocking.aclose()
 
     # ------------------------------------------------------------------ local bookkeeping
 
@@ -568,11 +581,12 @@ class RedisLimiter:
             release, self._to_release = self._to_release, []
             now = time.monotonic()
             renew: list[_Permit] = []
-            if self._renew_all or now >= self._next_renew:
+            recovering = self._renew_all
+            if recovering or now >= self._next_renew:
                 renew = list(self._held.values())
                 self._renew_all = False
             try:
-                await self._call(release, renew, want=self._want())
+                await self._call(release, renew, want=self._want(), recovering=recovering)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -597,9 +611,21 @@ class RedisLimiter:
             async with asyncio.timeout(seconds):
                 await wake.wait()
 
-    async def _call(self, release: list[_Permit], renew: list[_Permit], *, want: int) -> None:
-        """One SYNC script call; applies its answer."""
+    async def _call(
+        self,
+        release: list[_Permit],
+        renew: list[_Permit],
+        *,
+        want: int,
+        recovering: bool = False,
+    ) -> None:
+        """One SYNC script call; applies its answer.
+
+        ``recovering``: ``renew`` re-registers permits after an outage or a local fallback,
+        so permits Redis does not know are expected, not lost leases.
+        """
         self._syncing = True
+        self._epoch_seq += 1
         try:
             reply = await self._sync(
                 keys=self._keys,
@@ -608,7 +634,7 @@ class RedisLimiter:
                     want,
                     self._lease_ms,
                     self._permits,
-                    secrets.token_hex(8),
+                    f"{self._proc}.{self._epoch_seq}",  # a new epoch, should Redis have none
                     self._epoch,
                     self._inbox_prefix,
                     len(release),
@@ -626,7 +652,7 @@ class RedisLimiter:
             for p in renew:
                 p.registered = True
         readded = int(reply[3])
-        if readded and not self._renew_all and self._epoch == epoch:
+        if readded and not recovering and self._epoch == epoch:
             # Our leases ran out (a stalled loop?) and were purged: re-registered now, but the
             # cap may have been exceeded meanwhile.
             logger.warning(
@@ -692,7 +718,7 @@ class RedisLimiter:
         raw: object
         if self._blmpop:
             try:
-                raw = await self._redis.execute_command(  # type: ignore[no-untyped-call]
+                raw = await self._blocking.execute_command(  # type: ignore[no-untyped-call]
                     "BLMPOP", f"{seconds:.3f}", 1, inbox, "LEFT", "COUNT", self._permits
                 )
             except RedisResponseError:
@@ -702,7 +728,7 @@ class RedisLimiter:
                     return []
                 assert isinstance(raw, list)
                 return [x.decode() if isinstance(x, bytes) else str(x) for x in raw[1]]
-        raw = await self._redis.blpop([inbox], timeout=seconds)
+        raw = await self._blocking.blpop([inbox], timeout=seconds)
         if not raw:
             return []
         assert isinstance(raw, list | tuple)
