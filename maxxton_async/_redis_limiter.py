@@ -19,7 +19,7 @@ near a local semaphore's throughput:
   turn. :meth:`RedisLimiter.aclose` flushes it.
 * **A FIFO of process tickets.** A process that wants permits while none are free files a
   ticket (its demand) at the tail of a queue in Redis. Whoever frees permits (any process's
-  ``SYNC``) grants them to the head ticket, at most a fair share per turn, then moves that
+  ``SYNC``) grants them to the head ticket, one per turn while several wait, then moves that
   ticket to the tail: round robin between processes. Grants for another process are pushed
   onto its inbox list, on which it waits with ``BLMPOP``; so waiting never polls. A ticket
   lives ``lease / 2`` unless its process refreshes it, so a killed waiter drops out: the
@@ -133,7 +133,9 @@ end
 if now >= gate then
   local free = permits - redis.call('ZCARD', holders)
   local waiting = redis.call('ZCARD', queue)
-  local share = math.max(math.ceil(permits / math.max(waiting, 1)), 1)
+  -- One permit per turn while several processes wait: the finest round robin.
+  local share = permits
+  if waiting > 1 then share = 1 end
   -- Each turn grants at least one permit or drops a ticket: at most permits + tickets turns.
   while free > 0 do
     local head = redis.call('ZRANGE', queue, 0, 0)
