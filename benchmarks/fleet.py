@@ -36,10 +36,12 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 __all__ = ["CONFIGS", "GOALS", "run"]
 
+ROOT = Path(__file__).resolve().parents[1]  # children run ``-m benchmarks.fleet`` from here
 CAP = 15
 TASKS = 30  # per worker process: always more callers than slots
 SETTLE = 0.5  # seconds every process runs before the measured window opens
@@ -196,6 +198,7 @@ class _Server:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            cwd=ROOT,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -251,6 +254,7 @@ def _measure(
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
+                cwd=ROOT,
             )
         )
     try:
@@ -339,6 +343,7 @@ def run(
             # much of a difference is noise on this shared machine.
             ratios = [m["rps"] / b["rps"] for m, b in zip(runs, base, strict=True)]
             cpu_ratios = [m["cpu_us"] / b["cpu_us"] for m, b in zip(runs, base, strict=True)]
+            split = raw.get((latency, "local", procs))  # the same processes, no Redis
             rows.append(
                 {
                     "latency_ms": latency * 1e3,
@@ -351,9 +356,10 @@ def run(
                     "cpu_us": statistics.median(m["cpu_us"] for m in runs),
                     "cpu_ratio": statistics.median(cpu_ratios),
                     "cpu_vs_split": statistics.median(
-                        m["cpu_us"] / b["cpu_us"]
-                        for m, b in zip(runs, raw[(latency, "local", procs)], strict=True)
-                    ),
+                        m["cpu_us"] / b["cpu_us"] for m, b in zip(runs, split, strict=True)
+                    )
+                    if split
+                    else float("nan"),
                     "redis_cpu_us": statistics.median(m["redis_cpu_us"] for m in runs),
                     "share_dev": statistics.median(m["share_dev"] for m in runs),
                     "share_dev_max": max(m["share_dev"] for m in runs),
