@@ -6,6 +6,9 @@ into ``benchmarks/results.md`` and ``benchmarks/throughput.png``:
 * :mod:`~benchmarks.throughput` -- call throughput and client CPU against a sandbox in another
   process: the SDK (memory and SQLite ledgers), a hand-written aiohttp + semaphore + msgspec
   client, httpx, and sequential calls; plus the sweeps behind the chart;
+* :mod:`~benchmarks.fleet` -- 1, 2 and 4 processes sharing 15 slots, ``LocalLimiter`` split
+  against ``RedisLimiter``, at 2 ms and 20 ms: req/s, client CPU per request, each process's
+  share (``python -m benchmarks fleet`` runs it alone);
 * :mod:`~benchmarks.pagination` -- items/s with page prefetch against sequential paging;
 * :mod:`~benchmarks.decode` -- decoding 1 MB and 20 MB pages with the SDK's models against
   ``json.loads``, orjson, untyped msgspec and pydantic v2;
