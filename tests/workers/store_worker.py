@@ -188,8 +188,7 @@ async def loop_mode(
     """
     import aiohttp
 
-    from maxxton_async._errors import LimiterUnavailableError
-    from maxxton_async._redis import RedisLimiter
+    from maxxton_async import LimiterUnavailableError, RedisLimiter
 
     limiter = RedisLimiter(
         url,
@@ -230,7 +229,7 @@ async def loop_mode(
 
 async def wait_mode(url: str, key: str, slots: int, lease: float) -> None:
     """Queue ``slots`` acquires (none granted: another process holds all), say so, hang."""
-    from maxxton_async._redis import RedisLimiter
+    from maxxton_async import RedisLimiter
 
     limiter = RedisLimiter(url, permits=15, key=key, lease=lease)
     tasks = [asyncio.create_task(limiter.acquire()) for _ in range(slots)]
