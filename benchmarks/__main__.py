@@ -34,6 +34,7 @@ SECTIONS = (
     "index",
     "adaptive",
     "pending",
+    "ceiling",
 )
 
 
@@ -120,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import pending_memory
 
         results["pending"] = pending_memory.run(n=20_000 if quick else 100_000)
+    if "ceiling" in sections:
+        step("harvest ceiling (canned answers)")
+        from . import harvest_ceiling
+
+        results["ceiling"] = harvest_ceiling.run(windows=12 if quick else 24)
     results["seconds"] = time.perf_counter() - started
     results["machine"] = report.machine()
     chart = report.write_chart(results)
