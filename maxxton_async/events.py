@@ -71,7 +71,7 @@ from ._errors import (
 )
 from ._lookup import fetch_by_ids, gather_or_cancel
 from .models import EntityAction, Event, EventType, Page, SetAside
-from .resources._events import EventCursor
+from .resources._events import EventCursor, Events
 
 if TYPE_CHECKING:
     from ._client import MaxxtonClient
@@ -96,8 +96,9 @@ __all__ = [
 
 logger = logging.getLogger("maxxton_async.events")
 
-#: **Inferred** path (docs/wire-contract.md: the reference lists an Events tag with one GET).
-EVENTS_PATH: Final = "/maxxton/v2/events"
+#: The ``client.events`` namespace's path (**inferred**, docs/wire-contract.md: the reference
+#: lists an Events tag with one GET), named here for error messages and tests.
+EVENTS_PATH: Final = Events._path
 
 
 RefreshTable = Mapping[str, Mapping[str | None, RefreshSpec] | RefreshSpec]
@@ -384,13 +385,7 @@ class EventSync:
 
         One call (``sort`` descending, one item). With an empty feed the checkpoint is 0.
         """
-        page = await self.client.request(
-            "GET",
-            EVENTS_PATH,
-            params={"page": 0, "size": 1},
-            sort=self.cursor.latest_sort(),
-            type=Page[Event],
-        )
+        page = await self.client.events.list(None, 0, 1, sort=self.cursor.latest_sort())
         self.stats.event_calls += 1
         latest = self.cursor.position(page.content[0]) if page and page.content else 0
         await self.store.put(self.name, latest)
@@ -398,19 +393,15 @@ class EventSync:
 
     # -- one pass ---------------------------------------------------------------------------
 
-    async def fetch_page(self, after: int | None) -> Page[Event] | None:
-        """One page of events after ``after`` (``None`` for a 204: nothing after it).
+    async def fetch_page(self, after: int | None) -> Page[Event]:
+        """One page of events after ``after``, through ``client.events`` (a 204, nothing
+        after it, is an empty page).
 
         Events whose guessed fields do not fit are in ``page.set_aside``, not in
         ``page.content`` (see :mod:`maxxton_async.models._tolerance`).
         """
-        page: Page[Event] | None = await self.client.request(
-            "GET",
-            EVENTS_PATH,
-            params={"page": 0, "size": self.batch_size},
-            filter=self.cursor.filter(after),
-            sort=self.cursor.sort(),
-            type=Page[Event],
+        page = await self.client.events.list(
+            None, 0, self.batch_size, self.cursor.filter(after), self.cursor.sort()
         )
         self.stats.event_calls += 1
         return page
@@ -418,8 +409,6 @@ class EventSync:
     async def fetch_events(self, after: int | None) -> tuple[list[Event], bool]:
         """One page of events after ``after``; returns ``(events, caught_up)``."""
         page = await self.fetch_page(after)
-        if page is None:
-            return [], True
         return page.content, page.is_last or not (page.content or page.set_aside)
 
     async def batches(self, *, max_batches: int | None = None) -> AsyncGenerator[EventBatch, None]:
@@ -434,7 +423,7 @@ class EventSync:
             while max_batches is None or delivered < max_batches:
                 after = await self.position()
                 page = await self.fetch_page(after)
-                if page is None or not (page.content or page.set_aside):
+                if not (page.content or page.set_aside):
                     break
                 events = page.content
                 caught_up = page.is_last

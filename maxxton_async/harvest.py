@@ -61,8 +61,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-import msgspec
-
 from ._errors import (
     AuthenticationError,
     BudgetExceededError,
@@ -91,6 +89,7 @@ from .models import (
     AvailabilityRequest,
     StayImplies,
 )
+from .resources._availability import Availability
 
 if TYPE_CHECKING:
     from ._client import MaxxtonClient
@@ -100,7 +99,6 @@ __all__ = [
     "ACCOMMODATION_TYPES_PATH",
     "AVAILABILITY_PATH",
     "DEFAULT_WINDOW",
-    "IMPLIES_PATH",
     "MODES",
     "CallbackSink",
     "ChunkResult",
@@ -129,10 +127,9 @@ __all__ = [
 
 logger = logging.getLogger("maxxton_async.harvest")
 
-#: Guide, Reservation Flow option 2; reference "Get accommodationtype availability".
-AVAILABILITY_PATH: Final = "/maxxton/v2/accommodationtypes/availability"
-#: Mandatory costs of the stays (guide, Reservation Flow option 2, "Optional").
-IMPLIES_PATH: Final = "/maxxton/v2/accommodationtypes/availability/implies"
+#: Guide, Reservation Flow option 2; reference "Get accommodationtype availability". The
+#: path is the ``client.availability`` namespace's, named here for error messages only.
+AVAILABILITY_PATH: Final = Availability._path
 #: ``"portfolio"``: one ``POST`` per window for every type; ``"per-type"``: one ``GET`` per
 #: type and window.
 HarvestMode = Literal["portfolio", "per-type"]
@@ -689,52 +686,22 @@ class Harvest:
             include_all_prices=True if self.include_all_prices else None,
         )
 
-    def request_params(self, chunk: HarvestChunk) -> dict[str, str]:
-        """The query parameters of ``chunk``'s per-type availability call."""
-        params = self.request(chunk).to_params()
-        params.update(self.params)
-        return params
-
-    def request_body(self, chunk: HarvestChunk) -> dict[str, Any]:
-        """The JSON body of ``chunk``'s ``POST`` (portfolio availability, implies): the
-        query's names with JSON types (wire contract)."""
-        body: dict[str, Any] = msgspec.to_builtins(self.request(chunk))
-        body.update(self.params)
-        return body
-
     async def fetch(self, chunk: HarvestChunk) -> list[AvailabilityRecord]:
-        """One availability call: ``POST`` for a portfolio chunk (guide, Reservation Flow
-        option 2), ``GET`` with query parameters for one type (guide, Event Flow,
-        AVAILABILITY_EVENT). A plain JSON array; 204 or empty means none."""
-        if chunk.portfolio:
-            # Read-only: a retry cannot book or change anything, so it may be resent.
-            records = await self.client.request(
-                "POST",
-                AVAILABILITY_PATH,
-                json=self.request_body(chunk),
-                type=list[AvailabilityRecord],
-                idempotent=True,
-            )
-        else:
-            records = await self.client.request(
-                "GET",
-                AVAILABILITY_PATH,
-                params=self.request_params(chunk),
-                type=list[AvailabilityRecord],
-            )
-        return records or []
+        """One availability call through ``client.availability``: ``POST`` for a portfolio
+        chunk (guide, Reservation Flow option 2), ``GET`` with query parameters for one
+        type (guide, Event Flow, AVAILABILITY_EVENT). 204 or empty means none."""
+        return await self.client.availability.query(
+            self.request(chunk),
+            method="POST" if chunk.portfolio else "GET",
+            extra=dict(self.params) or None,
+        )
 
     async def fetch_implies(self, chunk: HarvestChunk) -> list[StayImplies]:
-        """The mandatory costs of ``chunk``'s stays (``POST .../availability/implies``, the
-        availability body; read-only, so resent on failure)."""
-        costs = await self.client.request(
-            "POST",
-            IMPLIES_PATH,
-            json=self.request_body(chunk),
-            type=list[StayImplies],
-            idempotent=True,
+        """The mandatory costs of ``chunk``'s stays, through ``client.availability.implies``
+        (the availability body; read-only, so resent on failure)."""
+        return await self.client.availability.implies(
+            self.request(chunk), extra=dict(self.params) or None
         )
-        return costs or []
 
     async def fetch_chunk(self, chunk: HarvestChunk) -> ChunkResult:
         """Availability (and implies, when asked for) of one chunk; errors are returned in

@@ -16,7 +16,6 @@ from maxxton_async import IndexSync, MaxxtonClient, MemoryLedger
 from maxxton_async.events import SQLiteCheckpointStore
 from maxxton_async.harvest import (
     AVAILABILITY_PATH,
-    IMPLIES_PATH,
     Harvest,
     HarvestChunk,
     PostgresPriceIndex,
@@ -27,6 +26,9 @@ from maxxton_async.models import AvailabilityRecord, StayImplies
 from maxxton_async.sandbox import Sandbox
 
 from ._pg_util import drop_schema, require_postgres, unique_schema
+
+#: The wire path of the implies call (guide, Reservation Flow option 2).
+IMPLIES_PATH = "/maxxton/v2/accommodationtypes/availability/implies"
 
 DURATIONS = (3, 7)
 DAYS = 60  # two 30-day windows
