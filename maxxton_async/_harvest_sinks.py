@@ -34,7 +34,7 @@ from ._sqlite import Connection, immediate
 from .models import AvailabilityRecord, ImpliedCost, Price, StayImplies
 
 if TYPE_CHECKING:
-    from .harvest import HarvestChunk
+    from ._harvest_plan import HarvestChunk
 
 __all__ = [
     "INDEX_TABLES",

@@ -41,7 +41,7 @@ from ._harvest_sinks import _stay as stay_of
 from .models import AvailabilityRecord, ImpliedCost, Price, StayImplies
 
 if TYPE_CHECKING:
-    from .harvest import HarvestChunk
+    from ._harvest_plan import HarvestChunk
 
 __all__ = ["PostgresPriceIndex"]
 
