@@ -7,12 +7,18 @@ With pytest (and pytest-asyncio)::
     sandbox = sandbox_fixture(seed=1, latency=0.01)   # a fixture named "sandbox"
 
     async def test_my_sync(sandbox):
-        ...  # sandbox.base_url, sandbox.client_id, sandbox.client_secret, sandbox.scope
+        async with sandbox.client() as client:   # the sandbox's URL and credentials
+            ...
 
 Without pytest::
 
-    async with sandbox(seed=1) as sb:
+    async with sandbox(seed=1) as sb, sb.client() as client:
         ...
+
+``sb.client()`` counts usage in a :class:`~maxxton_async.MemoryLedger` unless given
+``usage=``, so sandbox runs never land in the durable default ledger (the one real calls
+are counted in). A client built by hand with ``base_url=sb.base_url`` and no ``usage=``
+counts into that default like any other client.
 
 pytest is imported only when :func:`sandbox_fixture` is called, so importing this module never
 needs it.

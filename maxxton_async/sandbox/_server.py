@@ -6,7 +6,7 @@ import datetime as dt
 import socket
 from collections.abc import Collection, Mapping
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
@@ -21,6 +21,9 @@ from ._state import (
     SandboxState,
 )
 from ._stats import SandboxStats
+
+if TYPE_CHECKING:
+    from .._client import MaxxtonClient
 
 __all__ = ["Sandbox"]
 
@@ -166,6 +169,23 @@ class Sandbox:
     def stats(self) -> SandboxStats:
         """The live counters and request log."""
         return self.state.stats
+
+    def client(self, **options: Any) -> MaxxtonClient:
+        """A :class:`~maxxton_async.MaxxtonClient` for this sandbox (``async with sb.client()``).
+
+        It carries the sandbox's URL and credentials, and counts its calls in a fresh
+        :class:`~maxxton_async.MemoryLedger`, so sandbox runs never land in the durable
+        usage ledger that real calls are counted in (``$MAXXTON_USAGE_DB`` or the user's
+        cache directory). Every keyword is passed to the client (``usage=`` included, to
+        count somewhere else on purpose); the credentials are always the sandbox's.
+        """
+        # Imported here: the sandbox is also used without the client (tests, benchmarks).
+        from .. import MaxxtonClient, MemoryLedger
+
+        options.setdefault("base_url", self.base_url)
+        if options.get("usage") is None:
+            options["usage"] = MemoryLedger()
+        return MaxxtonClient(self.client_id, self.client_secret, self.scope, **options)
 
     # -- what tests do --------------------------------------------------------------------
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import aiohttp
+import pytest
 
+from maxxton_async import MemoryLedger
 from maxxton_async.cli._sandbox import register
 from maxxton_async.sandbox import Sandbox
 from maxxton_async.testing import sandbox, sandbox_fixture
@@ -71,3 +74,26 @@ def test_cli_parser() -> None:
     assert args.rate_limit_burst == 3
     assert args.token_ttl == 60
     assert callable(args.func)
+
+
+async def test_sandbox_client_counts_in_memory_never_in_the_default_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MAXXTON_USAGE_DB", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    async with sandbox(seed=9) as sb, sb.client() as client:
+        await client.customers.list(size=1)
+        assert isinstance(client.usage.ledger, MemoryLedger)
+        assert client.base_url == sb.base_url
+        assert (await client.usage.snapshot()).today == 2  # the token and the page
+    assert sb.stats.token_calls == 1
+    assert not (tmp_path / "cache").exists()
+
+
+async def test_sandbox_client_takes_the_ledger_and_options_it_is_given() -> None:
+    ledger = MemoryLedger()
+    async with sandbox(seed=9) as sb, sb.client(usage=ledger, max_in_flight=3) as client:
+        await client.customers.list(size=1)
+        assert client.usage.ledger is ledger
+        assert client.limiter.capacity == 3
+        assert (await client.usage.snapshot()).today == 2
