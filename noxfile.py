@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s lint typecheck tests``, and ``nox -s bench``."""
+"""Developer sessions: ``nox -s lint typecheck tests``, ``nox -s docs``, and ``nox -s bench``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
     session.install("-e", ".[lint]")
     session.run("mypy", "--strict", "maxxton_async")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ (mkdocs build --strict: any warning fails)."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -34,8 +34,10 @@ class Sandbox:
     Args:
         seed: seed of the generated data (same seed and size, same data).
         size: ``"demo"``, ``"large"`` or a :class:`SandboxSize`.
-        host, port: where to listen; port 0 picks a free one (see :attr:`base_url`).
-        latency, jitter: shortcut for the ``Faults`` knobs of the same name.
+        host: the address to listen on (loopback by default).
+        port: the port; 0 picks a free one (see :attr:`base_url`).
+        latency: shortcut for the ``Faults`` knob of the same name (seconds per request).
+        jitter: shortcut for the ``Faults`` knob of the same name.
         max_in_flight_per_ip: the per-IP concurrency cap (guide, API Pricing: 15).
         token_ttl: ``expires_in`` of issued tokens, in seconds.
         auth_names: the spellings ``/authenticate`` accepts: ``"snake_case"`` (the
