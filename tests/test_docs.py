@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-_BLOCK = re.compile(r"```python\n(.*?)```(?:\s*\n```text\n(.*?)```)?", re.S)
+_BLOCK = re.compile(r"```python\n((?:(?!```).)*?)```(?:\s*\n```text\n(.*?)```)?", re.S)
 
 
 def runnable_examples() -> list[tuple[str, str, str | None]]:

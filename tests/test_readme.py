@@ -13,7 +13,7 @@ README = (ROOT / "README.md").read_text()
 
 
 # A python block, then (after blank lines) the ```text block showing what it prints.
-_EXAMPLE_WITH_OUTPUT = re.compile(r"```python\n(.*?)```\s*\n```text\n(.*?)```", re.S)
+_EXAMPLE_WITH_OUTPUT = re.compile(r"```python\n((?:(?!```).)*?)```\s*\n```text\n(.*?)```", re.S)
 
 
 def _clean_env(tmp_path: Path) -> dict[str, str]:
