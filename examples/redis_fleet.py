@@ -56,7 +56,7 @@ async def worker(base_url: str, scope: str, url: str, prefix: str, calls: int) -
         # The same three keys in every process: one cap, one token, one count.
         limiter=RedisLimiter(url, permits=15, key=f"{prefix}:limiter", lease=10),
         token_cache=RedisTokenCache(url, prefix=f"{prefix}:token"),
-        usage=RedisLedger(url, prefix=f"{prefix}:usage"),
+        ledger=RedisLedger(url, prefix=f"{prefix}:usage"),
     ) as client:
         await asyncio.gather(*(client.customers.list(size=1, page=i % 20) for i in range(calls)))
 

@@ -16,8 +16,8 @@ Without pytest::
         ...
 
 ``sb.client()`` counts usage in a :class:`~maxxton_async.MemoryLedger` unless given
-``usage=``, so sandbox runs never land in the durable default ledger (the one real calls
-are counted in). A client built by hand with ``base_url=sb.base_url`` and no ``usage=``
+``ledger=``, so sandbox runs never land in the durable default ledger (the one real calls
+are counted in). A client built by hand with ``base_url=sb.base_url`` and no ``ledger=``
 counts into that default like any other client.
 
 pytest is imported only when :func:`sandbox_fixture` is called, so importing this module never

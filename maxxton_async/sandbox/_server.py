@@ -178,15 +178,16 @@ class Sandbox:
         It carries the sandbox's URL and credentials, and counts its calls in a fresh
         :class:`~maxxton_async.MemoryLedger`, so sandbox runs never land in the durable
         usage ledger that real calls are counted in (``$MAXXTON_USAGE_DB`` or the user's
-        cache directory). Every keyword is passed to the client (``usage=`` included, to
+        cache directory). Every keyword is passed to the client (``ledger=`` included, to
         count somewhere else on purpose); the credentials are always the sandbox's.
         """
         # Imported here: the sandbox is also used without the client (tests, benchmarks).
         from .. import MaxxtonClient, MemoryLedger
 
         options.setdefault("base_url", self.base_url)
-        if options.get("usage") is None:
-            options["usage"] = MemoryLedger()
+        # ``usage=`` is the client's deprecated spelling of ``ledger=``: either one wins.
+        if options.get("ledger") is None and options.get("usage") is None:
+            options["ledger"] = MemoryLedger()
         return MaxxtonClient(self.client_id, self.client_secret, self.scope, **options)
 
     # -- what tests do --------------------------------------------------------------------

@@ -92,7 +92,7 @@ async def test_sandbox_client_counts_in_memory_never_in_the_default_ledger(
 
 async def test_sandbox_client_takes_the_ledger_and_options_it_is_given() -> None:
     ledger = MemoryLedger()
-    async with sandbox(seed=9) as sb, sb.client(usage=ledger, max_in_flight=3) as client:
+    async with sandbox(seed=9) as sb, sb.client(ledger=ledger, max_in_flight=3) as client:
         await client.customers.list(size=1)
         assert client.usage.ledger is ledger
         assert client.limiter.capacity == 3
