@@ -30,9 +30,23 @@ near a local semaphore's throughput:
   holds, and the first such process closes the gate for new grants for one lease, so that
   every live holder re-registers before anyone is granted a slot again: the fleet stays
   within the cap while Redis restarts.
+* **One adaptive cap for the fleet.** Other software behind the same IP may hold some of
+  the 15. The cap in force lives in Redis (``K:meta``), so every process obeys the same
+  one: a 429 lowers it to ``decrease`` times what the fleet holds (at least 1), once per
+  window -- a 429 counts only from a process that has seen the latest drop, and a process
+  that sees a drop ignores the answers to what it had on the wire then -- and answers
+  without 429, counted across the fleet, grow it by one slot every ``increase_every``, never
+  above ``permits`` (:class:`~maxxton_async.limits.AdaptiveCap`'s rules). Success counts ride
+  along with the script calls the limiter makes anyway (a call of their own at most once per
+  quarter of ``increase_every``); a 429 is reported on the next event-loop turn. Redis grants
+  only below the cap, and a process whose last answer said the fleet holds more than the
+  cap returns released permits to Redis instead of handing them on, so the fleet comes down
+  to a lowered cap within one request per permit (within ``handoff_time`` for a process
+  that has not heard of the drop yet, sooner if it meets a 429 itself).
 
 Keys (``K`` is the limiter's ``key``): ``K`` holders (zset: permit -> lease expiry ms),
-``K:meta`` (hash: epoch, gate, seq), ``K:queue`` (zset: process -> turn), ``K:demand`` (hash:
+``K:meta`` (hash: epoch, gate, seq; the adaptive cap, its drop generation and the
+successes counted towards its growth), ``K:queue`` (zset: process -> turn), ``K:demand`` (hash:
 process -> permits wanted), ``K:alive`` (zset: process -> ticket expiry), ``K:inbox:<process>``
 (list of granted permit ids). The scripts build inbox key names from a prefix, so one
 limiter's keys must live on one Redis node (no Redis Cluster across slots).
@@ -52,7 +66,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 from ._errors import LimiterUnavailableError
-from ._limits import LimiterStatistics
+from ._limits import AdaptiveCap, LimiterStatistics
 
 try:
     import redis.asyncio as aioredis
@@ -76,8 +90,11 @@ _READ_TIMEOUT = 5.0  # seconds a script call may take before Redis counts as una
 # The one script that changes the limiter's state. Atomic, so every decision is exact across
 # hosts. KEYS: holders, meta, queue, demand, alive, my inbox.
 # ARGV: process id, want, lease ms, permits, a fresh epoch, the epoch this process last saw
-# ('' if none), inbox key prefix, n, n ids to release, m, m ids to (re)register.
-# Returns {epoch, remaining demand, ms to wait before syncing again, ids re-added, granted...}.
+# ('' if none), inbox key prefix, adaptive ('1'/'0'), the cap generation this process last saw
+# (-1 if none), a 429 to report ('1'/'0'), answers without 429 since the last call, the
+# decrease factor, answers per slot of growth, n, n ids to release, m, m ids to (re)register.
+# Returns {epoch, remaining demand, ms to wait before syncing again, ids re-added, the cap in
+# force, its generation, permits held by the fleet, granted...}.
 _SYNC_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -100,7 +117,36 @@ if not epoch then
 end
 local gate = tonumber(redis.call('HGET', meta, 'gate') or '0')
 redis.call('ZREMRANGEBYSCORE', holders, '-inf', now)
-local i = 8
+-- The adaptive cap (AIMD), one for the fleet. A 429 or a success counts only if it comes
+-- from a process that saw the current generation: answers to requests sent before the last
+-- drop say nothing new (one drop per window). Counted before this call's releases, so the
+-- fleet's in-flight count still includes the request that met the 429.
+local limit = permits
+local capgen = tonumber(redis.call('HGET', meta, 'capgen') or '0')
+if ARGV[8] == '1' then
+  local cap = math.min(tonumber(redis.call('HGET', meta, 'cap') or permits), permits)
+  if tonumber(ARGV[9]) == capgen then
+    local good = tonumber(ARGV[11])
+    if ARGV[10] == '1' then
+      local held = redis.call('ZCARD', holders)
+      cap = math.max(1, math.min(cap, math.floor(held * tonumber(ARGV[12]))))
+      capgen = capgen + 1
+      redis.call('HSET', meta, 'cap', cap, 'capgen', capgen, 'good', 0)
+    elseif good > 0 and cap < permits then
+      local every = tonumber(ARGV[13])
+      good = redis.call('HINCRBY', meta, 'good', good)
+      local grow = math.floor(good / every)
+      if grow > 0 then
+        cap = math.min(permits, cap + grow)
+        good = good - grow * every
+        if cap == permits then good = 0 end
+        redis.call('HSET', meta, 'cap', cap, 'good', good)
+      end
+    end
+  end
+  limit = cap
+end
+local i = 14
 local n = tonumber(ARGV[i])
 for j = 1, n do redis.call('ZREM', holders, ARGV[i + j]) end
 i = i + n + 1
@@ -131,7 +177,7 @@ else
   drop(proc)
 end
 if now >= gate then
-  local free = permits - redis.call('ZCARD', holders)
+  local free = limit - redis.call('ZCARD', holders)
   local waiting = redis.call('ZCARD', queue)
   -- One permit per turn while several processes wait: the finest round robin.
   local share = permits
@@ -175,7 +221,7 @@ local wait = math.max(math.floor(ticket / 2), 1)
 if gate > now then wait = math.min(wait, gate - now) end
 local first = redis.call('ZRANGE', holders, 0, 0, 'WITHSCORES')
 if #first > 0 then wait = math.min(wait, tonumber(first[2]) - now) end
-local out = {epoch, left, math.max(wait, 1), readded}
+local out = {epoch, left, math.max(wait, 1), readded, limit, capgen, redis.call('ZCARD', holders)}
 for _, id in ipairs(mine) do table.insert(out, id) end
 return out
 """
@@ -239,12 +285,14 @@ class _Slot:
 class RedisLimiter:
     """A concurrency cap shared by every process and host using the same Redis key.
 
-    Implements the :class:`~maxxton_async.Limiter` protocol: :meth:`acquire` returns a
+    Implements :class:`~maxxton_async.limits.AdaptiveLimiter`: :meth:`acquire` returns a
     permit (cancel-safe: it returns one or raises holding nothing), :meth:`release` gives it
     back without awaiting, :meth:`slot` wraps the two. See the module documentation for the
     design: local hand-off, one script call per batch, a FIFO of process tickets for
     fairness, leases renewed in the background (every ``lease / 3`` seconds, one call for all
-    held permits) so that a killed process's permits come back within one ``lease``.
+    held permits) so that a killed process's permits come back within one ``lease``, and one
+    adaptive cap for the fleet, kept in Redis, which :meth:`throttled` (a 429) lowers and
+    :meth:`succeeded` grows back; :meth:`statistics` reports it as last seen.
 
     Args:
         url: a Redis URL.
@@ -266,6 +314,11 @@ class RedisLimiter:
             first. Higher costs less CPU and Redis work, and lets other processes in later.
         handoff_time: seconds after Redis granted a permit during which it may be handed
             on locally; bounds how long other processes wait when requests are slow.
+        adaptive: follow the server's 429s with one cap for the whole fleet (``True``, the
+            default), with the settings of an :class:`~maxxton_async.limits.AdaptiveCap`
+            (its ``ceiling`` must equal ``permits``), or ``False`` for a fixed cap. Every
+            process sharing ``key`` should use the same setting: a fixed limiter ignores the
+            fleet's lowered cap.
     """
 
     def __init__(
@@ -281,6 +334,7 @@ class RedisLimiter:
         connect_timeout: float = 2.0,
         handoff_limit: int = 64,
         handoff_time: float = 0.25,
+        adaptive: bool | AdaptiveCap = True,
     ) -> None:
         if permits < 1:
             raise ValueError(f"permits must be at least 1, got {permits}")
@@ -294,6 +348,13 @@ class RedisLimiter:
             raise ValueError(f"handoff_limit must not be negative, got {handoff_limit}")
         if handoff_time < 0:
             raise ValueError(f"handoff_time must not be negative, got {handoff_time}")
+        if adaptive is True:
+            adaptive = AdaptiveCap(permits)
+        elif isinstance(adaptive, AdaptiveCap) and adaptive.ceiling != permits:
+            raise ValueError(
+                f"adaptive.ceiling ({adaptive.ceiling}) must equal permits ({permits}): "
+                "the fleet's cap grows back up to permits"
+            )
         self.url = url
         self.key = key if key is not None else f"maxxton:limiter:{name}"
         self._permits = permits
@@ -341,6 +402,21 @@ class RedisLimiter:
         self._listener: asyncio.Task[None] | None = None
         self._blmpop = True
         self._closed = False
+        self._syncs = 0  # script calls answered
+        self._force = False  # refresh(): call Redis now
+        # The fleet's adaptive cap (see the SYNC script), as Redis last told us.
+        self._adaptive: AdaptiveCap | None = adaptive or None
+        self._cap = permits
+        self._cap_gen = -1  # the drop generation last seen; -1 before the first answer
+        self._over = 0  # permits the fleet held beyond the cap, at the last answer
+        self._old_answers = 0  # answers due to requests sent before the last drop we saw
+        self._drop = False  # a 429 to report on the next call
+        self._good = 0  # answers without 429 not yet reported
+        # Successes ride along with the calls the limiter makes anyway; a call of their own
+        # only after a quarter of a slot's worth has piled up.
+        self._good_flush = (
+            max(1, self._adaptive.increase_every // 4) if self._adaptive is not None else 0
+        )
 
     def __repr__(self) -> str:
         s = self.statistics()
@@ -358,6 +434,15 @@ class RedisLimiter:
     def lease(self) -> float:
         """Seconds a permit lives without renewal."""
         return self._lease_ms / 1000
+
+    @property
+    def adaptive(self) -> AdaptiveCap | None:
+        """The adaptive cap's settings, or ``None`` for a fixed cap.
+
+        Its ``cap`` mirrors the fleet's cap as last seen, its ``decreases`` the fleet's
+        drops since the key was created (the figures themselves live in Redis).
+        """
+        return self._adaptive
 
     # ------------------------------------------------------------------ the protocol
 
@@ -420,7 +505,9 @@ class RedisLimiter:
         self._in_flight -= 1
         now = time.monotonic()
         local = self._fallback_until and now < self._fallback_until
-        if self._n_waiting and (local or self._may_reuse(permit, now)):
+        # Never handed on while the fleet holds more than its (lowered) cap: back to Redis,
+        # which grants again only below the cap.
+        if self._n_waiting and (local or (self._over <= 0 and self._may_reuse(permit, now))):
             permit.uses += 1
             if self._hand(permit):
                 return
@@ -431,14 +518,66 @@ class RedisLimiter:
         self._to_release.append(permit)
         self._kick()
 
+    def throttled(self) -> None:
+        """The server answered 429: lower the fleet's cap (when adaptive).
+
+        Reported to Redis on the next event-loop turn (a 429 is rare; its call is the
+        one round trip). Ignored for answers to requests sent before the last drop this
+        process saw, and while a report is already on its way: one drop per window.
+        """
+        if self._adaptive is None:
+            return
+        if self._old_answers > 0:
+            self._old_answers -= 1
+            return
+        if not self._drop:
+            self._drop = True
+            self._good = 0
+            self._kick()
+
+    def succeeded(self) -> None:
+        """An answer that was not 429: let the fleet's cap grow back (when adaptive).
+
+        Counted locally; the count rides along with the limiter's next script call (no
+        round trip of its own until a quarter of ``increase_every`` has piled up).
+        """
+        if self._adaptive is None:
+            return
+        if self._old_answers > 0:
+            self._old_answers -= 1
+        if self._cap < self._permits:
+            self._good += 1
+            if self._good == self._good_flush:
+                self._kick()
+
     def statistics(self) -> LimiterStatistics:
-        """This process's in-flight, waiting and peak counts (no I/O)."""
+        """This process's in-flight, waiting and peak counts, and the fleet's cap as last
+        seen (no I/O)."""
         return LimiterStatistics(
             capacity=self._permits,
             in_flight=self._in_flight,
             waiting=self._n_waiting,
             peak_in_flight=self._peak,
+            effective_capacity=self._cap if self._adaptive is not None else None,
         )
+
+    async def refresh(self) -> LimiterStatistics:
+        """Talk to Redis now (pending releases, 429s and successes go with it) and return
+        :meth:`statistics` with the fleet's cap as Redis has it.
+
+        Raises:
+            LimiterUnavailableError: Redis did not answer within about ten seconds.
+        """
+        target = self._syncs + (2 if self._syncing else 1)
+        self._force = True
+        for _ in range(1000):  # bounded: about 10 s
+            if self._syncs >= target:
+                return self.statistics()
+            if self._closed:
+                raise RuntimeError("RedisLimiter is closed")
+            self._kick()
+            await asyncio.sleep(0.01)
+        raise LimiterUnavailableError(f"no answer from Redis for limiter {self.key!r}")
 
     async def held_globally(self) -> int:
         """Permits held now by every process (this one's pending releases sent first)."""
@@ -489,7 +628,12 @@ class RedisLimiter:
     def _reuse(self) -> _Permit | None:
         # A permit released this loop turn and not sent yet: take it back (no round trip).
         pending = self._to_release
-        if pending and pending[-1].registered and self._may_reuse(pending[-1], time.monotonic()):
+        if (
+            pending
+            and self._over <= 0
+            and pending[-1].registered
+            and self._may_reuse(pending[-1], time.monotonic())
+        ):
             permit = pending.pop()
             permit.uses += 1
             return permit
@@ -554,7 +698,9 @@ class RedisLimiter:
         if self._fallback_until and now < self._fallback_until:
             # Local only; what Redis-granted permits remain still need renewing.
             return self._fallback_until - now if self._held or self._to_release else None
-        if self._to_release or self._renew_all:
+        if self._to_release or self._renew_all or self._force or self._drop:
+            return 0.0
+        if self._good_flush and self._good >= self._good_flush:
             return 0.0
         want = self._want()
         if want > self._registered or (want == 0 and self._registered > 0):
@@ -580,6 +726,7 @@ class RedisLimiter:
             if self._fallback_until:
                 self._fallback_until = 0.0
                 self._renew_all = True  # register the slots taken locally
+            self._force = False
             release, self._to_release = self._to_release, []
             now = time.monotonic()
             renew: list[_Permit] = []
@@ -628,6 +775,9 @@ class RedisLimiter:
         """
         self._syncing = True
         self._epoch_seq += 1
+        drop, good = self._drop, self._good
+        self._good = 0
+        adaptive = self._adaptive
         try:
             reply = await self._sync(
                 keys=self._keys,
@@ -639,14 +789,27 @@ class RedisLimiter:
                     f"{self._proc}.{self._epoch_seq}",  # a new epoch, should Redis have none
                     self._epoch,
                     self._inbox_prefix,
+                    "1" if adaptive is not None else "0",
+                    self._cap_gen,
+                    "1" if drop else "0",
+                    good,
+                    adaptive.decrease if adaptive is not None else 1,
+                    adaptive.increase_every if adaptive is not None else 1,
                     len(release),
                     *(p.id for p in release),
                     len(renew),
                     *(p.id for p in renew),
                 ],
             )
+        except BaseException:
+            self._good += good  # sent again with the next call
+            raise
         finally:
             self._syncing = False
+        self._syncs += 1
+        if drop:
+            self._drop = False  # reported (or superseded by another process's drop)
+        self._learn_cap(int(reply[4]), int(reply[5]), int(reply[6]))
         epoch = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
         now = time.monotonic()
         if renew:
@@ -670,11 +833,27 @@ class RedisLimiter:
         self._epoch = epoch
         self._registered = int(reply[1])
         self._wait_s = now + int(reply[2]) / 1000
-        granted = [x.decode() if isinstance(x, bytes) else str(x) for x in reply[4:]]
+        granted = [x.decode() if isinstance(x, bytes) else str(x) for x in reply[7:]]
         if granted:
             self._on_granted(granted)
         if self._registered > 0 and not self._closed:
             self._ensure_listener()
+
+    def _learn_cap(self, cap: int, gen: int, held: int) -> None:
+        self._over = held - cap
+        adaptive = self._adaptive
+        if adaptive is None:
+            return
+        if gen != self._cap_gen:
+            if self._cap_gen >= 0:
+                # A drop since we last looked: the answers to what we have on the wire now
+                # were sent before it and must not drop the cap again.
+                self._old_answers = self._in_flight
+                self._good = 0
+            self._cap_gen = gen
+            adaptive.decreases = gen
+        self._cap = cap
+        adaptive.cap = cap
 
     def _unavailable(self, exc: BaseException) -> None:
         if self._on_unavailable == "fail":

@@ -242,6 +242,58 @@ async def wait_mode(url: str, key: str, slots: int, lease: float) -> None:
     await asyncio.wait_for(asyncio.gather(*tasks), 130)
 
 
+async def client_mode(
+    base_url: str,
+    client_id: str,
+    secret: str,
+    scope: str,
+    url: str,
+    prefix: str,
+    warm: int,
+    measured: int,
+) -> dict[str, object]:
+    """A ``MaxxtonClient`` on a shared ``RedisLimiter``: ``warm`` calls at once, say so, wait
+    for ``go`` on stdin, then ``measured`` calls at once. Failed calls are counted."""
+    from maxxton_async import (
+        MaxxtonClient,
+        MemoryLedger,
+        RedisLimiter,
+        RedisTokenCache,
+        RetryPolicy,
+    )
+
+    async with MaxxtonClient(
+        client_id,
+        secret,
+        scope,
+        base_url=base_url,
+        ledger=MemoryLedger(),
+        limiter=RedisLimiter(url, permits=15, key=prefix + ":limiter", lease=10),
+        token_cache=RedisTokenCache(url, prefix=prefix + ":token"),
+        retry=RetryPolicy(max_attempts=8, backoff_base=0.001, backoff_max=0.002),
+    ) as client:
+
+        async def calls(n: int) -> int:
+            results = await asyncio.gather(
+                *(client.request("GET", "customers", params={"size": 1}) for _ in range(n)),
+                return_exceptions=True,
+            )
+            return sum(1 for r in results if isinstance(r, BaseException))
+
+        failed = await calls(warm)
+        print(json.dumps({"warm": warm - failed}), flush=True)
+        line = await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), 60)
+        assert line.strip() == "go", line
+        sent0 = client.statistics().requests_sent
+        failed += await calls(measured)
+        st = client.statistics()
+    return {
+        "failed": failed,
+        "sent": st.requests_sent - sent0,
+        "effective_cap": st.effective_capacity,
+    }
+
+
 def main(argv: list[str]) -> int:
     mode = argv[0]
     if mode == "ledger":
@@ -264,6 +316,10 @@ def main(argv: list[str]) -> int:
                 argv[7],
                 float(argv[8]) if len(argv) > 8 else 0.25,
             )
+        )
+    elif mode == "client":
+        result = asyncio.run(
+            client_mode(*argv[1:7], int(argv[7]), int(argv[8]))  # type: ignore[arg-type]
         )
     elif mode == "wait":
         asyncio.run(wait_mode(argv[1], argv[2], int(argv[3]), float(argv[4])))

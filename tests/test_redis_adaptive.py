@@ -1,0 +1,252 @@
+"""RedisLimiter's adaptive cap: one cap for the fleet, lowered on 429s, grown back on successes.
+
+Real Redis (``MAXXTON_TEST_REDIS_URL``, a key prefix of our own) and, end to end, worker
+processes whose ``MaxxtonClient`` shares one ``RedisLimiter`` against the sandbox while a
+foreign load holds 5 of the IP's 15 slots (``foreign_in_flight=5``: the sandbox answers 429
+once 10 are in flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from maxxton_async import MaxxtonClient, MemoryLedger, RedisLimiter, RedisTokenCache
+from maxxton_async.limits import AdaptiveCap
+from maxxton_async.sandbox import Sandbox
+from tests._redis_util import delete_prefix, require_redis, unique_prefix
+from tests.workers.run import ROOT, WORKER
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def shared_redis() -> Iterator[tuple[str, str]]:
+    url = require_redis()
+    prefix = unique_prefix("adaptive")
+    yield url, prefix
+    delete_prefix(url, prefix)
+
+
+async def wait_until(predicate: Callable[[], bool], limit: float = 10.0) -> None:
+    """Poll ``predicate`` every 10 ms, at most ``limit`` seconds (bounded loop)."""
+    for _ in range(int(limit / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+def _limiter(url: str, key: str, **kw: object) -> RedisLimiter:
+    # Hand-off allowed for long: only the fleet's cap can stop a permit going to a waiter.
+    return RedisLimiter(
+        url,
+        permits=10,
+        key=key,
+        lease=10,
+        handoff_limit=10_000,
+        handoff_time=60,
+        adaptive=AdaptiveCap(10, decrease=0.5, increase_every=4),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_settings_are_checked_and_a_fixed_limiter_does_not_adapt(
+    shared_redis: tuple[str, str],
+) -> None:
+    url, prefix = shared_redis
+    with pytest.raises(ValueError, match="ceiling"):
+        RedisLimiter(url, permits=15, adaptive=AdaptiveCap(10))
+    fixed = RedisLimiter(url, permits=4, key=f"{prefix}:fixed", adaptive=False)
+    assert fixed.adaptive is None
+    held = [await fixed.acquire() for _ in range(4)]
+    fixed.throttled()
+    st = await fixed.refresh()
+    assert st.effective_capacity is None  # the configured capacity
+    waiter = asyncio.create_task(fixed.acquire())
+    fixed.release(held.pop())
+    held.append(await asyncio.wait_for(waiter, 10))  # no cap was lowered: a slot for it
+    for p in held:
+        fixed.release(p)
+    await fixed.aclose()
+    default = RedisLimiter(url, permits=15, key=f"{prefix}:default")
+    assert default.adaptive is not None
+    assert default.statistics().effective_capacity == 15
+    await default.aclose()
+
+
+async def test_one_cap_for_the_fleet(shared_redis: tuple[str, str]) -> None:
+    url, prefix = shared_redis
+    key = f"{prefix}:fleet"
+    a, b = _limiter(url, key), _limiter(url, key)
+    held_a = [await a.acquire() for _ in range(5)]
+    held_b = [await b.acquire() for _ in range(5)]
+    assert await a.held_globally() == 10
+
+    # A 429 in one process lowers the cap for both: half of the 10 in flight.
+    a.throttled()
+    assert (await a.refresh()).effective_capacity == 5
+    assert (await b.refresh()).effective_capacity == 5
+    assert a.adaptive is not None
+    assert a.adaptive.cap == 5
+
+    # B's requests were on the wire before the drop: their 429s do not drop it again.
+    for _ in range(5):
+        b.throttled()
+    assert (await b.refresh()).effective_capacity == 5
+    assert (await a.refresh()).effective_capacity == 5
+
+    # The fleet holds 10 with a cap of 5: a released permit is not handed to a local waiter.
+    waiter = asyncio.create_task(a.acquire())
+    await asyncio.sleep(0)
+    a.release(held_a.pop())
+    await a.refresh()
+    assert not waiter.done()
+    assert await a.held_globally() == 9
+    for _ in range(4):
+        b.release(held_b.pop())
+    await b.refresh()
+    assert await a.held_globally() == 5  # at the cap: still nothing for the waiter
+    await a.refresh()
+    assert not waiter.done()
+    b.release(held_b.pop())
+    held_a.append(await asyncio.wait_for(waiter, 10))  # below the cap: granted
+    assert await a.held_globally() == 5
+    assert not held_b
+
+    # Hand-off works again now that the fleet is within its cap.
+    waiter = asyncio.create_task(a.acquire())
+    await asyncio.sleep(0)
+    a.release(held_a.pop())
+    held_a.append(await asyncio.wait_for(waiter, 10))
+    assert await a.held_globally() == 5
+
+    # Successes anywhere in the fleet grow it back: one slot per 4 answers without 429.
+    for _ in range(4):
+        a.succeeded()
+    for _ in range(4):
+        b.succeeded()
+    await a.refresh()
+    assert (await b.refresh()).effective_capacity == 7
+    assert (await a.refresh()).effective_capacity == 7
+    more = [await asyncio.wait_for(b.acquire(), 10) for _ in range(2)]
+    assert await a.held_globally() == 7
+    extra = asyncio.create_task(b.acquire())
+    await b.refresh()
+    assert not extra.done()  # 7 held, cap 7
+    for _ in range(100):
+        b.succeeded()
+    await b.refresh()
+    more.append(await asyncio.wait_for(extra, 10))  # the cap grew: the waiter got its slot
+    assert (await a.refresh()).effective_capacity == 10  # never above permits
+    assert await a.held_globally() == 8
+
+    # A new window: a 429 after the drop was seen (and its requests answered) drops again.
+    b.throttled()
+    assert (await b.refresh()).effective_capacity == 4  # half of the 8 in flight
+    for p in held_a:
+        a.release(p)
+    for p in more:
+        b.release(p)
+    assert await a.held_globally() == 0
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_the_cap_never_goes_below_one(shared_redis: tuple[str, str]) -> None:
+    url, prefix = shared_redis
+    limiter = _limiter(url, f"{prefix}:one")
+    for _ in range(6):  # bounded
+        p = await asyncio.wait_for(limiter.acquire(), 10)
+        limiter.throttled()
+        limiter.release(p)
+        await limiter.refresh()
+    assert limiter.statistics().effective_capacity == 1
+    assert limiter.adaptive is not None
+    assert limiter.adaptive.decreases >= 4
+    p = await asyncio.wait_for(limiter.acquire(), 10)  # one slot is always left
+    limiter.release(p)
+    await limiter.aclose()
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+async def _spawn_client_worker(*argv: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(WORKER),
+        "client",
+        *argv,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("procs", [2, 4])
+async def test_processes_share_what_the_foreign_load_leaves(
+    shared_redis: tuple[str, str], procs: int
+) -> None:
+    """≤ 1% of requests answered 429; the fleet's cap settles near the 10 slots left."""
+    url, prefix = shared_redis
+    warm, measured = 300, 1500  # calls per worker, before and after the counters reset
+    async with Sandbox(seed=5, latency=0.004) as sb:
+        sb.faults.update(foreign_in_flight=5, retry_after=0)
+        async with MaxxtonClient(  # mint the fleet's token: every worker call is an API call
+            sb.client_id,
+            sb.client_secret,
+            sb.scope,
+            base_url=sb.base_url,
+            ledger=MemoryLedger(),
+            token_cache=RedisTokenCache(url, prefix=prefix + ":token"),
+        ) as minter:
+            await minter.tokens.token()
+        args = [sb.base_url, sb.client_id, sb.client_secret, sb.scope, url, prefix]
+        workers = [
+            await _spawn_client_worker(*args, str(warm), str(measured)) for _ in range(procs)
+        ]
+        try:
+            for w in workers:  # each prints once its warm-up calls are answered
+                assert w.stdout is not None
+                line = await asyncio.wait_for(w.stdout.readline(), 60)
+                assert json.loads(line)["warm"] == warm, line
+            warm_total = sb.stats.requests_total
+            warm_refused = sb.stats.rejected_in_flight
+            sb.stats.reset()
+            for w in workers:
+                assert w.stdin is not None
+                w.stdin.write(b"go\n")
+                await w.stdin.drain()
+            outs = await asyncio.wait_for(asyncio.gather(*(w.communicate() for w in workers)), 120)
+        finally:
+            for w in workers:
+                if w.returncode is None:
+                    w.kill()
+                    await w.wait()
+        results = []
+        for w, (out, err) in zip(workers, outs, strict=True):
+            assert w.returncode == 0, err.decode()[-3000:]
+            results.append(json.loads(out.decode().strip().splitlines()[-1]))
+        total = sb.stats.requests_total
+        refused = sb.stats.rejected_in_flight
+        peak = sb.stats.peak_in_flight
+    assert all(r["failed"] == 0 for r in results), results
+    sent = sum(r["sent"] for r in results)
+    assert sent == total  # every request the server saw was one of ours, counted by us
+    assert total >= procs * measured
+    # The goal: at most 1% of our calls refused, from the first call (when the fleet still
+    # believes it has 15) and once the cap has settled.
+    assert refused <= 0.01 * total, (refused, total)
+    assert warm_refused + refused <= 0.01 * (warm_total + total), (warm_refused, warm_total)
+    assert peak <= 10  # the server never let more through (it refuses the 11th)
+    assert peak >= 8  # and the fleet did use what the foreign load left
+    caps = [r["effective_cap"] for r in results]
+    assert all(6 <= c <= 11 for c in caps), caps
