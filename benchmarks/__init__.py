@@ -13,7 +13,10 @@ into ``benchmarks/results.md`` and ``benchmarks/throughput.png``:
 * :mod:`~benchmarks.decode` -- decoding 1 MB and 20 MB pages with the SDK's models against
   ``json.loads``, orjson, untyped msgspec and pydantic v2;
 * :mod:`~benchmarks.overhead` -- µs per call of each ledger and limiter;
-* :mod:`~benchmarks.harvest_memory` -- peak RSS while streaming 1,000,000 availability records.
+* :mod:`~benchmarks.harvest_memory` -- peak RSS while streaming 1,000,000 availability records;
+* :mod:`~benchmarks.adaptive` -- the adaptive cap against a server whose other tenant holds 5
+  of the 15 slots, in one process and fleet-wide (2 and 4 processes on one ``RedisLimiter``),
+  against a client capped at the 10 remaining slots by hand.
 
 Every figure that is compared is measured in the same run, in interleaved rounds, and
 reported as a median; the machine is shared, so absolute numbers drift but ratios hold.

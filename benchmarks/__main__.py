@@ -116,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import adaptive
 
         results["adaptive"] = adaptive.run(rounds=2 if quick else 3, n=1500 if quick else 3000)
+        step("adaptive cap, fleet-wide (processes sharing one RedisLimiter)")
+        results["adaptive_fleet"] = adaptive.run_fleet(
+            rounds=2 if quick else 3, n=1500 if quick else 3000
+        )
     if "pending" in sections:
         step("memory per pending call")
         from . import pending_memory

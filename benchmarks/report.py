@@ -409,6 +409,10 @@ def write_markdown(results: dict[str, Any], path: Path = HERE / "results.md") ->
         from .adaptive import markdown as adaptive_markdown
 
         lines += adaptive_markdown(results["adaptive"])
+    if results.get("adaptive_fleet"):
+        from .adaptive import fleet_markdown
+
+        lines += fleet_markdown(results["adaptive_fleet"])
     if results.get("pending"):
         pm = results["pending"]
         lines += [

@@ -533,6 +533,10 @@ class RedisLimiter:
         if not self._drop:
             self._drop = True
             self._good = 0
+            # Until Redis answers, treat the fleet as over its cap: the permit of this very
+            # request (released next) goes back with the report, not to a waiter that would
+            # meet the next 429 at once.
+            self._over = max(self._over, 1)
             self._kick()
 
     def succeeded(self) -> None:
