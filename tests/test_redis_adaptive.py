@@ -91,15 +91,21 @@ async def test_one_cap_for_the_fleet(shared_redis: tuple[str, str]) -> None:
     # A 429 in one process lowers the cap for both: half of the 10 in flight.
     a.throttled()
     assert (await a.refresh()).effective_capacity == 5
-    assert (await b.refresh()).effective_capacity == 5
     assert a.adaptive is not None
     assert a.adaptive.cap == 5
+    assert b.statistics().effective_capacity == 10  # B has not talked to Redis since
 
-    # B's requests were on the wire before the drop: their 429s do not drop it again.
-    for _ in range(5):
+    # B's requests were on the wire before the drop: their 429s do not drop it again. The
+    # first is reported (B had not seen the drop) and Redis ignores it; having seen the
+    # drop, B ignores the answers to the requests it had on the wire then.
+    b.throttled()
+    assert (await b.refresh()).effective_capacity == 5
+    for _ in range(4):
         b.throttled()
     assert (await b.refresh()).effective_capacity == 5
     assert (await a.refresh()).effective_capacity == 5
+    assert b.adaptive is not None
+    assert b.adaptive.decreases == 1
 
     # The fleet holds 10 with a cap of 5: a released permit is not handed to a local waiter.
     waiter = asyncio.create_task(a.acquire())
