@@ -571,6 +571,7 @@ class RedisLimiter:
 
         Raises:
             LimiterUnavailableError: Redis did not answer within about ten seconds.
+            RuntimeError: the limiter is closed.
         """
         target = self._syncs + (2 if self._syncing else 1)
         self._force = True
