@@ -195,7 +195,11 @@ async def _work(spec: dict[str, Any]) -> dict[str, Any]:
         )
         end = time.time()
         st = c.statistics()
+    adaptive = getattr(limiter, "adaptive", None)
     return {
+        # The fleet's drops for RedisLimiter (its generation, as last seen), this one's
+        # for LocalLimiter.
+        "drops": adaptive.decreases if adaptive is not None else 0,
         "done": sum(1 for r in results if not isinstance(r, BaseException)),
         "failed": sum(1 for r in results if isinstance(r, BaseException)),
         "end": end,
@@ -267,6 +271,7 @@ def _fleet_round(
         "rejected": s["rejectedInFlight"],
         "peak": s["peakInFlight"],
         "caps": [r["effective_cap"] for r in results],
+        "drops": max(r["drops"] for r in results),
     }
 
 
@@ -315,6 +320,7 @@ def run_fleet(
                 "failed": sum(x["failed"] for x in runs),
                 "peak": max(x["peak"] for x in runs),
                 "caps": runs[-1]["caps"],
+                "drops": statistics.median(x["drops"] for x in runs),
             }
         )
     return {
@@ -342,14 +348,14 @@ def fleet_markdown(result: dict[str, Any]) -> list[str]:
         lines += ["(No Redis answered: the fleet rows were skipped.)", ""]
     lines += [
         "| client | processes | calls/s | × the 10-slot oracle | share of requests answered "
-        "429 | calls failed | server peak | caps at end |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "429 | cap drops per round | calls failed | server peak | caps at end |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in result["rows"]:
         lines.append(
             f"| {r['client']} | {r['procs']} | {r['rps']:.0f} | {r['of_oracle']:.3f} "
             f"[{r['of_oracle_min']:.3f}–{r['of_oracle_max']:.3f}] | "
-            f"{100 * r['share_429']:.2f}% | {r['failed']} | {r['peak']} | "
+            f"{100 * r['share_429']:.2f}% | {r['drops']:g} | {r['failed']} | {r['peak']} | "
             f"{', '.join(str(c) for c in r['caps'])} |"
         )
     lines.append("")
