@@ -164,6 +164,33 @@ async def test_one_cap_for_the_fleet(shared_redis: tuple[str, str]) -> None:
     await b.aclose()
 
 
+async def test_the_permit_that_met_a_429_goes_back_with_the_report(
+    shared_redis: tuple[str, str],
+) -> None:
+    url, prefix = shared_redis
+    limiter = _limiter(url, f"{prefix}:report")
+    held = [await limiter.acquire() for _ in range(4)]
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    # What the client does on a 429: throttled(), then release() of the same permit. The
+    # permit is not handed to the waiter (it would meet the next 429 at once): it goes to
+    # Redis with the report, where the cap drops to 2 (half of 4) before it is released.
+    limiter.throttled()
+    limiter.release(held.pop())
+    assert (await limiter.refresh()).effective_capacity == 2
+    assert not waiter.done()
+    assert await limiter.held_globally() == 3
+    limiter.release(held.pop())
+    await limiter.refresh()
+    assert not waiter.done()  # 2 held, cap 2
+    limiter.release(held.pop())
+    held.append(await asyncio.wait_for(waiter, 10))
+    assert await limiter.held_globally() == 2
+    for p in held:
+        limiter.release(p)
+    await limiter.aclose()
+
+
 async def test_the_cap_never_goes_below_one(shared_redis: tuple[str, str]) -> None:
     url, prefix = shared_redis
     limiter = _limiter(url, f"{prefix}:one")
