@@ -356,6 +356,11 @@ class EventSync:
         self.stats = SyncStats()
         self._stop = asyncio.Event()
 
+    def statistics(self) -> SyncStats:
+        """Counters so far (the same object as ``stats``; ``statistics()`` is the name every
+        part of the SDK uses, as ``client.statistics()`` does)."""
+        return self.stats
+
     def __repr__(self) -> str:
         return f"<EventSync name={self.name!r} store={self.store!r}>"
 

@@ -375,6 +375,11 @@ class Harvest:
         self._held_chunks = 0
         self._held_records = 0
 
+    def statistics(self) -> HarvestStats:
+        """Counters so far (the same object as ``stats``; ``statistics()`` is the name every
+        part of the SDK uses, as ``client.statistics()`` does)."""
+        return self.stats
+
     def __repr__(self) -> str:
         return (
             f"<Harvest {self.mode} {self.arrival_from.isoformat()}..{self.arrival_to.isoformat()} "

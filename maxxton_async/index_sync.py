@@ -213,6 +213,11 @@ class IndexSync:
         self.stats = IndexSyncStats()
         self._stop = asyncio.Event()
 
+    def statistics(self) -> IndexSyncStats:
+        """Counters so far (the same object as ``stats``; ``statistics()`` is the name every
+        part of the SDK uses, as ``client.statistics()`` does)."""
+        return self.stats
+
     def __repr__(self) -> str:
         return f"<IndexSync name={self.name!r} index={self.index!r} refresh={self.refresh!r}>"
 

@@ -102,3 +102,19 @@ def test_every_public_name_is_documented(name: str) -> None:
         and not (getattr(module, member).__doc__ or "").strip()
     ]
     assert missing == []
+
+
+def test_statistics_is_the_one_name_for_counters() -> None:
+    import datetime as dt
+
+    from maxxton_async import EventSync, Harvest, MaxxtonClient, MemoryLedger
+    from maxxton_async.events import MemoryCheckpointStore
+
+    client = MaxxtonClient("a", "b", "c", ledger=MemoryLedger())
+    sync = EventSync(client, MemoryCheckpointStore())
+    assert sync.statistics() is sync.stats
+    harvest = Harvest(
+        client, arrival_from=dt.date(2027, 1, 1), arrival_to=dt.date(2027, 1, 31), durations=[7]
+    )
+    assert harvest.statistics() is harvest.stats
+    assert client.statistics().requests_sent == 0
