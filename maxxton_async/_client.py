@@ -525,9 +525,14 @@ class MaxxtonClient:
         return self._limiter
 
     @property
-    def retry_policy(self) -> RetryPolicy:
-        """The retry policy in use."""
+    def retry(self) -> RetryPolicy:
+        """The retry policy in use (the ``retry=`` argument)."""
         return self._retry
+
+    @property
+    def token_cache(self) -> TokenCache:
+        """Where the token is shared (the ``token_cache=`` argument; in-process by default)."""
+        return self._tokens.cache
 
     @property
     def tokens(self) -> TokenManager:

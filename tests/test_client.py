@@ -530,3 +530,19 @@ def test_usage_is_the_deprecated_name_of_ledger() -> None:
     assert client.usage.ledger is ledger
     with pytest.raises(ConfigurationError, match="ledger= only"):
         MaxxtonClient("a", "b", "c", usage=ledger, ledger=MemoryLedger())
+
+
+def test_each_argument_fills_the_attribute_of_its_name() -> None:
+    from maxxton_async import LocalLimiter, RetryPolicy, SQLiteTokenCache
+
+    policy = RetryPolicy(max_attempts=2)
+    limiter = LocalLimiter(7)
+    cache = SQLiteTokenCache(":memory:")
+    ledger = MemoryLedger()
+    client = MaxxtonClient(
+        "a", "b", "c", retry=policy, limiter=limiter, token_cache=cache, ledger=ledger
+    )
+    assert client.retry is policy
+    assert client.limiter is limiter
+    assert client.token_cache is cache
+    assert client.usage.ledger is ledger
