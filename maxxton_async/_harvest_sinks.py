@@ -55,8 +55,12 @@ __all__ = [
 class HarvestSink(Protocol):
     """Receives a harvest's records chunk by chunk and remembers which chunks are done."""
 
-    async def open(self, job: str) -> set[str]:
-        """Prepare for ``job``; return the keys of its chunks already finished."""
+    async def open(self, job: str) -> None:
+        """Prepare for ``job`` (an NDJSON file is cut back to its last finished chunk)."""
+        ...
+
+    async def finished(self, job: str) -> set[str]:
+        """The keys of ``job``'s chunks already finished (a query: changes nothing)."""
         ...
 
     async def write(self, chunk: HarvestChunk, records: Sequence[AvailabilityRecord]) -> None:
@@ -179,8 +183,12 @@ class PriceIndex(Protocol):
     """A price index: a harvest sink with atomic replacement and query helpers
     (:class:`SQLitePriceIndex`, :class:`~maxxton_async.harvest.PostgresPriceIndex`)."""
 
-    async def open(self, job: str) -> set[str]:
-        """Prepare for ``job``; return the keys of its chunks already finished."""
+    async def open(self, job: str) -> None:
+        """Prepare for ``job`` (an NDJSON file is cut back to its last finished chunk)."""
+        ...
+
+    async def finished(self, job: str) -> set[str]:
+        """The keys of ``job``'s chunks already finished (a query: changes nothing)."""
         ...
 
     async def write(
@@ -487,9 +495,12 @@ class SQLitePriceIndex:
             self._migrated = True
         return await self._db.run(fn)
 
-    async def open(self, job: str) -> set[str]:
-        """The finished chunk keys of ``job``."""
+    async def open(self, job: str) -> None:
+        """Write the chunks of ``job`` from now on."""
         self._job = job
+
+    async def finished(self, job: str) -> set[str]:
+        """The finished chunk keys of ``job``."""
 
         def run(conn: sqlite3.Connection) -> set[str]:
             rows = conn.execute("SELECT chunk FROM harvest_chunk WHERE job = ?", (job,))
@@ -775,8 +786,12 @@ class NDJSONSink:
     def __repr__(self) -> str:
         return f"<NDJSONSink path={str(self.path)!r}>"
 
-    async def open(self, job: str) -> set[str]:
-        """Cut the file back to the last finished chunk; return the finished keys."""
+    async def finished(self, job: str) -> set[str]:
+        """The finished keys of ``job`` in the checkpoint store."""
+        return await self._store.finished(job)
+
+    async def open(self, job: str) -> None:
+        """Cut the file back to the last finished chunk of ``job``."""
         self._job = job
         finished = await self._store.finished(job)
         offset = await self._store.get(f"{_OFFSET_CURSOR}:{job}") or 0
@@ -787,7 +802,6 @@ class NDJSONSink:
         os.ftruncate(fd, offset)
         os.lseek(fd, offset, os.SEEK_SET)
         self._file = fd
-        return finished
 
     async def write(
         self,
@@ -849,9 +863,12 @@ class CallbackSink:
         self._store, self._owns_store = open_checkpoint(checkpoint)
         self._job = ""
 
-    async def open(self, job: str) -> set[str]:
-        """The finished keys of ``job`` in the checkpoint store."""
+    async def open(self, job: str) -> None:
+        """Write the chunks of ``job`` from now on."""
         self._job = job
+
+    async def finished(self, job: str) -> set[str]:
+        """The finished keys of ``job`` in the checkpoint store."""
         return await self._store.finished(job)
 
     async def write(

@@ -234,9 +234,12 @@ class PostgresPriceIndex:
             rows: list[Any] = await conn.fetch(self._sql(sql), *args)
             return rows
 
-    async def open(self, job: str) -> set[str]:
-        """The finished chunk keys of ``job``."""
+    async def open(self, job: str) -> None:
+        """Write the chunks of ``job`` from now on."""
         self._job = job
+
+    async def finished(self, job: str) -> set[str]:
+        """The finished chunk keys of ``job``."""
         rows = await self._fetch("SELECT chunk FROM harvest_chunk WHERE job = ?", (job,))
         return {str(r[0]) for r in rows}
 

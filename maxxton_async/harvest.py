@@ -568,8 +568,8 @@ class Harvest:
         started = time.monotonic()
         sent0 = self.client.statistics().requests_sent
         try:
-            finished = await sink.open(self.job)
-            the_plan = await self.plan(finished)
+            await sink.open(self.job)
+            the_plan = await self.plan(await sink.finished(self.job))
             await self.check_budget(the_plan)
             done = records = costs = retried = 0
             failed: dict[HarvestChunk, str] = {}

@@ -323,7 +323,8 @@ async def _run(args: argparse.Namespace) -> int:
                     if forget is None:
                         raise ValueError("--fresh needs a price index (.sqlite or a URL)")
                     await forget(job.job)
-                the_plan = await job.plan(await sink.open(job.job))
+                await sink.open(job.job)
+                the_plan = await job.plan(await sink.finished(job.job))
                 print(the_plan.describe(), file=sys.stderr)
                 if args.plan:
                     print(the_plan.describe())
