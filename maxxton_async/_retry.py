@@ -43,7 +43,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return max(float(value), 0.0)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
+        # OverflowError: a year too large for the platform (``99999999999999``).
         return None
     if when.tzinfo is None:  # RFC 9110 HTTP-dates are GMT
         when = when.replace(tzinfo=UTC)

@@ -121,12 +121,7 @@ async def test_a_final_status_outside_200_599_is_a_protocol_error(
 @pytest.mark.parametrize(
     "retry_after",
     [
-        pytest.param(
-            "Mon, 01 Jan 99999999999999 00:00:00 GMT",
-            marks=pytest.mark.xfail(
-                strict=True, reason="OverflowError from parsedate_to_datetime escapes"
-            ),
-        ),
+        "Mon, 01 Jan 99999999999999 00:00:00 GMT",  # OverflowError in the date parser
         "Mon, 01 Jan 10000 00:00:00 GMT",
         "9" * 400,
         "nan",
