@@ -245,7 +245,12 @@ class AiohttpTransport:
                 timeout=self._timeout(request.timeout),
             ) as resp:
                 body = await resp.read()
-                return Response(resp.status, resp.headers, body)
+                status = resp.status
+                if 200 <= status <= 599:
+                    return Response(status, resp.headers, body)
+            # RFC 9110 §15: a final status is 2xx-5xx. Anything else ("HTTP/1.1 000") is
+            # not an answer, and must not pass for a success of a create.
+            error = ProtocolError(f"invalid answer: {status} is not a final HTTP status", sent=True)
         except aiohttp.InvalidURL as exc:
             error = ConfigurationError(f"invalid URL: {_detail(exc)}")
         except aiohttp.ClientConnectorError as exc:
