@@ -19,7 +19,8 @@ Invariants, each tested against faults:
 * **token before slot** -- the authenticate call needs a slot of its own, so 15 callers
   holding slots while awaiting a token would deadlock;
 * **count before the wire** -- an attempt's count is committed before it is sent; a
-  caller cancelled before its bytes leave gives its unit back;
+  caller cancelled before its bytes leave gives its unit back, and so does an attempt
+  that provably never left (no connection was made);
 * **the cap is what the server counts** -- a caller cancelled mid-exchange returns at
   once, but the slot is released only when the exchange ends (bounded by the timeout);
 * **no silent resend** -- no redirects followed, no transport-level resend;
@@ -714,7 +715,7 @@ class MaxxtonClient:
             # archived data. Rebuilt only when a user changes either attribute.
             base = {"Accept": "application/json", "User-Agent": USER_AGENT}
             if self.locale is not None:
-                base["locale"] = self.locale
+                base["locale"] = _header_value("locale", self.locale)
             if self.show_archived is not None:
                 base["x-show-archived"] = "true" if self.show_archived else "false"
             self._defaults = (base, {**base, "Content-Type": "application/json"})
@@ -725,10 +726,10 @@ class MaxxtonClient:
         headers: dict[str, str | None] = dict(defaults)
         lowered = {k.lower(): k for k in headers}
         for name, value in extra.items():
-            existing = lowered.get(name.lower())
+            existing = lowered.get(_header_value("header name", name).lower())
             if existing is not None:
                 del headers[existing]
-            headers[name] = value
+            headers[name] = None if value is None else _header_value(name, value)
         return {k: v for k, v in headers.items() if v is not None}
 
     async def _send(self, request: Request, type_: Any = _RAW) -> Any:
@@ -906,7 +907,6 @@ class MaxxtonClient:
                 # Cancelled before this task ran: nothing left, so nothing is billed.
                 reservation.give_back()
                 raise asyncio.CancelledError
-            reservation.keep()
             self._counters.sent += 1
             in_flight = self._limiter.statistics().in_flight
             if self.usage.is_new_peak(in_flight):
@@ -918,8 +918,15 @@ class MaxxtonClient:
             return response
         except BaseException as exc:
             error = exc
+            if (isinstance(exc, TransportError) and not exc.sent) or isinstance(
+                exc, ConfigurationError
+            ):
+                # Provably never left (no connection, or a request the transport could
+                # not express): nothing reached the server, so nothing is billed.
+                reservation.give_back()
             raise
         finally:
+            reservation.keep()  # sent, or may have been (no-op after a give-back)
             adaptive = self._adaptive
             if adaptive is not None and response is not None:
                 # Another program behind our IP may hold some of the 15: follow the
@@ -1215,6 +1222,14 @@ def _normalise_path(path: str) -> str:
     if not path.startswith("/"):
         path = API_PREFIX + path
     return path
+
+
+def _header_value(name: str, value: str) -> str:
+    """``value`` if HTTP can carry it; CR, LF or NUL would inject headers (aiohttp refuses
+    them only once the request is on its way, as an untyped ValueError)."""
+    if not isinstance(value, str) or "\r" in value or "\n" in value or "\x00" in value:
+        raise ConfigurationError(f"header {name!r}: {value!r} is not a valid header value")
+    return value
 
 
 def _name(type_: Any) -> str:

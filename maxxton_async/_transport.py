@@ -277,6 +277,12 @@ class AiohttpTransport:
                 f"connection lost: {_detail(exc)}" if phase.connected else _detail(exc),
                 sent=phase.connected,
             )
+        except (ValueError, TypeError) as exc:
+            # aiohttp refuses some requests only once it holds a connection (a header
+            # with CR/LF, a body it cannot send); whether bytes left is then unknown.
+            error = TransportError(
+                f"request refused by aiohttp: {_detail(exc)}", sent=phase.connected
+            )
         finally:
             _PHASE.reset(reset)
         # Raised here, outside the except blocks, so that aiohttp's exception (whose text
