@@ -318,6 +318,10 @@ class MaxxtonClient:
         # Exchanges whose caller was cancelled: they finish (and free their slot) on
         # their own; aclose() waits for them.
         self._orphans: set[asyncio.Task[Response]] = set()
+        # Every exchange on the wire (awaited or orphaned): aclose() lets them end before
+        # it drops the connections, since the server goes on working on a request whose
+        # connection was closed, and the freed slot may go to a client sharing the limiter.
+        self._live: set[asyncio.Task[Response]] = set()
         self._chores: set[asyncio.Task[None]] = set()
         self._last_token: CachedToken | None = None
         self._defaults_key: tuple[str | None, bool | None] | None = None
@@ -364,10 +368,11 @@ class MaxxtonClient:
         if self._root is not self or self._closed:
             return
         self._closed = True
-        # Orphaned exchanges end within their timeout; their slots and counts must land
+        # Exchanges on the wire end within their timeout (calls still waiting for a slot
+        # are refused: ClientClosedError, not billed); their slots and counts must land
         # before the transport and the ledger go away.
-        while self._orphans or self._chores:
-            await asyncio.gather(*self._orphans, *self._chores, return_exceptions=True)
+        while self._live or self._orphans or self._chores:
+            await asyncio.gather(*self._live, *self._orphans, *self._chores, return_exceptions=True)
         await self._transport.aclose()
         await self._limiter.aclose()
         await self._tokens.aclose()
@@ -875,6 +880,8 @@ class MaxxtonClient:
         task = asyncio.ensure_future(
             self._on_wire(request, token, reservation, permit, abandoned, watch)
         )
+        self._live.add(task)
+        task.add_done_callback(self._live.discard)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -907,6 +914,10 @@ class MaxxtonClient:
                 # Cancelled before this task ran: nothing left, so nothing is billed.
                 reservation.give_back()
                 raise asyncio.CancelledError
+            if self._root._closed:
+                # Queued when aclose() began: refused, not sent, not billed.
+                reservation.give_back()
+                raise ClientClosedError("this MaxxtonClient was closed while the call waited")
             self._counters.sent += 1
             in_flight = self._limiter.statistics().in_flight
             if self.usage.is_new_peak(in_flight):

@@ -95,10 +95,6 @@ async def test_cancellation_at_every_await_keeps_cap_and_ledger(creds: dict[str,
     assert counted.day == server.requests
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aclose() drops connections and frees slots while the server still works on them",
-)
 async def test_closing_one_client_keeps_the_cap_of_a_shared_limiter(
     creds: dict[str, str],
 ) -> None:
@@ -123,9 +119,6 @@ async def test_closing_one_client_keeps_the_cap_of_a_shared_limiter(
     assert server.peak <= 15
 
 
-@pytest.mark.xfail(
-    strict=True, reason="aclose() waits only for orphaned exchanges, not for calls still awaited"
-)
 async def test_closing_a_client_waits_for_its_calls_on_the_wire(creds: dict[str, str]) -> None:
     """``aclose()`` while calls are on the wire and queued: the ones on the wire finish
     (their slots are held until the server answered), the queued ones end typed and

@@ -287,10 +287,6 @@ async def test_connection_close_races_on_kept_alive_connections(creds: dict[str,
     assert sum(outcomes.values()) == 60
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="queued calls meet the closed transport: ConfigurationError, counted, never sent",
-)
 async def test_the_transport_closed_under_a_queued_call_is_typed(creds: dict[str, str]) -> None:
     """``aclose()`` while calls wait for a slot: each ends with a typed error."""
     async with CountingServer(latency=0.05) as server:
