@@ -874,9 +874,13 @@ class MaxxtonClient:
         abandoned = _Flag()
         watch = None
         if self._observer is not None:
-            watch = self._observer.attempt(
-                request, number=number, queued=time.perf_counter() - queued_at
-            )
+            try:
+                watch = self._observer.attempt(
+                    request, number=number, queued=time.perf_counter() - queued_at
+                )
+            except Exception:
+                # Telemetry must not fail a call, nor keep the slot it holds.
+                logger.exception("observer failed; the attempt goes on unobserved")
         task = asyncio.ensure_future(
             self._on_wire(request, token, reservation, permit, abandoned, watch)
         )
@@ -949,7 +953,10 @@ class MaxxtonClient:
                     adaptive.succeeded()
             self._limiter.release(permit)
             if watch is not None:
-                watch.end(response, error)
+                try:
+                    watch.end(response, error)
+                except Exception:
+                    logger.exception("observer failed at the end of an attempt")
             if debug:
                 outcome = (
                     f"HTTP {response.status}" if response is not None else type(error).__name__
