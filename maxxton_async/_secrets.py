@@ -11,6 +11,8 @@ from __future__ import annotations
 import collections
 import urllib.parse
 
+import yarl
+
 __all__: list[str] = []
 
 
@@ -18,33 +20,29 @@ class _Scrubber:
     """Removes the client secret and every token issued from errors and log text."""
 
     def __init__(self, secret: str) -> None:
-        self._secret = secret
+        self._secret = _spellings(secret)
         # Tokens expire; the last 32 issued are plenty to cover any error still around.
-        self._tokens: collections.deque[str] = collections.deque(maxlen=32)
+        self._tokens: collections.deque[tuple[str, tuple[str, ...]]] = collections.deque(maxlen=32)
 
     @property
-    def _secrets(self) -> list[str]:
-        return [self._secret, *self._tokens]
+    def _forms(self) -> list[str]:
+        return [*self._secret, *(form for _, forms in self._tokens for form in forms)]
 
     def add(self, token: str) -> None:
-        if token and token not in self._tokens:
-            self._tokens.append(token)
+        if token and all(token != known for known, _ in self._tokens):
+            self._tokens.append((token, _spellings(token)))
 
     def text(self, value: str) -> str:
-        for secret in self._secrets:
-            if secret in value:
-                value = value.replace(secret, "***")
-            quoted = urllib.parse.quote_plus(secret)
-            if quoted != secret and quoted in value:
-                value = value.replace(quoted, "***")
+        for form in self._forms:
+            if form in value:
+                value = value.replace(form, "***")
         return value
 
     def bytes_(self, value: bytes) -> bytes:
-        for secret in self._secrets:
-            for form in {secret, urllib.parse.quote_plus(secret)}:
-                raw = form.encode()
-                if raw in value:
-                    value = value.replace(raw, b"***")
+        for form in self._forms:
+            raw = form.encode()
+            if raw in value:
+                value = value.replace(raw, b"***")
         return value
 
     def error(self, exc: BaseException) -> None:
@@ -66,6 +64,20 @@ class _Scrubber:
                 setattr(exc, name, self.text(value))
             elif isinstance(value, bytes):
                 setattr(exc, name, self.bytes_(value))
+
+
+def _spellings(secret: str) -> tuple[str, ...]:
+    """Every way the secret may travel and come back: as is, form-encoded (``urlencode``),
+    percent-encoded, and as aiohttp's URL library writes a query string (it leaves
+    ``/ : @ ! $ ' ( ) * , ;`` alone); longest first, so no part of one survives."""
+    forms = {
+        secret,
+        urllib.parse.quote_plus(secret),
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote(secret),
+        yarl.URL.build(query={"s": secret}).raw_query_string.removeprefix("s="),
+    }
+    return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 
 
 class _Secret:

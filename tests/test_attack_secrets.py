@@ -36,12 +36,7 @@ def _echo_500(request: RawRequest) -> bytes | None:
     "auth_transport",
     [
         "form",
-        pytest.param(
-            "query",
-            marks=pytest.mark.xfail(
-                strict=True, reason="yarl's query encoding of the secret is not scrubbed"
-            ),
-        ),
+        "query",
     ],
 )
 async def test_a_secret_of_any_characters_is_scrubbed_from_an_echoing_token_endpoint(
