@@ -426,7 +426,8 @@ class MaxxtonClient:
             seen[-1].response.status, seen[-1].response.headers, seen[-1].response.body
 
         Each attempt is one :class:`Exchange` (retries and 401 replays too; token calls,
-        which carry the secret, are not recorded).
+        which carry the secret, are not recorded). A body or header value that echoes the
+        secret or a token has it replaced by ``***``, as in errors.
         """
         seen: list[Exchange] = []
         reset = _CAPTURED.set(seen)
@@ -791,10 +792,14 @@ class MaxxtonClient:
                 self._counters.retries += attempt > 1
                 if is_call:
                     captured = _CAPTURED.get()
-                    if captured is not None:
-                        captured.append(Exchange(request, response))
-                    if self._hooks_response:
-                        await _call_hooks(self._hooks_response, request, response)
+                    if captured is not None or self._hooks_response:
+                        # Records and hooks get logged: a body or header that echoes the
+                        # token (a proxy's error page, a debug endpoint) is scrubbed.
+                        shown = self._scrubber.response(response)
+                        if captured is not None:
+                            captured.append(Exchange(request, shown))
+                        if self._hooks_response:
+                            await _call_hooks(self._hooks_response, request, shown)
                 # -- decide
                 if response.status == 401 and token is not None and not replayed_401:
                     # One re-authentication and one replay; a second 401 is final.

@@ -13,6 +13,8 @@ import urllib.parse
 
 import yarl
 
+from ._transport import Response
+
 __all__: list[str] = []
 
 
@@ -44,6 +46,16 @@ class _Scrubber:
             if raw in value:
                 value = value.replace(raw, b"***")
         return value
+
+    def response(self, response: Response) -> Response:
+        """``response`` with every secret scrubbed from its body and header values."""
+        body = self.bytes_(response.body)
+        headers = response.headers
+        if any(self.text(v) != v for v in headers.values()):
+            headers = {k: self.text(v) for k, v in headers.items()}
+        if body is response.body and headers is response.headers:
+            return response
+        return Response(response.status, headers, body)
 
     def error(self, exc: BaseException) -> None:
         """Scrub ``exc`` and every exception chained to it, in place."""

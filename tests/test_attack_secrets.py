@@ -75,7 +75,6 @@ def _echo_200(request: RawRequest) -> bytes | None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="response bodies are handed to records and hooks unscrubbed")
 async def test_no_token_in_raw_response_records_or_hook_arguments(creds: dict[str, str]) -> None:
     """An API (or proxy) that echoes the request headers: the token comes back in the
     body. ``raw_responses()`` and the response hooks must not hand it out."""
