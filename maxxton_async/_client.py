@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import platform
@@ -879,9 +880,13 @@ class MaxxtonClient:
         abandoned = _Flag()
         watch = None
         if self._observer is not None:
+            shown = request
+            if request.purpose == "token":
+                # Its query or body carries the client secret: observers never see it.
+                shown = dataclasses.replace(request, query=(), body=None)
             try:
                 watch = self._observer.attempt(
-                    request, number=number, queued=time.perf_counter() - queued_at
+                    shown, number=number, queued=time.perf_counter() - queued_at
                 )
             except Exception:
                 # Telemetry must not fail a call, nor keep the slot it holds.

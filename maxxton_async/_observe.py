@@ -53,6 +53,7 @@ class Observer(Protocol):
 
     ``attempt()`` is called when the attempt holds its slot, with the seconds it waited
     for one (``queued``) and its number (1 for the first, more for retries and replays);
+    the token call's request comes without its query and body, which carry the secret;
     the returned object's ``end()`` is called when the exchange ends -- also for an attempt
     whose caller was cancelled, since its request is still on the wire until then.
     """
