@@ -193,6 +193,7 @@ class MaxxtonClient:
         retry_quota: the :class:`RetryQuota` every retry draws from (a fresh one per
             client when omitted); bounds the billed calls a 5xx or 429 storm can add.
         limiter: a :class:`Limiter`; a :class:`LocalLimiter` of ``max_in_flight`` when omitted.
+            One passed in may be shared by several clients: :meth:`aclose` leaves it open.
         ledger: where every attempt is counted (a :class:`~maxxton_async.usage.Ledger`);
             the durable SQLite ledger when omitted. ``client.usage`` reads it.
         usage: the former name of ``ledger`` (deprecated).
@@ -284,6 +285,8 @@ class MaxxtonClient:
         self._retry = retry if retry is not None else RetryPolicy()
         self._quota = retry_quota if retry_quota is not None else RetryQuota()
         self._limiter: Limiter = limiter if limiter is not None else LocalLimiter(max_in_flight)
+        # A limiter passed in may be shared with other clients: theirs to keep open.
+        self._owns_limiter = limiter is None
         # Resolved once: isinstance() on a runtime protocol costs microseconds per call.
         self._adaptive = self._limiter if isinstance(self._limiter, AdaptiveLimiter) else None
         self._auth_transport = auth_transport
@@ -375,7 +378,8 @@ class MaxxtonClient:
         while self._live or self._orphans or self._chores:
             await asyncio.gather(*self._live, *self._orphans, *self._chores, return_exceptions=True)
         await self._transport.aclose()
-        await self._limiter.aclose()
+        if self._owns_limiter:
+            await self._limiter.aclose()
         await self._tokens.aclose()
         # Not ours to close when the user passed it (it may be shared), but our counts
         # and give-backs must reach it.

@@ -212,3 +212,34 @@ async def test_a_failing_observer_does_not_leak_a_slot(creds: dict[str, str]) ->
 
 
 _ = (Page, MaxxtonClient, _Item)
+
+
+@pytest.mark.redis
+async def test_closing_one_client_leaves_a_shared_redis_limiter_to_the_other(
+    creds: dict[str, str],
+) -> None:
+    """Two clients of one process share one RedisLimiter (as two services of one app
+    would). Closing A must neither free B's permits in Redis (the fleet would then see
+    fewer holders than requests on the server) nor break B's next calls."""
+    from maxxton_async import RedisLimiter
+    from tests._redis_util import delete_prefix, require_redis, unique_prefix
+
+    url = require_redis()
+    prefix = unique_prefix("attack-shared")
+    limiter = RedisLimiter(url, 15, key=f"{prefix}:lim")
+    try:
+        async with CountingServer(latency=0.3) as server:
+            a = make(server.base_url, creds, limiter=limiter)
+            b = make(server.base_url, creds, limiter=limiter)
+            await a.request("GET", "ping")
+            on_b = [asyncio.ensure_future(b.request("GET", "ping")) for _ in range(5)]
+            await _until(lambda: server.in_flight == 5)
+            await a.aclose()
+            held = await limiter.held_globally()
+            results = await asyncio.gather(*on_b, b.request("GET", "ping"), return_exceptions=True)
+            await b.aclose()
+        assert held == 5  # B's five are still on the server
+        assert all(isinstance(r, dict) for r in results), results
+    finally:
+        await limiter.aclose()
+        delete_prefix(url, prefix)
