@@ -24,7 +24,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
 
-from ._errors import AuthenticationError, MaxxtonError
+from ._errors import AuthenticationError, MaxxtonError, TransportError
 from .models._token import Token
 
 __all__ = [
@@ -166,6 +166,9 @@ def cache_key(base_url: str, client_id: str, scope: str) -> str:
 
 Mint = Callable[[], Awaitable[CachedToken]]
 
+#: Token endpoint answers that mean "not now", never "refused".
+_OUTAGE_STATUSES = frozenset({429, 502, 503, 504})
+
 
 class TokenManager:
     """Hands out a valid token, minting one through ``mint`` when needed.
@@ -179,7 +182,8 @@ class TokenManager:
     ``mint``) is final: it is raised to every later caller without another billed call
     until :meth:`reset`. Any other failure that repeats ``max_failures`` times in a row
     (the guide documents only 200 and 500 for the authenticate call, so a 500 may well
-    be a refused credential) becomes an ``AuthenticationError`` too.
+    be a refused credential) becomes an ``AuthenticationError`` too -- except an outage
+    (no answer, 429, 502-504), which only cools down: it says nothing about the key.
 
     Args:
         mint: performs the authenticate call (through the client's own send path, so it
@@ -224,6 +228,8 @@ class TokenManager:
         self._refresh_after = 0.0
         self._flight: asyncio.Future[CachedToken] | None = None
         self._failures = 0
+        # Failures in a row that may mean refused credentials (not an outage: see _refresh).
+        self._suspect = 0
         self._next_mint_at = 0.0
         self._refused: BaseException | None = None
         self.token_calls = 0
@@ -314,9 +320,14 @@ class TokenManager:
             self._failures += 1
             backoff = min(self._max_cooldown, self._cooldown * 2.0 ** (self._failures - 1))
             self._next_mint_at = self._clock() + backoff
-            if self._max_failures and self._failures >= self._max_failures:
+            # An unreachable, overloaded or gateway-fronted endpoint (no answer, 429,
+            # 502-504) says nothing about the credentials: it cools down but is never
+            # turned into a permanent refusal, which would fail every later call.
+            if not (isinstance(exc, TransportError) or exc.status in _OUTAGE_STATUSES):
+                self._suspect += 1
+            if self._max_failures and self._suspect >= self._max_failures:
                 refused = AuthenticationError(
-                    f"the token endpoint failed {self._failures} times in a row "
+                    f"the token endpoint failed {self._suspect} times in a row "
                     f"(last: {exc.message}); check the credentials and the environment",
                     method=exc.method,
                     path=exc.path,
@@ -327,6 +338,7 @@ class TokenManager:
                 raise refused from None
             raise
         self._failures = 0
+        self._suspect = 0
         self._next_mint_at = 0.0
         return token
 
@@ -362,6 +374,7 @@ class TokenManager:
         """Forget a refused credential and the failure count (e.g. after fixing the key)."""
         self._refused = None
         self._failures = 0
+        self._suspect = 0
         self._next_mint_at = 0.0
 
     async def invalidate(self, token: CachedToken) -> None:

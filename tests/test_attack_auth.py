@@ -23,11 +23,6 @@ from tests._counting_server import CountingServer, Scripted
 ONE_TRY = RetryPolicy(max_attempts=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="three transient token-endpoint failures in a row become a permanent "
-    "AuthenticationError until the token manager is reset",
-)
 @pytest.mark.parametrize("outage", [502, 503, 504, "timeout"])
 async def test_a_token_endpoint_outage_is_not_a_refused_credential(
     creds: dict[str, str], outage: int | str
