@@ -125,3 +125,33 @@ async def test_a_create_answered_429_is_resent_and_both_are_counted(
     posts = [c for c in server.api_calls() if c.method == "POST"]
     assert len(posts) == 5  # 2 + 2 + 1: the 503'd create was not resent
     assert snap.today == server.requests
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="aclose() cancels the shared mint: a waiter gets CancelledError though nobody cancelled it",
+)
+async def test_closing_during_a_mint_cool_down_gives_waiters_a_typed_error(
+    creds: dict[str, str],
+) -> None:
+    """The first mint failed; the next one waits its cool-down (an injected sleep that
+    never ends by itself). ``aclose()`` meanwhile: the waiting caller was not cancelled,
+    so it must get a typed error, not a CancelledError (which a TaskGroup would take for
+    its own cancellation)."""
+    gate = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        await gate.wait()
+
+    async with CountingServer() as server:
+        server.auth_status = 500
+        client = make(server.base_url, creds, retry=ONE_TRY, sleep=sleep)
+        with pytest.raises(MaxxtonError):
+            await client.request("GET", "ping")
+        waiter = asyncio.ensure_future(client.request("GET", "ping"))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not waiter.done()
+        await asyncio.wait_for(client.aclose(), 5)
+        results = await asyncio.gather(waiter, return_exceptions=True)
+    assert isinstance(results[0], MaxxtonError), results
