@@ -24,7 +24,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
 
-from ._errors import AuthenticationError, MaxxtonError, TransportError
+from ._errors import AuthenticationError, ClientClosedError, MaxxtonError, TransportError
 from .models._token import Token
 
 __all__ = [
@@ -299,7 +299,17 @@ class TokenManager:
             flight.add_done_callback(self._landed)
         # Shielded: a caller that gives up (cancelled, timed out) must not cancel the
         # mint that every other waiter shares.
-        return await asyncio.shield(flight)
+        try:
+            return await asyncio.shield(flight)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if flight.cancelled() and task is not None and not task.cancelling():
+                # The mint was cancelled by aclose(), not this caller: a typed error, not
+                # a CancelledError its task group would take for its own.
+                raise ClientClosedError(
+                    "the client was closed while this call waited for a token"
+                ) from None
+            raise
 
     def _landed(self, flight: asyncio.Future[CachedToken]) -> None:
         self._flight = None

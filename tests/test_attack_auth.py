@@ -127,10 +127,6 @@ async def test_a_create_answered_429_is_resent_and_both_are_counted(
     assert snap.today == server.requests
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aclose() cancels the shared mint: a waiter gets CancelledError though nobody cancelled it",
-)
 async def test_closing_during_a_mint_cool_down_gives_waiters_a_typed_error(
     creds: dict[str, str],
 ) -> None:
