@@ -243,3 +243,25 @@ async def test_closing_one_client_leaves_a_shared_redis_limiter_to_the_other(
     finally:
         await limiter.aclose()
         delete_prefix(url, prefix)
+
+
+@pytest.mark.xfail(strict=True, reason="a closed RedisLimiter raises a bare RuntimeError")
+@pytest.mark.redis
+async def test_a_closed_shared_limiter_is_a_typed_error(creds: dict[str, str]) -> None:
+    from maxxton_async import LimiterUnavailableError, RedisLimiter
+    from tests._redis_util import delete_prefix, require_redis, unique_prefix
+
+    url = require_redis()
+    prefix = unique_prefix("attack-closed")
+    limiter = RedisLimiter(url, 15, key=f"{prefix}:lim")
+    try:
+        async with CountingServer() as server, make(server.base_url, creds, limiter=limiter) as c:
+            await c.request("GET", "ping")
+            await limiter.aclose()  # the app closed it first (shutdown order)
+            with pytest.raises(LimiterUnavailableError):
+                await c.request("GET", "ping")
+            snap = await c.usage.snapshot()
+        assert snap.today == server.requests
+    finally:
+        await limiter.aclose()
+        delete_prefix(url, prefix)
