@@ -459,10 +459,11 @@ class RedisLimiter:
 
         Raises:
             LimiterUnavailableError: Redis cannot be reached and ``on_unavailable="fail"``.
-            RuntimeError: the limiter is closed.
+            LimiterUnavailableError: the limiter is closed (typed, so that a client sharing
+                it with one that shut it down fails inside the exception tree).
         """
         if self._closed:
-            raise RuntimeError("RedisLimiter is closed")
+            raise LimiterUnavailableError(f"RedisLimiter {self.key!r} is closed")
         if not self._n_waiting:
             permit = self._reuse()
             if permit is not None:
@@ -598,7 +599,7 @@ class RedisLimiter:
         if self._closed:
             return
         self._closed = True
-        self._fail_waiters(RuntimeError("RedisLimiter is closed"))
+        self._fail_waiters(LimiterUnavailableError(f"RedisLimiter {self.key!r} is closed"))
         for task in (self._pump_task, self._listener):
             if task is not None and not task.done():
                 task.cancel()

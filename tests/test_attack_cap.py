@@ -245,7 +245,6 @@ async def test_closing_one_client_leaves_a_shared_redis_limiter_to_the_other(
         delete_prefix(url, prefix)
 
 
-@pytest.mark.xfail(strict=True, reason="a closed RedisLimiter raises a bare RuntimeError")
 @pytest.mark.redis
 async def test_a_closed_shared_limiter_is_a_typed_error(creds: dict[str, str]) -> None:
     from maxxton_async import LimiterUnavailableError, RedisLimiter

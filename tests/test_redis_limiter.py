@@ -164,7 +164,7 @@ async def test_acquire_release_and_validation(shared_redis: tuple[str, str]) -> 
     limiter.release(b)
     assert await limiter.held_globally() == 0
     await limiter.aclose()
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(LimiterUnavailableError, match="closed"):
         await limiter.acquire()
     with pytest.raises(ValueError, match="permits"):
         RedisLimiter(url, permits=0)
