@@ -14,7 +14,7 @@ FAST = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.002)
 def make(base_url: str, creds: dict[str, str], **kw: Any) -> MaxxtonClient:
     """A client on loopback with fast retries and a memory ledger unless told otherwise."""
     kw.setdefault("retry", FAST)
-    kw.setdefault("usage", MemoryLedger())
+    kw.setdefault("ledger", MemoryLedger())
     return MaxxtonClient(**creds, base_url=base_url, **kw)
 
 

@@ -57,7 +57,7 @@ async def test_units_given_back_by_cancelled_calls_are_spendable_at_once(
         creds,
         transport=transport,
         max_in_flight=1,
-        usage=ledger,
+        ledger=ledger,
         budget=budget,
     )
     async with client:

@@ -47,7 +47,7 @@ async def test_cancellation_at_every_await_keeps_cap_and_ledger(creds: dict[str,
     ledger = MemoryLedger()
     retry = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_max=0.03)
     async with CountingServer(cap=15, latency_range=(0.02, 0.06), items=120) as server:
-        client = make(server.base_url, creds, usage=ledger, retry=retry)
+        client = make(server.base_url, creds, ledger=ledger, retry=retry)
         view = client.with_options(timeout=5.0)
         results: list[object] = []
 
@@ -125,7 +125,7 @@ async def test_closing_a_client_waits_for_its_calls_on_the_wire(creds: dict[str,
     unbilled, and the ledger equals what the server received."""
     async with CountingServer(latency=0.1) as server:
         ledger = MemoryLedger()
-        client = make(server.base_url, creds, max_in_flight=5, usage=ledger)
+        client = make(server.base_url, creds, max_in_flight=5, ledger=ledger)
         await client.tokens.token()
         calls = [asyncio.ensure_future(client.request("GET", "ping")) for _ in range(20)]
         await _until(lambda: server.in_flight == 5)

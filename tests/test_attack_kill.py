@@ -26,7 +26,7 @@ from maxxton_async import MaxxtonClient, RedisLedger, RetryPolicy
 
 async def main() -> None:
     client = MaxxtonClient("tester", "s3cr3t-value-never-shown", "tst", base_url=sys.argv[1],
-                           usage=RedisLedger(sys.argv[2], prefix="killed"),
+                           ledger=RedisLedger(sys.argv[2], prefix="killed"),
                            retry=RetryPolicy.none())
     async with client:
         for _ in range(400):  # bounded; the test kills us long before

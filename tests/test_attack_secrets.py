@@ -48,7 +48,7 @@ async def test_a_secret_of_any_characters_is_scrubbed_from_an_echoing_token_endp
             ODD_SECRET,
             SCOPE,
             base_url=server.base_url,
-            usage=MemoryLedger(),
+            ledger=MemoryLedger(),
             retry=ONE_TRY,
             auth_transport=auth_transport,
             auth_names=auth_names,
