@@ -593,8 +593,8 @@ class RedisLimiter:
     async def aclose(self) -> None:
         """Return every permit to Redis, stop the background tasks, close. Idempotent.
 
-        Waiters still queued get :class:`RuntimeError`. Permits still held by callers are
-        returned too: a closed limiter caps nothing.
+        Waiters still queued get :class:`~maxxton_async.LimiterUnavailableError`. Permits
+        still held by callers are returned too: a closed limiter caps nothing.
         """
         if self._closed:
             return
