@@ -48,17 +48,26 @@ class FleetReport:
 
 async def worker(base_url: str, scope: str, url: str, prefix: str, calls: int) -> None:
     """One process of the fleet: ``calls`` requests awaited at once."""
-    async with MaxxtonClient(
-        os.environ["SANDBOX_CLIENT_ID"],
-        os.environ["SANDBOX_CLIENT_SECRET"],
-        scope,
-        base_url=base_url,
-        # The same three keys in every process: one cap, one token, one count.
-        limiter=RedisLimiter(url, permits=15, key=f"{prefix}:limiter", lease=10),
-        token_cache=RedisTokenCache(url, prefix=f"{prefix}:token"),
-        ledger=RedisLedger(url, prefix=f"{prefix}:usage"),
-    ) as client:
-        await asyncio.gather(*(client.customers.list(size=1, page=i % 20) for i in range(calls)))
+    # The stores may be shared by several clients, so the client leaves them open: close them.
+    limiter = RedisLimiter(url, permits=15, key=f"{prefix}:limiter", lease=10)
+    ledger = RedisLedger(url, prefix=f"{prefix}:usage")
+    try:
+        async with MaxxtonClient(
+            os.environ["SANDBOX_CLIENT_ID"],
+            os.environ["SANDBOX_CLIENT_SECRET"],
+            scope,
+            base_url=base_url,
+            # The same three keys in every process: one cap, one token, one count.
+            limiter=limiter,
+            token_cache=RedisTokenCache(url, prefix=f"{prefix}:token"),
+            ledger=ledger,
+        ) as client:
+            await asyncio.gather(
+                *(client.customers.list(size=1, page=i % 20) for i in range(calls))
+            )
+    finally:
+        await limiter.aclose()
+        await ledger.aclose()
 
 
 async def main(workers: int = 4, calls: int = 60, redis_url: str | None = None) -> FleetReport:
