@@ -544,3 +544,26 @@ async def test_demo_without_rich_says_so_once_and_prints_text(tmp_path: Path) ->
     assert run.out.startswith("Harvest: ")
     assert "client, ledger and sandbox counts: consistent" in run.out
     assert not run.out.lstrip().startswith("{")  # not silently JSON
+
+
+async def test_harvest_without_rich_says_so_once(sb: Sandbox, tmp_path: Path) -> None:
+    blocker = tmp_path / "no-rich" / "rich"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('rich blocked by the test')\n")
+    env = cli_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(blocker.parent), env["PYTHONPATH"]])
+    start = sb.data.start_date.isoformat()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "maxxton_async", "harvest", *conn(sb, tmp_path), "--from", start,
+        "--to", start, "--duration", "7", "--out", str(tmp_path / "prices.sqlite"),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    run = await finish(proc)
+    assert run.rc == 0, run.err
+    notes = [line for line in run.err_lines if "rich is not installed" in line]
+    assert notes == [
+        "note: rich is not installed (pip install 'maxxton-async[cli]'): no progress bar; "
+        "the summary is printed at the end"
+    ]
+    assert "Traceback" not in run.err

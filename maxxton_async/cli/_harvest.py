@@ -37,7 +37,7 @@ from ..harvest import (
     open_sink,
 )
 from ..index_sync import IndexPass, IndexSync
-from ._common import add_client_args, make_client
+from ._common import add_client_args, make_client, rich_available
 
 __all__ = ["add_usage_db_arg", "ledger_from", "progress_bar", "register"]
 
@@ -197,7 +197,10 @@ def ledger_from(args: argparse.Namespace) -> Ledger | None:
 def progress_bar(
     description: str, *, enabled: bool = True
 ) -> Iterator[Callable[[HarvestProgress], None]]:
-    """A rich progress bar on stderr; yields the harvest's progress callback."""
+    """A rich progress bar on stderr; yields the harvest's progress callback. Without the
+    ``cli`` extra, says so once instead of silently drawing nothing."""
+    if enabled and not rich_available("no progress bar; the summary is printed at the end"):
+        enabled = False
     try:
         from rich.console import Console
         from rich.progress import (
