@@ -319,10 +319,8 @@ class MaxxtonClient:
                 trust_env=trust_env,
             )
         )
-        # Exchanges whose caller was cancelled: they finish (and free their slot) on
-        # their own; aclose() waits for them.
-        self._orphans: set[asyncio.Task[Response]] = set()
-        # Every exchange on the wire (awaited or orphaned): aclose() lets them end before
+        # Every exchange on the wire (awaited, or orphaned by a cancelled caller, which
+        # then finishes and frees its slot on its own): aclose() lets them end before
         # it drops the connections, since the server goes on working on a request whose
         # connection was closed, and the freed slot may go to a client sharing the limiter.
         self._live: set[asyncio.Task[Response]] = set()
@@ -375,8 +373,8 @@ class MaxxtonClient:
         # Exchanges on the wire end within their timeout (calls still waiting for a slot
         # are refused: ClientClosedError, not billed); their slots and counts must land
         # before the transport and the ledger go away.
-        while self._live or self._orphans or self._chores:
-            await asyncio.gather(*self._live, *self._orphans, *self._chores, return_exceptions=True)
+        while self._live or self._chores:
+            await asyncio.gather(*self._live, *self._chores, return_exceptions=True)
         await self._transport.aclose()
         if self._owns_limiter:
             await self._limiter.aclose()
@@ -904,15 +902,8 @@ class MaxxtonClient:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
             abandoned.value = True
-            if not task.done():
-                self._orphans.add(task)
-                task.add_done_callback(self._orphan_done)
+            task.add_done_callback(_retrieve)
             raise
-
-    def _orphan_done(self, task: asyncio.Task[Response]) -> None:
-        self._orphans.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: nobody else will
 
     async def _on_wire(
         self,
@@ -1179,6 +1170,12 @@ class MaxxtonClient:
                 if isinstance(value, str) and value:
                     return value
         return text[:200].decode("utf-8", "replace")
+
+
+def _retrieve(task: asyncio.Task[Response]) -> None:
+    """An orphaned exchange's outcome: retrieved, so nobody sees "never retrieved"."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _credentials(

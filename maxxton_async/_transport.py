@@ -165,6 +165,10 @@ def _detail(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
+#: aiohttp's ways of saying the answer was not valid HTTP (status line, headers, body).
+_INVALID_ANSWER = (aiohttp.ClientPayloadError, aiohttp.ClientResponseError, HttpProcessingError)
+
+
 class AiohttpTransport:
     """The default transport, on one :class:`aiohttp.ClientSession`.
 
@@ -257,11 +261,14 @@ class AiohttpTransport:
             # Covers refused connections, DNS failures and TLS handshakes: no request
             # bytes are written before the connection is established.
             error = ConnectError(f"cannot connect: {_detail(exc)}", sent=False)
-        except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
+        except (
+            aiohttp.ClientPayloadError,
+            aiohttp.ClientResponseError,
+            HttpProcessingError,
+        ) as exc:
             # Without redirects or raise_for_status, ClientResponseError only reports an
-            # answer that is not valid HTTP (e.g. "HTTP/1.1 2OO NOT OK").
-            error = ProtocolError(f"invalid answer: {_detail(exc)}", sent=True)
-        except HttpProcessingError as exc:
+            # answer that is not valid HTTP (e.g. "HTTP/1.1 2OO NOT OK"); HttpProcessingError
+            # is the parser's own, should one escape aiohttp's wrapping.
             error = ProtocolError(f"invalid answer: {_detail(exc)}", sent=True)
         except (builtins.TimeoutError, aiohttp.ServerTimeoutError) as exc:
             if phase.connected:

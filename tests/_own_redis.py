@@ -60,7 +60,8 @@ class OwnRedis:
                     if s.recv(16).startswith(b"+PONG"):
                         return
             except OSError:
-                pass
+                time.sleep(0.05)  # not listening yet: bounded retry (see range above)
+                continue
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 

@@ -15,10 +15,8 @@ import pytest
 
 from maxxton_async import (
     LocalLimiter,
-    MaxxtonClient,
     MaxxtonError,
     MemoryLedger,
-    Page,
     RetryPolicy,
 )
 from tests._attack import make, settle
@@ -31,10 +29,6 @@ async def _until(predicate: object, *, turns: int = 400) -> None:
         if predicate():  # type: ignore[operator]
             return
         await asyncio.sleep(0.005)
-
-
-class _Item(dict):  # type: ignore[type-arg]
-    pass
 
 
 async def test_cancellation_at_every_await_keeps_cap_and_ledger(creds: dict[str, str]) -> None:
@@ -209,9 +203,6 @@ async def test_a_failing_observer_does_not_leak_a_slot(creds: dict[str, str]) ->
             )
             assert results == [{"ok": True, "path": "/maxxton/v2/ping"}] * 3
             assert client.statistics().in_flight == 0
-
-
-_ = (Page, MaxxtonClient, _Item)
 
 
 @pytest.mark.redis

@@ -105,7 +105,7 @@ async def test_the_observer_is_not_handed_the_secret(creds: dict[str, str]) -> N
 
             class End:
                 def end(self, response: Response | None, error: BaseException | None) -> None:
-                    pass
+                    """Nothing to record at the end: the test checks what attempt() got."""
 
             return End()
 

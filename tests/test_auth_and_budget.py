@@ -7,7 +7,6 @@ Reference and public clients: snake_case. Guide, API Pricing: "750,000 requests 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -24,17 +23,9 @@ from maxxton_async import (
 )
 from maxxton_async.sandbox import Sandbox
 from maxxton_async.usage import Usage, UsageKind
+from tests._support import FakeTime
 
 FAST = RetryPolicy(max_attempts=2, backoff_base=0.001, backoff_max=0.001)
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.slept: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        await asyncio.sleep(0)
 
 
 @pytest.mark.parametrize("transport", ["form", "query"])
@@ -60,7 +51,7 @@ async def test_each_spelling_and_transport_authenticates(transport: str, names: 
 
 
 async def test_the_wrong_spelling_is_refused_with_500_then_reported_as_refused() -> None:
-    sleep = FakeSleep()
+    time = FakeTime()
     async with Sandbox(seed=3, auth_names=("snake_case",)) as sb:
         client = MaxxtonClient(
             sb.client_id,
@@ -70,7 +61,7 @@ async def test_the_wrong_spelling_is_refused_with_500_then_reported_as_refused()
             ledger=MemoryLedger(),
             auth_names="camelCase",
             retry=FAST,
-            sleep=sleep,
+            sleep=time.sleep,
         )
         async with client:
             errors = []
@@ -86,7 +77,7 @@ async def test_the_wrong_spelling_is_refused_with_500_then_reported_as_refused()
     ]
     assert "guide" in errors[0].message  # says why a 500 may mean refused credentials
     assert sb.stats.token_calls == 3  # bounded: the 4th call costs nothing
-    assert sleep.slept == pytest.approx([1.0, 2.0], abs=0.05)  # a growing cool-down
+    assert time.slept == pytest.approx([1.0, 2.0], abs=0.05)  # a growing cool-down
 
 
 async def test_refused_with_401_is_final_at_once() -> None:

@@ -245,7 +245,6 @@ async def test_bench_against_an_unreachable_host_exits_4(tmp_path: Path) -> None
 
 
 async def test_usage_with_redis_down_exits_4(tmp_path: Path) -> None:
-    pytest.importorskip("redis", reason="the redis extra is not installed")
     run = await cli("usage", "--redis", f"redis://127.0.0.1:{closed_port()}/0")
     assert run.rc == ExitCode.UNAVAILABLE
     assert_one_line_error(run, "maxxton-async usage: error:")

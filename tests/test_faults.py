@@ -15,7 +15,6 @@ import os
 import random
 import socket
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ from maxxton_async import (
     Budget,
     BudgetExceededError,
     ConnectError,
-    MaxxtonClient,
     MaxxtonError,
     MemoryLedger,
     OutcomeUnknownError,
@@ -43,15 +41,9 @@ from maxxton_async import (
 from maxxton_async.transport import Request, Response
 from tests._counting_server import CLIENT_SECRET, CountingServer, Scripted
 from tests._raw_server import TOKEN, RawRequest, RawServer, token_answer
+from tests._support import FAST, FakeTime, chain, make
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = RetryPolicy(max_attempts=4, backoff_base=0.001, backoff_max=0.005)
-
-
-def make(base_url: str, creds: dict[str, str], **kw: Any) -> MaxxtonClient:
-    kw.setdefault("retry", FAST)
-    kw.setdefault("ledger", MemoryLedger())
-    return MaxxtonClient(**creds, base_url=base_url, **kw)
 
 
 # -- the cap under cancellation --------------------------------------------------------
@@ -324,22 +316,6 @@ async def test_connection_refused_is_never_sent(creds: dict[str, str]) -> None:
 # -- one mint failure, shared ----------------------------------------------------------
 
 
-class FakeTime:
-    """An injected clock and sleep: cool-downs pass without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 @pytest.mark.parametrize("fault", ["500", "401", "hang"])
 async def test_twenty_waiters_share_one_failed_mint(creds: dict[str, str], fault: str) -> None:
     time = FakeTime()
@@ -407,18 +383,6 @@ async def test_a_5xx_storm_cannot_multiply_billed_calls(creds: dict[str, str]) -
 
 
 # -- no secret anywhere ----------------------------------------------------------------
-
-
-def chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        stack.extend(x for x in (e.__cause__, e.__context__) if x is not None)
 
 
 def leaks(exc: BaseException, secrets: list[str]) -> list[str]:
