@@ -42,9 +42,8 @@ import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
 
 import aiohttp
 import msgspec
@@ -166,6 +165,40 @@ class _Flag:
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value else None
+
+
+_N = TypeVar("_N")
+
+
+class _Namespace(Generic[_N]):
+    """A resource namespace attribute (``client.customers``): built on first access from the
+    class of that name in :mod:`maxxton_async.resources`, then cached on the client.
+
+    Imported lazily: the resources import this module for typing, and a script that only
+    uses ``request()`` should not pay for them.
+    """
+
+    def __init__(self, class_name: str, doc: str) -> None:
+        self._class_name = class_name
+        self.__doc__ = doc
+        self._attr = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attr = name
+
+    @overload
+    def __get__(self, client: None, owner: type) -> _Namespace[_N]: ...
+    @overload
+    def __get__(self, client: MaxxtonClient, owner: type) -> _N: ...
+    def __get__(self, client: MaxxtonClient | None, owner: type) -> _Namespace[_N] | _N:
+        if client is None:
+            return self
+        from . import resources
+
+        namespace: _N = getattr(resources, self._class_name)(client)
+        # A non-data descriptor: the instance attribute set here wins from now on.
+        client.__dict__[self._attr] = namespace
+        return namespace
 
 
 class MaxxtonClient:
@@ -410,7 +443,7 @@ class MaxxtonClient:
             (name, value)
             for name, value in self.__dict__.items()
             # Resource namespaces are bound to the client that made them: rebuilt lazily.
-            if not isinstance(getattr(cls, name, None), cached_property)
+            if not isinstance(getattr(cls, name, None), _Namespace)
         )
         if timeout is not None:
             view._timeout = timeout
@@ -447,85 +480,33 @@ class MaxxtonClient:
             )
 
     # -- resource namespaces (openai-python style: one attribute per API area) ------------
-    # Imported lazily: resources import this module for typing, and a script that only
-    # uses request() should not pay for them.
 
-    @cached_property
-    def customers(self) -> resources.Customers:
-        """Customers: get, list, iterate, get_many, create/update."""
-        from .resources import Customers
-
-        return Customers(self)
-
-    @cached_property
-    def reservations(self) -> resources.Reservations:
-        """Reservations: read, proposal, create, status changes, payment link."""
-        from .resources import Reservations
-
-        return Reservations(self)
-
-    @cached_property
-    def accommodation_types(self) -> resources.AccommodationTypes:
-        """Accommodation types (resources)."""
-        from .resources import AccommodationTypes
-
-        return AccommodationTypes(self)
-
-    @cached_property
-    def units(self) -> resources.Units:
-        """Units."""
-        from .resources import Units
-
-        return Units(self)
-
-    @cached_property
-    def locations(self) -> resources.Locations:
-        """Locations (resorts)."""
-        from .resources import Locations
-
-        return Locations(self)
-
-    @cached_property
-    def distribution_channels(self) -> resources.DistributionChannels:
-        """Distribution channels."""
-        from .resources import DistributionChannels
-
-        return DistributionChannels(self)
-
-    @cached_property
-    def offers(self) -> resources.Offers:
-        """Offers."""
-        from .resources import Offers
-
-        return Offers(self)
-
-    @cached_property
-    def owners(self) -> resources.Owners:
-        """Owners."""
-        from .resources import Owners
-
-        return Owners(self)
-
-    @cached_property
-    def events(self) -> resources.Events:
-        """The events feed (guide, Event Flow)."""
-        from .resources import Events
-
-        return Events(self)
-
-    @cached_property
-    def availability(self) -> resources.Availability:
-        """Accommodation type availability and prices (guide, Reservation Flow option 2)."""
-        from .resources import Availability
-
-        return Availability(self)
-
-    @cached_property
-    def search(self) -> resources.Search:
-        """Accommodation type search and arrival-range search."""
-        from .resources import Search
-
-        return Search(self)
+    customers: _Namespace[resources.Customers] = _Namespace(
+        "Customers", "Customers: get, list, iterate, get_many, create/update."
+    )
+    reservations: _Namespace[resources.Reservations] = _Namespace(
+        "Reservations", "Reservations: read, proposal, create, status changes, payment link."
+    )
+    accommodation_types: _Namespace[resources.AccommodationTypes] = _Namespace(
+        "AccommodationTypes", "Accommodation types (resources)."
+    )
+    units: _Namespace[resources.Units] = _Namespace("Units", "Units.")
+    locations: _Namespace[resources.Locations] = _Namespace("Locations", "Locations (resorts).")
+    distribution_channels: _Namespace[resources.DistributionChannels] = _Namespace(
+        "DistributionChannels", "Distribution channels."
+    )
+    offers: _Namespace[resources.Offers] = _Namespace("Offers", "Offers.")
+    owners: _Namespace[resources.Owners] = _Namespace("Owners", "Owners.")
+    events: _Namespace[resources.Events] = _Namespace(
+        "Events", "The events feed (guide, Event Flow)."
+    )
+    availability: _Namespace[resources.Availability] = _Namespace(
+        "Availability",
+        "Accommodation type availability and prices (guide, Reservation Flow option 2).",
+    )
+    search: _Namespace[resources.Search] = _Namespace(
+        "Search", "Accommodation type search and arrival-range search."
+    )
 
     # -- introspection -----------------------------------------------------------------
 
