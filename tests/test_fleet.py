@@ -11,13 +11,11 @@ import asyncio
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 
 import pytest
 
 from maxxton_async import MaxxtonClient, MemoryLedger
 from maxxton_async.sandbox import Sandbox
-from tests._redis_util import delete_prefix, require_redis, unique_prefix
 
 _WORKER = textwrap.dedent(
     """
@@ -39,14 +37,6 @@ _WORKER = textwrap.dedent(
     asyncio.run(main())
     """
 )
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[tuple[str, str]]:
-    url = require_redis()
-    prefix = unique_prefix("fleet")
-    yield url, prefix
-    delete_prefix(url, prefix)
 
 
 @pytest.mark.slow
