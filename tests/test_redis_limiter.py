@@ -20,6 +20,7 @@ from aiohttp import web
 
 from maxxton_async import LimiterUnavailableError, RedisLimiter
 from tests._own_redis import OwnRedis
+from tests._redis_util import redis_time_passes
 from tests._support import wait_until
 from tests.workers.run import finish, spawn
 
@@ -49,8 +50,13 @@ class InFlightServer:
         self.by: dict[str, int] = {}
         self.by_in_flight: dict[str, int] = {}
         self.by_peak: dict[str, int] = {}
+        self.open: set[int] = set()  # numbers (1, 2, ...) of the requests in flight
         self.stopped = False
         self.url = ""
+
+    def oldest(self) -> float:
+        """The number of the oldest request in flight (infinity when none is)."""
+        return min(self.open, default=float("inf"))
 
     def reset_peaks(self) -> None:
         self.peak = self.in_flight
@@ -62,13 +68,16 @@ class InFlightServer:
         w = request.headers.get("X-Worker", "?")
         self.in_flight += 1
         self.total += 1
+        number = self.total
+        self.open.add(number)
         self.by[w] = self.by.get(w, 0) + 1
         self.by_in_flight[w] = self.by_in_flight.get(w, 0) + 1
         self.peak = max(self.peak, self.in_flight)
         self.by_peak[w] = max(self.by_peak.get(w, 0), self.by_in_flight[w])
         try:
-            await asyncio.sleep(self.latency)
+            await asyncio.sleep(self.latency)  # real overlap: the callers are other processes
         finally:
+            self.open.discard(number)
             self.in_flight -= 1
             self.by_in_flight[w] -= 1
         return web.Response(text="ok")
@@ -207,14 +216,16 @@ async def test_several_permits_per_call_and_batched_release(own_redis: OwnRedis)
 
 
 async def test_leases_renewed_in_one_call_for_all(own_redis: OwnRedis) -> None:
-    limiter = RedisLimiter(own_redis.url, permits=15, key="r", lease=0.6)
-    other = RedisLimiter(own_redis.url, permits=15, key="r", lease=0.6)
+    limiter = RedisLimiter(own_redis.url, permits=15, key="r", lease=0.3)
+    other = RedisLimiter(own_redis.url, permits=15, key="r", lease=0.3)
     held = [await limiter.acquire() for _ in range(10)]
     before = evalsha_calls(own_redis)
-    await asyncio.sleep(1.9)  # about three leases: renewals alone keep the permits
+    # Leases run on Redis's clock (hosts' clocks differ), so this wait cannot be faked:
+    # three leases of Redis TIME, after which renewals alone can have kept the permits.
+    await redis_time_passes(own_redis.url, 3 * limiter.lease)
     renewals = evalsha_calls(own_redis) - before
     assert await other.held_globally() == 10
-    # One call per third of a lease for all ten permits (about 9 in 1.9 s), not one each.
+    # One call per third of a lease for all ten permits (about 9 in 3 leases), not one each.
     assert 3 <= renewals <= 14, renewals
     for p in held:
         limiter.release(p)
@@ -241,6 +252,7 @@ async def test_members_get_equal_shares(own_redis: OwnRedis) -> None:
             if stop.is_set():
                 return
             async with members[i].slot():
+                # Real time on the slot: the members' turns come from Redis round trips.
                 await asyncio.sleep(0.001)
                 if not stop.is_set():
                     counts[i] += 1
@@ -380,9 +392,12 @@ async def test_local_fallback_never_exceeds_the_cap_per_process(own_redis: OwnRe
         t = srv.total
         await wait_until(lambda: srv.total >= t + 60, 60)
         per_process_peak = dict(srv.by_peak)
-        # Once the local slots have drained (within a couple of leases), the fleet is back
-        # within one cap of 15.
-        await asyncio.sleep(2 * 0.8)
+        # Once the local slots have drained, the fleet is back within one cap of 15: every
+        # request on the wire now, then every one started while those ran, has ended.
+        first = srv.total
+        await wait_until(lambda: srv.oldest() > first, 60)
+        second = srv.total
+        await wait_until(lambda: srv.oldest() > second, 60)
         srv.reset_peaks()
         t = srv.total
         await wait_until(lambda: srv.total >= t + 45, 60)
