@@ -133,6 +133,7 @@ async def test_cancellation_storm_keeps_cap_count_and_budget(
                 victims = rng.sample(tasks, 1000)
                 deadline = asyncio.get_running_loop().time() + 6.0
                 for task in victims:
+                    # Real time between cancels: they must land on the wire and in backoff.
                     await asyncio.sleep(rng.uniform(0, 0.006))
                     task.cancel()
                     if asyncio.get_running_loop().time() > deadline:
