@@ -52,15 +52,7 @@ async def sb() -> AsyncIterator[Sandbox]:
 
 
 def sandbox_client(sb: Sandbox, **kw: Any) -> MaxxtonClient:
-    return MaxxtonClient(
-        sb.client_id,
-        sb.client_secret,
-        sb.scope,
-        base_url=sb.base_url,
-        ledger=MemoryLedger(),
-        retry=FAST,
-        **kw,
-    )
+    return sb.client(retry=FAST, **kw)
 
 
 def restricted_client(sb: Sandbox) -> MaxxtonClient:

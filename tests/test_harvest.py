@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from maxxton_async import Budget, BudgetExceededError, MaxxtonClient, MemoryLedger
+from maxxton_async import Budget, BudgetExceededError, MaxxtonClient
 from maxxton_async.events import MemoryCheckpointStore, SQLiteCheckpointStore
 from maxxton_async.harvest import (
     AVAILABILITY_PATH,
@@ -44,14 +44,7 @@ async def sb() -> AsyncIterator[Sandbox]:
 
 
 def client_for(sb: Sandbox, **kwargs: object) -> MaxxtonClient:
-    return MaxxtonClient(
-        sb.client_id,
-        sb.client_secret,
-        sb.scope,
-        base_url=sb.base_url,
-        ledger=kwargs.pop("ledger", MemoryLedger()),  # type: ignore[arg-type]
-        **kwargs,  # type: ignore[arg-type]
-    )
+    return sb.client(**kwargs)
 
 
 def availability_calls(sb: Sandbox) -> int:
