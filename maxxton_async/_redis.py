@@ -22,7 +22,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -268,6 +268,8 @@ class RedisTokenCache:
         prefix: the key prefix.
         lock_lease: seconds the refresh lock lives if its holder never releases it.
         lock_timeout: the most seconds to wait for the refresh lock.
+        sleep: what a lock waiter awaits between tries (default :func:`asyncio.sleep`),
+            given the delay in seconds; a test injects one to see each try.
     """
 
     def __init__(
@@ -277,6 +279,7 @@ class RedisTokenCache:
         *,
         lock_lease: float = 15.0,
         lock_timeout: float = 20.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.url = url
         self.prefix = prefix
@@ -286,6 +289,7 @@ class RedisTokenCache:
         self._clear_if: AsyncScript = self._redis.register_script(_CLEAR_IF_LUA)
         self._unlock: AsyncScript = self._redis.register_script(_UNLOCK_LUA)
         self._local_locks: dict[str, asyncio.Lock] = {}
+        self._sleep = sleep
 
     def __repr__(self) -> str:
         return f"<RedisTokenCache prefix={self.prefix!r}>"
@@ -348,7 +352,7 @@ class RedisTokenCache:
                         self.lock_timeout,
                     )
                     break
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 delay = min(delay * 2, 0.1)
             try:
                 yield

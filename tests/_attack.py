@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from tests._support import FAST, FakeTime, chain, make
+from tests._support import FAST, FakeTime, chain, make, settle
 
 __all__ = ["FAST", "FakeTime", "chain", "found", "make", "settle", "texts_of"]
 
@@ -20,9 +18,3 @@ def texts_of(exc: BaseException) -> list[str]:
 
 def found(texts: list[str], secrets: list[str]) -> list[str]:
     return [t[:160] for t in texts for s in secrets if s and s in t]
-
-
-async def settle(turns: int = 30) -> None:
-    """Let ready callbacks run (no wall-clock wait)."""
-    for _ in range(turns):
-        await asyncio.sleep(0)

@@ -8,14 +8,18 @@ requests, so a concurrency claim is checked by the server, not by the client.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import secrets
+import sys
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from aiohttp import web
+
+from tests._support import wait_until
 
 CLIENT_ID = "tester"
 CLIENT_SECRET = "s3cr3t-value-never-shown"
@@ -88,6 +92,40 @@ class CountingServer:
         assert self._runner is not None
         self._released.set()
         await self._runner.cleanup()
+
+    async def quiet(self, limit: float = 10.0) -> None:
+        """Wait until no connection is open and no request is in flight (bounded).
+
+        After a client is killed, this is when the server has read (and counted) every
+        request the client got onto the wire. Checked on two loop turns in a row: a request
+        read just before its connection closed is handled on the next turn.
+        """
+        assert self._runner is not None
+        runner = self._runner
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        calm = 0
+        while calm < 2:
+            busy = self.in_flight or (runner.server is not None and runner.server.connections)
+            calm = 0 if busy else calm + 1
+            if loop.time() >= deadline:
+                raise AssertionError(f"the server still had connections after {limit} s")
+            await asyncio.sleep(0 if calm else 0.005)
+
+    async def kill_worker_at(self, argv: list[str], target: int, root: str) -> None:
+        """Run ``python *argv`` until this server has received ``target`` requests in all
+        (or it ended), ``kill -9`` it, and wait until the server has read what it sent."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, *argv, env={**os.environ, "PYTHONPATH": root}
+        )
+        try:
+            await wait_until(
+                lambda: self.requests >= target or proc.returncode is not None, 10, "the worker"
+            )
+        finally:
+            proc.kill()
+            await proc.wait()
+        await self.quiet()
 
     def revoke(self) -> None:
         self.tokens.clear()

@@ -81,7 +81,7 @@ class RawServer:
             self.seen.append(request)
             raw = self.answer(request)
             if raw is None:
-                await asyncio.sleep(3600)  # hang: the client's timeout ends it
+                await asyncio.Event().wait()  # hang: the client's timeout or __aexit__ ends it
                 return
             writer.write(raw)
             await writer.drain()

@@ -7,6 +7,7 @@ it does not answer, tests that need it are skipped -- unless ``MAXXTON_REQUIRE_R
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 
@@ -64,3 +65,26 @@ def delete_prefix(url: str, prefix: str) -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+async def redis_time_passes(url: str, seconds: float, limit: float = 30.0) -> None:
+    """Wait until ``seconds`` have passed on the Redis server's own clock (``TIME``).
+
+    Leases in Redis expire on that clock, not the host's, so a test of expiry or renewal
+    waits on it for real. Polled every 10 ms; fails after ``limit`` seconds of polling.
+    """
+    import redis.asyncio as aioredis
+
+    def ms(t: tuple[int, int]) -> float:
+        return t[0] * 1000 + t[1] / 1000
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        end = ms(await client.time()) + seconds * 1000
+        for _ in range(int(limit / 0.01)):
+            if ms(await client.time()) >= end:
+                return
+            await asyncio.sleep(0.01)
+    finally:
+        await client.aclose()
+    raise AssertionError(f"Redis TIME did not advance {seconds} s within {limit} s")

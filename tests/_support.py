@@ -1,9 +1,10 @@
-"""Test helpers shared across files: a loopback client, injected time, exception chains."""
+"""Test helpers shared across files: a loopback client, injected time, bounded waits on a
+condition, exception chains."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from maxxton_async import MaxxtonClient, MemoryLedger, RetryPolicy
@@ -31,6 +32,27 @@ class FakeTime:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+        await asyncio.sleep(0)
+
+
+async def wait_until(
+    predicate: Callable[[], object], limit: float = 10.0, what: str = "the condition"
+) -> None:
+    """Wait until ``predicate()`` is true, polling every 5 ms for at most ``limit`` seconds.
+
+    A readiness wait, never a timing assertion: the deadline only bounds a test that fails.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not predicate():
+        if loop.time() >= deadline:
+            raise AssertionError(f"{what} was not reached within {limit} s")
+        await asyncio.sleep(0.005)
+
+
+async def settle(turns: int = 30) -> None:
+    """Let ready callbacks run (no wall-clock wait)."""
+    for _ in range(turns):
         await asyncio.sleep(0)
 
 

@@ -1,13 +1,16 @@
-"""Shared fixtures: a clean environment, a private usage database, a counting server."""
+"""Shared fixtures: a clean environment, a private usage database, a counting server, Redis
+keys of a test's own (shared server) and a redis-server of a test's own."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests._counting_server import CLIENT_ID, CLIENT_SECRET, SCOPE, CountingServer
+from tests._own_redis import OwnRedis
+from tests._redis_util import delete_prefix, require_redis, unique_prefix
 
 
 @pytest.fixture(autouse=True)
@@ -32,3 +35,23 @@ async def server() -> AsyncIterator[CountingServer]:
 @pytest.fixture
 def creds() -> dict[str, str]:
     return {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "scope": SCOPE}
+
+
+@pytest.fixture
+def redis_prefix(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """The shared test Redis's URL and a key prefix no other run uses (deleted afterwards)."""
+    url = require_redis()
+    prefix = unique_prefix(request.module.__name__.rpartition(".")[2])
+    yield url, prefix
+    delete_prefix(url, prefix)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    """A redis-server of this test's own on a free port, killed afterwards."""
+    server = OwnRedis()  # skips (or fails in CI) without redis-server
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

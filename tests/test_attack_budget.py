@@ -4,7 +4,6 @@ calls that were cancelled before they left."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,7 @@ import pytest
 from maxxton_async import Budget, BudgetExceededError, MemoryLedger, SQLiteLedger
 from maxxton_async.transport import Request, Response
 from tests._attack import make
-
-
-async def until(predicate: Callable[[], bool]) -> None:
-    """Wait for the send path to get somewhere (SQLite answers from a thread): bounded."""
-    for _ in range(500):
-        if predicate():
-            return
-        await asyncio.sleep(0.002)
-    raise AssertionError("the send path did not get there")
+from tests._support import wait_until
 
 
 class Gated:
@@ -62,16 +53,16 @@ async def test_units_given_back_by_cancelled_calls_are_spendable_at_once(
     )
     async with client:
         first = asyncio.ensure_future(client.request("GET", "ping"))
-        await until(lambda: transport.sent == 2)  # the token, then the call on the wire
+        await wait_until(lambda: transport.sent == 2)  # the token, then the call on the wire
         queued = [asyncio.ensure_future(client.request("GET", "ping")) for _ in range(8)]
-        await until(lambda: client.statistics().waiting == 8)
+        await wait_until(lambda: client.statistics().waiting == 8)
         with pytest.raises(BudgetExceededError):
             await client.request("GET", "ping")  # 10 of 10 reserved
         for task in queued:
             task.cancel()
         await asyncio.gather(*queued, return_exceptions=True)
         again = [asyncio.ensure_future(client.request("GET", "ping")) for _ in range(8)]
-        await until(lambda: client.statistics().waiting == 8)
+        await wait_until(lambda: client.statistics().waiting == 8)
         with pytest.raises(BudgetExceededError):
             await client.request("GET", "ping")
         transport.gate.set()

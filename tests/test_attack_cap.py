@@ -21,14 +21,7 @@ from maxxton_async import (
 )
 from tests._attack import make, settle
 from tests._counting_server import CountingServer, Scripted
-
-
-async def _until(predicate: object, *, turns: int = 400) -> None:
-    """Poll ``predicate`` with short real pauses (bounded); it is a readiness wait only."""
-    for _ in range(turns):
-        if predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.005)
+from tests._support import wait_until
 
 
 async def test_cancellation_at_every_await_keeps_cap_and_ledger(creds: dict[str, str]) -> None:
@@ -73,6 +66,7 @@ async def test_cancellation_at_every_await_keeps_cap_and_ledger(creds: dict[str,
             for _round in range(2):
                 tasks = [asyncio.ensure_future(kind(i)) for i in range(500)]
                 for task in rng.sample(tasks, 250):
+                    # Real time between cancels: they must land on the wire and in backoff.
                     await asyncio.sleep(rng.uniform(0, 0.004))
                     task.cancel()
                 results += await asyncio.gather(*tasks, return_exceptions=True)
@@ -102,7 +96,7 @@ async def test_closing_one_client_keeps_the_cap_of_a_shared_limiter(
         await a.tokens.token()
         await b.tokens.token()
         on_a = [asyncio.ensure_future(a.request("GET", "ping")) for _ in range(15)]
-        await _until(lambda: server.in_flight == 15)
+        await wait_until(lambda: server.in_flight == 15)
         on_b = [asyncio.ensure_future(b.request("GET", "ping")) for _ in range(15)]
         await settle()
         assert b.statistics().waiting == 15
@@ -122,7 +116,7 @@ async def test_closing_a_client_waits_for_its_calls_on_the_wire(creds: dict[str,
         client = make(server.base_url, creds, max_in_flight=5, ledger=ledger)
         await client.tokens.token()
         calls = [asyncio.ensure_future(client.request("GET", "ping")) for _ in range(20)]
-        await _until(lambda: server.in_flight == 5)
+        await wait_until(lambda: server.in_flight == 5)
         await client.aclose()
         results = await asyncio.gather(*calls, return_exceptions=True)
         counted = await ledger.counts(scope="tst", environment="test", day=datetime.now(UTC).date())
@@ -149,7 +143,7 @@ async def test_redis_fallback_slots_count_after_redis_returns(creds: dict[str, s
             async with client:
                 await client.tokens.token()
                 outage = [asyncio.ensure_future(client.request("GET", "ping")) for _ in range(15)]
-                await _until(lambda: server.in_flight == 15)
+                await wait_until(lambda: server.in_flight == 15)
                 assert server.in_flight == 15
                 redis.start()
                 for _ in range(100):  # bounded: until Redis answers the limiter again
@@ -224,7 +218,7 @@ async def test_closing_one_client_leaves_a_shared_redis_limiter_to_the_other(
             b = make(server.base_url, creds, limiter=limiter)
             await a.request("GET", "ping")
             on_b = [asyncio.ensure_future(b.request("GET", "ping")) for _ in range(5)]
-            await _until(lambda: server.in_flight == 5)
+            await wait_until(lambda: server.in_flight == 5)
             await a.aclose()
             held = await limiter.held_globally()
             results = await asyncio.gather(*on_b, b.request("GET", "ping"), return_exceptions=True)

@@ -7,10 +7,7 @@ it received. After each kill the ledger must hold at least what the server recei
 
 from __future__ import annotations
 
-import asyncio
-import os
 import random
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,21 +50,10 @@ async def test_kill_9_with_the_redis_ledger_never_leaves_a_sent_request_uncounte
         async with CountingServer(latency=0.002) as server:
             for _ in range(4):
                 before = server.requests
-                proc = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    str(script),
-                    server.base_url,
-                    redis.url,
-                    env={**os.environ, "PYTHONPATH": str(ROOT)},
-                )
                 target = before + rng.randint(50, 400)
-                for _ in range(2000):  # bounded wait for the worker to get going
-                    if server.requests >= target or proc.returncode is not None:
-                        break
-                    await asyncio.sleep(0.005)
-                proc.kill()
-                await proc.wait()
-                await asyncio.sleep(0.05)  # let the server finish reading what was sent
+                await server.kill_worker_at(
+                    [str(script), server.base_url, redis.url], target, str(ROOT)
+                )
                 ledger = RedisLedger(redis.url, prefix="killed")
                 counted = await ledger.counts(
                     scope="tst", environment="test", day=datetime.now(UTC).date()

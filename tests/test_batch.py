@@ -36,6 +36,7 @@ from maxxton_async.models import (
 from maxxton_async.resources import BatchResult, BatchResults
 from maxxton_async.resources._batch import run_batch
 from maxxton_async.sandbox import Sandbox
+from tests._support import wait_until
 
 FAST = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.01)
 PUT = "PUT /maxxton/v2/reservations/{reservationId}"
@@ -51,15 +52,7 @@ async def sb() -> AsyncIterator[Sandbox]:
 
 
 def sandbox_client(sb: Sandbox, **kw: Any) -> MaxxtonClient:
-    return MaxxtonClient(
-        sb.client_id,
-        sb.client_secret,
-        sb.scope,
-        base_url=sb.base_url,
-        ledger=MemoryLedger(),
-        retry=FAST,
-        **kw,
-    )
+    return sb.client(retry=FAST, **kw)
 
 
 def restricted_client(sb: Sandbox) -> MaxxtonClient:
@@ -101,10 +94,7 @@ async def test_create_many_keeps_order_and_every_outcome(sb: Sandbox) -> None:
         hold = asyncio.Event()
         sb.faults.hold = hold
         task = asyncio.create_task(client.customers.create_many(items))
-        for _ in range(500):  # bounded: about 5 s at most
-            if sb.stats.in_flight >= 2:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: sb.stats.in_flight >= 2)
         for _ in range(10):
             await asyncio.sleep(0)  # room for a third request to sneak in, if the cap leaked
         assert sb.stats.in_flight == 2

@@ -18,7 +18,6 @@ from maxxton_async import (
     BadRequestError,
     IllegalTransitionError,
     MaxxtonClient,
-    MemoryLedger,
     NotFoundError,
     OutcomeUnknownError,
     RetryPolicy,
@@ -52,14 +51,7 @@ async def sb() -> AsyncIterator[Sandbox]:
 
 @pytest.fixture
 async def client(sb: Sandbox) -> AsyncIterator[MaxxtonClient]:
-    async with MaxxtonClient(
-        sb.client_id,
-        sb.client_secret,
-        sb.scope,
-        base_url=sb.base_url,
-        ledger=MemoryLedger(),
-        retry=FAST,
-    ) as c:
+    async with sb.client(retry=FAST) as c:
         yield c
 
 

@@ -29,6 +29,7 @@ from maxxton_async import (
 )
 from maxxton_async.transport import AiohttpTransport
 from tests._counting_server import CLIENT_SECRET, CountingServer, Scripted
+from tests._support import wait_until
 
 FAST = RetryPolicy(max_attempts=4, backoff_base=0.001, backoff_max=0.01)
 
@@ -220,10 +221,7 @@ async def test_slot_is_released_while_backing_off(creds: dict[str, str]) -> None
         await client.request("GET", "ping")
         server.script.append(Scripted(503))
         slow = asyncio.create_task(client.request("GET", "first"))
-        for _ in range(1000):  # bounded: until the server has seen the first attempt
-            if server.api_calls("/maxxton/v2/first"):
-                break
-            await asyncio.sleep(0.001)
+        await wait_until(lambda: server.api_calls("/maxxton/v2/first"))  # first attempt seen
         # With one slot, this call can only finish first if the backing-off call let go.
         await client.request("GET", "second")
         assert not slow.done()
@@ -373,10 +371,7 @@ async def test_breaking_early_leaves_no_task(creds: dict[str, str]) -> None:
         assert lookahead() == []
         # The cancelled look-ahead requests still finish on the wire (their slots are held
         # until the server answers), then everything is back to zero.
-        for _ in range(200):  # bounded: 2 s
-            if server.in_flight == 0 and client.statistics().in_flight == 0:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: server.in_flight == 0 and client.statistics().in_flight == 0)
         assert server.in_flight == 0
         assert client.statistics().in_flight == 0
 
@@ -463,10 +458,7 @@ async def test_breaking_without_async_with_still_cancels_the_lookahead(
                 assert lookahead()
                 break
         # The abandoned generator is finalised by the event loop's asyncgen hook.
-        for _ in range(100):
-            if not lookahead():
-                break
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: not lookahead())
         assert lookahead() == []
 
 

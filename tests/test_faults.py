@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
 import socket
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -135,6 +133,7 @@ async def test_cancellation_storm_keeps_cap_count_and_budget(
                 victims = rng.sample(tasks, 1000)
                 deadline = asyncio.get_running_loop().time() + 6.0
                 for task in victims:
+                    # Real time between cancels: they must land on the wire and in backoff.
                     await asyncio.sleep(rng.uniform(0, 0.006))
                     task.cancel()
                     if asyncio.get_running_loop().time() > deadline:
@@ -186,26 +185,12 @@ async def test_kill_9_never_leaves_a_sent_request_uncounted(
     db = tmp_path / "killed.sqlite3"
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    root = ROOT
     rng = random.Random(3)
     async with CountingServer(latency=0.002) as server:
         for _ in range(5):
             before = server.requests
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(script),
-                server.base_url,
-                str(db),
-                env={**os.environ, "PYTHONPATH": str(root)},
-            )
             target = before + rng.randint(50, 400)
-            for _ in range(2000):  # bounded wait for the worker to get going
-                if server.requests >= target or proc.returncode is not None:
-                    break
-                await asyncio.sleep(0.005)
-            proc.kill()
-            await proc.wait()
-            await asyncio.sleep(0.05)  # let the server finish reading what was sent
+            await server.kill_worker_at([str(script), server.base_url, str(db)], target, str(ROOT))
             ledger = SQLiteLedger(db)
             counted = await ledger.counts(
                 scope="tst", environment="test", day=datetime.now(UTC).date()

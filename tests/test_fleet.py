@@ -11,13 +11,12 @@ import asyncio
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 
 import pytest
 
 from maxxton_async import MaxxtonClient, MemoryLedger
 from maxxton_async.sandbox import Sandbox
-from tests._redis_util import delete_prefix, require_redis, unique_prefix
+from tests._support import wait_until
 
 _WORKER = textwrap.dedent(
     """
@@ -26,14 +25,22 @@ _WORKER = textwrap.dedent(
 
     async def main() -> None:
         base, cid, secret, scope, url, prefix = sys.argv[1:7]
+        limiter = RedisLimiter(url, permits=15, key=prefix + ":limiter", lease=10)
         async with MaxxtonClient(
-            cid, secret, scope, base_url=base, ledger=MemoryLedger(),
-            limiter=RedisLimiter(url, permits=15, key=prefix + ":limiter", lease=10),
+            cid, secret, scope, base_url=base, ledger=MemoryLedger(), limiter=limiter,
             token_cache=RedisTokenCache(url, prefix=prefix + ":token"),
         ) as client:
-            ids = [100000 + i for i in range(60)]
-            await asyncio.gather(*(client.request("GET", "customers", params={"size": 1})
-                                   for _ in ids))
+            calls = [asyncio.ensure_future(client.request("GET", "customers",
+                                                          params={"size": 1}))
+                     for _ in range(60)]
+            for _ in range(3000):  # bounded: until all 60 hold a slot or wait for one
+                s = limiter.statistics()
+                if s.in_flight + s.waiting == 60:
+                    break
+                await asyncio.sleep(0.01)
+            await limiter.refresh()  # answered: Redis knows all that this process wants
+            print("queued", flush=True)
+            await asyncio.gather(*calls)
             print(client.statistics().token_calls)
 
     asyncio.run(main())
@@ -41,17 +48,9 @@ _WORKER = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[tuple[str, str]]:
-    url = require_redis()
-    prefix = unique_prefix("fleet")
-    yield url, prefix
-    delete_prefix(url, prefix)
-
-
 @pytest.mark.slow
 async def test_four_processes_share_the_cap_and_the_token(redis_prefix: tuple[str, str]) -> None:
-    from maxxton_async import RedisTokenCache
+    from maxxton_async import RedisLimiter, RedisTokenCache
 
     url, prefix = redis_prefix
     async with Sandbox(seed=3) as sb:
@@ -85,12 +84,16 @@ async def test_four_processes_share_the_cap_and_the_token(redis_prefix: tuple[st
             for _ in range(4)
         ]
         try:
-            for _ in range(3000):  # bounded: at most 30 s for the workers to fill the cap
-                if sb.stats.in_flight >= 15:
-                    break
-                await asyncio.sleep(0.01)
+            await wait_until(lambda: sb.stats.in_flight >= 15, 30, "15 calls held")
             reached = sb.stats.in_flight
-            await asyncio.sleep(0.1)  # a 16th would have arrived by now if one could
+            for proc in procs:  # each says so once Redis has all its 60 calls' demand
+                assert proc.stdout is not None
+                line = await asyncio.wait_for(proc.stdout.readline(), 30)
+                assert line == b"queued\n", line
+            # Every call has asked Redis for a slot: any 16th permit would be granted now.
+            probe = RedisLimiter(url, permits=15, key=prefix + ":limiter", lease=10)
+            fleet_held = await probe.held_globally()
+            await probe.aclose()
             beyond = sb.stats.in_flight
         finally:
             sb.faults.hold = None
@@ -98,9 +101,9 @@ async def test_four_processes_share_the_cap_and_the_token(redis_prefix: tuple[st
         outputs = [await asyncio.wait_for(p.communicate(), timeout=60) for p in procs]
         for proc, (_, err) in zip(procs, outputs, strict=True):
             assert proc.returncode == 0, err.decode()
-        assert reached == beyond == 15
+        assert reached == beyond == fleet_held == 15
         assert sb.stats.peak_in_flight == 15
         assert sb.stats.rejected_in_flight == 0  # no 16th call ever reached the server
         assert sb.stats.per_endpoint["GET /maxxton/v2/customers"] == 240
         assert sb.stats.token_calls == 1  # the minter's; the workers shared it
-        assert sum(int(out.decode().strip()) for out, _ in outputs) == 0
+        assert sum(int(out.decode().split()[-1]) for out, _ in outputs) == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from maxxton_async import Budget, BudgetExceededError, MaxxtonClient, MemoryLedger
+from maxxton_async import Budget, BudgetExceededError, MaxxtonClient
 from maxxton_async.events import MemoryCheckpointStore, SQLiteCheckpointStore
 from maxxton_async.harvest import (
     AVAILABILITY_PATH,
@@ -44,14 +44,7 @@ async def sb() -> AsyncIterator[Sandbox]:
 
 
 def client_for(sb: Sandbox, **kwargs: object) -> MaxxtonClient:
-    return MaxxtonClient(
-        sb.client_id,
-        sb.client_secret,
-        sb.scope,
-        base_url=sb.base_url,
-        ledger=kwargs.pop("ledger", MemoryLedger()),  # type: ignore[arg-type]
-        **kwargs,  # type: ignore[arg-type]
-    )
+    return sb.client(**kwargs)
 
 
 def availability_calls(sb: Sandbox) -> int:
@@ -306,7 +299,8 @@ async def test_backpressure_bounds_what_is_held(sb: Sandbox) -> None:
                 records += len(result.records)
                 # Fetched (or in flight) but not yet consumed never exceeds the bound.
                 assert len(sb.stats.requests_to(AVAIL_ROUTE)) - consumed <= bound
-                await asyncio.sleep(0.001)  # a slow consumer
+                # A slow consumer, in real time: the fetchers on loopback must get ahead of it.
+                await asyncio.sleep(0.001)
     stats = job.stats
     assert consumed == the_plan.calls
     assert stats.peak_queued <= queue_size

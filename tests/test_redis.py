@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import socket
-import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import pytest
@@ -19,29 +17,13 @@ from aiohttp import web
 from maxxton_async import Budget, BudgetExceededError, LimiterUnavailableError
 from maxxton_async.auth import CachedToken
 from maxxton_async.usage import Usage, UsageKind
-from tests._redis_util import delete_prefix, require_redis, unique_prefix
-from tests.workers.run import ROOT, WORKER, run_workers
+from tests._redis_util import redis_time_passes, require_redis
+from tests._support import settle, wait_until
+from tests.workers.run import run_workers, spawn
 
 pytestmark = pytest.mark.redis
 
 AT = datetime(2026, 3, 31, 23, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[tuple[str, str]]:
-    url = require_redis()
-    prefix = unique_prefix("t")
-    yield url, prefix
-    delete_prefix(url, prefix)
-
-
-async def wait_until(predicate: Callable[[], bool], limit: float = 10.0) -> None:
-    """Poll ``predicate`` every 10 ms, at most ``limit`` seconds (bounded loop)."""
-    for _ in range(int(limit / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 def closed_port() -> int:
@@ -155,7 +137,7 @@ class ConcurrencyServer:
             self.full.set()
         try:
             if self.full.is_set():
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.005)  # real overlap: the workers are other processes
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.full.wait(), timeout=1.0)
@@ -211,8 +193,10 @@ async def test_limiter_slots_and_statistics(redis_prefix: tuple[str, str]) -> No
             await gate.wait()
 
     tasks = [asyncio.create_task(user()) for _ in range(5)]
-    await wait_until(lambda: entered >= 3)
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: entered >= 3 and limiter.statistics().waiting == 2)
+    # A call to Redis now: it would grant the waiters any free permit; none may be free.
+    await limiter.refresh()
+    await settle()
     assert entered == 3  # the other two wait
     st = limiter.statistics()
     assert (st.in_flight, st.waiting) == (3, 2)
@@ -233,7 +217,9 @@ async def test_lease_is_renewed_while_held(redis_prefix: tuple[str, str]) -> Non
     limiter = RedisLimiter(url, permits=1, key=f"{prefix}:renew", lease=0.3)
     other = RedisLimiter(url, permits=1, key=f"{prefix}:renew", lease=0.3)
     async with limiter.slot():
-        await asyncio.sleep(1.0)  # three leases long: only renewal keeps the slot
+        # Leases run on Redis's clock (hosts' clocks differ), so this wait cannot be faked:
+        # three leases of Redis TIME, after which only renewal can have kept the slot.
+        await redis_time_passes(url, 3 * limiter.lease)
         assert await other.held_globally() == 1
     # Release is fire-and-forget; held_globally() sends this process's pending releases first.
     assert await limiter.held_globally() == 0
@@ -247,17 +233,7 @@ async def test_killed_holder_slots_return_within_lease(redis_prefix: tuple[str, 
 
     url, prefix = redis_prefix
     key = f"{prefix}:kill"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(WORKER),
-        "hold",
-        url,
-        key,
-        "10",
-        "1.0",
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn("hold", url, key, "10", "1.0")
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
@@ -321,8 +297,8 @@ async def test_unavailable_local_falls_back_with_warning(
             inside -= 1
 
     tasks = [asyncio.create_task(user()) for _ in range(4)]
-    await wait_until(lambda: limiter.statistics().in_flight >= 2)
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: limiter.statistics().waiting == 2)
+    await settle()
     assert inside == 2  # the local fallback keeps the same capacity
     release.set()
     async with asyncio.timeout(10):
@@ -353,12 +329,18 @@ async def test_token_lock_excludes_and_expires(redis_prefix: tuple[str, str]) ->
     from maxxton_async import RedisTokenCache
 
     url, prefix = redis_prefix
+    tried = asyncio.Event()
+
+    async def pause(seconds: float) -> None:
+        tried.set()  # b found the lock taken and waits to try again
+        await asyncio.sleep(0)
+
     a = RedisTokenCache(url, prefix=prefix, lock_lease=0.3, lock_timeout=5)
-    b = RedisTokenCache(url, prefix=prefix, lock_lease=5, lock_timeout=5)
+    b = RedisTokenCache(url, prefix=prefix, lock_lease=5, lock_timeout=5, sleep=pause)
     order: list[str] = []
     async with a.lock("k"):
         task = asyncio.create_task(_locked(b, order))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(tried.wait(), 5)
         assert order == []  # b waits while a holds it
         order.append("a")
     async with asyncio.timeout(5):

@@ -10,36 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
-from collections.abc import Callable, Iterator
 
 import pytest
 
 from maxxton_async import MaxxtonClient, MemoryLedger, RedisLimiter, RedisTokenCache
 from maxxton_async.limits import AdaptiveCap
 from maxxton_async.sandbox import Sandbox
-from tests._redis_util import delete_prefix, require_redis, unique_prefix
-from tests.workers.run import ROOT, WORKER
+from tests.workers.run import finish, spawn
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def shared_redis() -> Iterator[tuple[str, str]]:
-    url = require_redis()
-    prefix = unique_prefix("adaptive")
-    yield url, prefix
-    delete_prefix(url, prefix)
-
-
-async def wait_until(predicate: Callable[[], bool], limit: float = 10.0) -> None:
-    """Poll ``predicate`` every 10 ms, at most ``limit`` seconds (bounded loop)."""
-    for _ in range(int(limit / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 def _limiter(url: str, key: str, **kw: object) -> RedisLimiter:
@@ -57,9 +36,9 @@ def _limiter(url: str, key: str, **kw: object) -> RedisLimiter:
 
 
 async def test_settings_are_checked_and_a_fixed_limiter_does_not_adapt(
-    shared_redis: tuple[str, str],
+    redis_prefix: tuple[str, str],
 ) -> None:
-    url, prefix = shared_redis
+    url, prefix = redis_prefix
     with pytest.raises(ValueError, match="ceiling"):
         RedisLimiter(url, permits=15, adaptive=AdaptiveCap(10))
     fixed = RedisLimiter(url, permits=4, key=f"{prefix}:fixed", adaptive=False)
@@ -80,8 +59,8 @@ async def test_settings_are_checked_and_a_fixed_limiter_does_not_adapt(
     await default.aclose()
 
 
-async def test_one_cap_for_the_fleet(shared_redis: tuple[str, str]) -> None:
-    url, prefix = shared_redis
+async def test_one_cap_for_the_fleet(redis_prefix: tuple[str, str]) -> None:
+    url, prefix = redis_prefix
     key = f"{prefix}:fleet"
     a, b = _limiter(url, key), _limiter(url, key)
     held_a = [await a.acquire() for _ in range(5)]
@@ -165,9 +144,9 @@ async def test_one_cap_for_the_fleet(shared_redis: tuple[str, str]) -> None:
 
 
 async def test_the_permit_that_met_a_429_goes_back_with_the_report(
-    shared_redis: tuple[str, str],
+    redis_prefix: tuple[str, str],
 ) -> None:
-    url, prefix = shared_redis
+    url, prefix = redis_prefix
     limiter = _limiter(url, f"{prefix}:report")
     held = [await limiter.acquire() for _ in range(4)]
     waiter = asyncio.create_task(limiter.acquire())
@@ -191,8 +170,8 @@ async def test_the_permit_that_met_a_429_goes_back_with_the_report(
     await limiter.aclose()
 
 
-async def test_the_cap_never_goes_below_one(shared_redis: tuple[str, str]) -> None:
-    url, prefix = shared_redis
+async def test_the_cap_never_goes_below_one(redis_prefix: tuple[str, str]) -> None:
+    url, prefix = redis_prefix
     limiter = _limiter(url, f"{prefix}:one")
     for _ in range(6):  # bounded
         p = await asyncio.wait_for(limiter.acquire(), 10)
@@ -210,26 +189,13 @@ async def test_the_cap_never_goes_below_one(shared_redis: tuple[str, str]) -> No
 # ----------------------------------------------------------------------------- end to end
 
 
-async def _spawn_client_worker(*argv: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(WORKER),
-        "client",
-        *argv,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("procs", [2, 4])
 async def test_processes_share_what_the_foreign_load_leaves(
-    shared_redis: tuple[str, str], procs: int
+    redis_prefix: tuple[str, str], procs: int
 ) -> None:
     """≤ 1% of requests answered 429; the fleet's cap settles near the 10 slots left."""
-    url, prefix = shared_redis
+    url, prefix = redis_prefix
     warm, measured = 300, 1500  # calls per worker, before and after the counters reset
     async with Sandbox(seed=5, latency=0.004) as sb:
         sb.faults.update(foreign_in_flight=5, retry_after=0)
@@ -244,7 +210,7 @@ async def test_processes_share_what_the_foreign_load_leaves(
             await minter.tokens.token()
         args = [sb.base_url, sb.client_id, sb.client_secret, sb.scope, url, prefix]
         workers = [
-            await _spawn_client_worker(*args, str(warm), str(measured)) for _ in range(procs)
+            await spawn("client", *args, str(warm), str(measured), stdin=True) for _ in range(procs)
         ]
         try:
             for w in workers:  # each prints once its warm-up calls are answered
@@ -258,16 +224,12 @@ async def test_processes_share_what_the_foreign_load_leaves(
                 assert w.stdin is not None
                 w.stdin.write(b"go\n")
                 await w.stdin.drain()
-            outs = await asyncio.wait_for(asyncio.gather(*(w.communicate() for w in workers)), 120)
+            results = await finish(workers)
         finally:
             for w in workers:
                 if w.returncode is None:
                     w.kill()
                     await w.wait()
-        results = []
-        for w, (out, err) in zip(workers, outs, strict=True):
-            assert w.returncode == 0, err.decode()[-3000:]
-            results.append(json.loads(out.decode().strip().splitlines()[-1]))
         total = sb.stats.requests_total
         refused = sb.stats.rejected_in_flight
         peak = sb.stats.peak_in_flight

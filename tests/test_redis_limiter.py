@@ -12,29 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 
 from maxxton_async import LimiterUnavailableError, RedisLimiter
 from tests._own_redis import OwnRedis
-from tests._redis_util import delete_prefix, require_redis, unique_prefix
-from tests.workers.run import ROOT, WORKER
+from tests._redis_util import redis_time_passes
+from tests._support import wait_until
+from tests.workers.run import finish, spawn
 
 pytestmark = pytest.mark.redis
-
-
-async def wait_until(predicate: Callable[[], bool], limit: float = 10.0) -> None:
-    """Poll ``predicate`` every 10 ms, at most ``limit`` seconds (bounded loop)."""
-    for _ in range(int(limit / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 def evalsha_calls(server: OwnRedis) -> int:
@@ -49,24 +39,6 @@ def evalsha_calls(server: OwnRedis) -> int:
     return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
 
 
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    server = OwnRedis()  # skips (or fails in CI) without redis-server
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-@pytest.fixture
-def shared_redis() -> Iterator[tuple[str, str]]:
-    url = require_redis()
-    prefix = unique_prefix("lim")
-    yield url, prefix
-    delete_prefix(url, prefix)
-
-
 class InFlightServer:
     """Counts requests in flight, overall and per ``X-Worker``; answers 410 once stopped."""
 
@@ -78,8 +50,13 @@ class InFlightServer:
         self.by: dict[str, int] = {}
         self.by_in_flight: dict[str, int] = {}
         self.by_peak: dict[str, int] = {}
+        self.open: set[int] = set()  # numbers (1, 2, ...) of the requests in flight
         self.stopped = False
         self.url = ""
+
+    def oldest(self) -> float:
+        """The number of the oldest request in flight (infinity when none is)."""
+        return min(self.open, default=float("inf"))
 
     def reset_peaks(self) -> None:
         self.peak = self.in_flight
@@ -91,13 +68,16 @@ class InFlightServer:
         w = request.headers.get("X-Worker", "?")
         self.in_flight += 1
         self.total += 1
+        number = self.total
+        self.open.add(number)
         self.by[w] = self.by.get(w, 0) + 1
         self.by_in_flight[w] = self.by_in_flight.get(w, 0) + 1
         self.peak = max(self.peak, self.in_flight)
         self.by_peak[w] = max(self.by_peak.get(w, 0), self.by_in_flight[w])
         try:
-            await asyncio.sleep(self.latency)
+            await asyncio.sleep(self.latency)  # real overlap: the callers are other processes
         finally:
+            self.open.discard(number)
             self.in_flight -= 1
             self.by_in_flight[w] -= 1
         return web.Response(text="ok")
@@ -120,37 +100,11 @@ async def in_flight_server(latency: float) -> AsyncIterator[InFlightServer]:
         await runner.cleanup()
 
 
-async def _spawn(*argv: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(WORKER),
-        *argv,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def _finish(procs: list[asyncio.subprocess.Process]) -> list[dict[str, int]]:
-    try:
-        outs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), 120)
-    finally:
-        for p in procs:
-            if p.returncode is None:
-                p.kill()
-                await p.wait()
-    results = []
-    for p, (out, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err.decode()[-3000:]
-        results.append(json.loads(out.decode().strip().splitlines()[-1]))
-    return results
-
-
 # ----------------------------------------------------------------------------- protocol
 
 
-async def test_acquire_release_and_validation(shared_redis: tuple[str, str]) -> None:
-    url, prefix = shared_redis
+async def test_acquire_release_and_validation(redis_prefix: tuple[str, str]) -> None:
+    url, prefix = redis_prefix
     limiter = RedisLimiter(url, permits=2, key=f"{prefix}:p", lease=5)
     a = await limiter.acquire()
     b = await limiter.acquire()
@@ -172,8 +126,8 @@ async def test_acquire_release_and_validation(shared_redis: tuple[str, str]) -> 
         RedisLimiter(url, handoff_limit=-1)
 
 
-async def test_cancelled_waiters_hold_nothing(shared_redis: tuple[str, str]) -> None:
-    url, prefix = shared_redis
+async def test_cancelled_waiters_hold_nothing(redis_prefix: tuple[str, str]) -> None:
+    url, prefix = redis_prefix
     limiter = RedisLimiter(url, permits=3, key=f"{prefix}:c", lease=5)
     held = [await limiter.acquire() for _ in range(3)]
     # Waiters cancelled at every moment: queued, and right as a permit is handed to them.
@@ -262,14 +216,16 @@ async def test_several_permits_per_call_and_batched_release(own_redis: OwnRedis)
 
 
 async def test_leases_renewed_in_one_call_for_all(own_redis: OwnRedis) -> None:
-    limiter = RedisLimiter(own_redis.url, permits=15, key="r", lease=0.6)
-    other = RedisLimiter(own_redis.url, permits=15, key="r", lease=0.6)
+    limiter = RedisLimiter(own_redis.url, permits=15, key="r", lease=0.3)
+    other = RedisLimiter(own_redis.url, permits=15, key="r", lease=0.3)
     held = [await limiter.acquire() for _ in range(10)]
     before = evalsha_calls(own_redis)
-    await asyncio.sleep(1.9)  # about three leases: renewals alone keep the permits
+    # Leases run on Redis's clock (hosts' clocks differ), so this wait cannot be faked:
+    # three leases of Redis TIME, after which renewals alone can have kept the permits.
+    await redis_time_passes(own_redis.url, 3 * limiter.lease)
     renewals = evalsha_calls(own_redis) - before
     assert await other.held_globally() == 10
-    # One call per third of a lease for all ten permits (about 9 in 1.9 s), not one each.
+    # One call per third of a lease for all ten permits (about 9 in 3 leases), not one each.
     assert 3 <= renewals <= 14, renewals
     for p in held:
         limiter.release(p)
@@ -296,6 +252,7 @@ async def test_members_get_equal_shares(own_redis: OwnRedis) -> None:
             if stop.is_set():
                 return
             async with members[i].slot():
+                # Real time on the slot: the members' turns come from Redis round trips.
                 await asyncio.sleep(0.001)
                 if not stop.is_set():
                     counts[i] += 1
@@ -316,7 +273,7 @@ async def test_processes_get_equal_shares_and_never_exceed_the_cap(own_redis: Ow
     async with in_flight_server(0.005) as srv:
         procs = [
             # A short hand-off time: many turns of the queue within the counted window.
-            await _spawn("loop", own_redis.url, "fair", srv.url, "20", "10", "fail", str(i), "0.05")
+            await spawn("loop", own_redis.url, "fair", srv.url, "20", "10", "fail", str(i), "0.05")
             for i in range(4)
         ]
         for p in procs:
@@ -327,7 +284,7 @@ async def test_processes_get_equal_shares_and_never_exceed_the_cap(own_redis: Ow
         start = dict(srv.by)
         await wait_until(lambda: srv.total - sum(start.values()) >= 3000, 60)
         srv.stopped = True
-        results = await _finish(procs)
+        results = await finish(procs)
     got = [srv.by[str(i)] - start[str(i)] for i in range(4)]
     assert srv.peak <= 15
     assert sum(r["unavailable"] for r in results) == 0
@@ -346,7 +303,7 @@ async def test_killed_waiter_does_not_keep_permits(own_redis: OwnRedis) -> None:
     lease = 1.0
     holder = RedisLimiter(own_redis.url, permits=15, key="k", lease=lease)
     held = [await holder.acquire() for _ in range(15)]
-    proc = await _spawn("wait", own_redis.url, "k", "5", str(lease))
+    proc = await spawn("wait", own_redis.url, "k", "5", str(lease))
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
@@ -394,7 +351,7 @@ async def test_fleet_stays_within_the_cap_while_redis_restarts(own_redis: OwnRed
     # Redis comes back empty while 15 requests are still on the wire.
     async with in_flight_server(0.3) as srv:
         procs = [
-            await _spawn("loop", own_redis.url, "rs", srv.url, "25", "1.0", "fail", str(i))
+            await spawn("loop", own_redis.url, "rs", srv.url, "25", "1.0", "fail", str(i))
             for i in range(4)
         ]
         for p in procs:
@@ -406,7 +363,7 @@ async def test_fleet_stays_within_the_cap_while_redis_restarts(own_redis: OwnRed
         after = srv.total
         await wait_until(lambda: srv.total >= after + 150, 60)
         srv.stopped = True
-        results = await _finish(procs)
+        results = await finish(procs)
     assert srv.peak <= 15
     assert srv.peak >= 12  # the fleet did use the cap
     assert sum(r["unavailable"] for r in results) > 0  # the outage was seen
@@ -419,7 +376,7 @@ async def test_local_fallback_never_exceeds_the_cap_per_process(own_redis: OwnRe
     # Redis returns and once its restart gate (one lease) has opened.
     async with in_flight_server(0.8) as srv:
         procs = [
-            await _spawn("loop", own_redis.url, "lf", srv.url, "25", str(lease), "local", str(i))
+            await spawn("loop", own_redis.url, "lf", srv.url, "25", str(lease), "local", str(i))
             for i in range(2)
         ]
         for p in procs:
@@ -435,15 +392,18 @@ async def test_local_fallback_never_exceeds_the_cap_per_process(own_redis: OwnRe
         t = srv.total
         await wait_until(lambda: srv.total >= t + 60, 60)
         per_process_peak = dict(srv.by_peak)
-        # Once the local slots have drained (within a couple of leases), the fleet is back
-        # within one cap of 15.
-        await asyncio.sleep(2 * 0.8)
+        # Once the local slots have drained, the fleet is back within one cap of 15: every
+        # request on the wire now, then every one started while those ran, has ended.
+        first = srv.total
+        await wait_until(lambda: srv.oldest() > first, 60)
+        second = srv.total
+        await wait_until(lambda: srv.oldest() > second, 60)
         srv.reset_peaks()
         t = srv.total
         await wait_until(lambda: srv.total >= t + 45, 60)
         fleet_peak_after = srv.peak
         srv.stopped = True
-        results = await _finish(procs)
+        results = await finish(procs)
     assert all(v <= 15 for v in per_process_peak.values()), per_process_peak
     assert max(per_process_peak.values()) >= 12
     assert fleet_peak_after <= 15

@@ -13,20 +13,24 @@ WORKER = Path(__file__).with_name("store_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def run_workers(argvs: list[list[str]], limit: float = 120.0) -> list[Any]:
-    """Run one worker per argv concurrently; return each one's JSON result."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(WORKER),
-            *argv,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for argv in argvs
-    ]
+async def spawn(*argv: str, stdin: bool = False) -> asyncio.subprocess.Process:
+    """Start one ``store_worker.py`` with ``argv``; its stdout and stderr are pipes."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(WORKER),
+        *argv,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=asyncio.subprocess.PIPE if stdin else None,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def finish(procs: list[asyncio.subprocess.Process], limit: float = 120.0) -> list[Any]:
+    """Wait (at most ``limit`` seconds) for every worker; return each one's last JSON line.
+
+    Workers still running at the deadline are killed and reaped.
+    """
     try:
         outs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), limit)
     finally:
@@ -36,6 +40,11 @@ async def run_workers(argvs: list[list[str]], limit: float = 120.0) -> list[Any]
                 await p.wait()
     results = []
     for p, (out, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err.decode()[-2000:]
+        assert p.returncode == 0, err.decode()[-3000:]
         results.append(json.loads(out.decode().strip().splitlines()[-1]))
     return results
+
+
+async def run_workers(argvs: list[list[str]], limit: float = 120.0) -> list[Any]:
+    """Run one worker per argv concurrently; return each one's JSON result."""
+    return await finish([await spawn(*argv) for argv in argvs], limit)

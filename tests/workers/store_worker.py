@@ -107,7 +107,8 @@ async def token_mode(store: str, key: str, counter: str) -> dict[str, object]:
             if token is not None:
                 return token
             await mint()
-            await asyncio.sleep(0.05)  # a token call takes a while
+            # A token call takes a while: the other processes really contend for the lock.
+            await asyncio.sleep(0.05)
             token = CachedToken(
                 access_token=f"tok-{time.time_ns()}",
                 token_type="Bearer",
@@ -163,7 +164,7 @@ async def hold_mode(url: str, key: str, slots: int, lease: float) -> None:
             count += 1
             if count == slots:
                 held.set()
-            await asyncio.sleep(120)  # bounded; the test kills us long before
+            await asyncio.Event().wait()  # until killed; bounded by the wait_for below
 
     tasks = [asyncio.create_task(hold()) for _ in range(slots)]
     await asyncio.wait_for(held.wait(), 30)
@@ -219,7 +220,7 @@ async def loop_mode(
                         done += 1
                 except LimiterUnavailableError:
                     unavailable += 1
-                    await asyncio.sleep(0.02)
+                    await asyncio.sleep(0.02)  # a retry pause while the real Redis is down
 
         print(json.dumps({"started": True}), flush=True)
         await asyncio.gather(*(runner() for _ in range(tasks)))
@@ -237,7 +238,7 @@ async def wait_mode(url: str, key: str, slots: int, lease: float) -> None:
         if limiter.statistics().waiting == slots:
             break
         await asyncio.sleep(0.01)
-    await asyncio.sleep(lease / 4)  # the ticket is filed by now
+    await limiter.refresh()  # a call to Redis answered: the ticket is filed
     print(json.dumps({"waiting": limiter.statistics().waiting}), flush=True)
     await asyncio.wait_for(asyncio.gather(*tasks), 130)
 
