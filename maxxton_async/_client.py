@@ -356,7 +356,7 @@ class MaxxtonClient:
         # then finishes and frees its slot on its own): aclose() lets them end before
         # it drops the connections, since the server goes on working on a request whose
         # connection was closed, and the freed slot may go to a client sharing the limiter.
-        self._live: set[asyncio.Task[Response]] = set()
+        self._live: set[asyncio.Task[None]] = set()
         self._chores: set[asyncio.Task[None]] = set()
         self._last_token: CachedToken | None = None
         self._defaults_key: tuple[str | None, bool | None] | None = None
@@ -874,16 +874,22 @@ class MaxxtonClient:
             except Exception:
                 # Telemetry must not fail a call, nor keep the slot it holds.
                 logger.exception("observer failed; the attempt goes on unobserved")
-        task = asyncio.ensure_future(
-            self._on_wire(request, token, reservation, permit, abandoned, watch)
+        # The task hands its outcome to ``answer`` itself and leaves ``_live`` itself: no
+        # shield and no done-callbacks, so the caller wakes one event-loop pass sooner and
+        # a call costs two fewer scheduled callbacks. Cancelling the caller cancels only
+        # ``answer``, never the task.
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Response] = loop.create_future()
+        task = loop.create_task(
+            self._deliver(
+                self._on_wire(request, token, reservation, permit, abandoned, watch), answer
+            )
         )
         self._live.add(task)
-        task.add_done_callback(self._live.discard)
         try:
-            return await asyncio.shield(task)
+            return await answer
         except asyncio.CancelledError:
             abandoned.value = True
-            task.add_done_callback(_retrieve)
             raise
 
     async def _on_wire(
@@ -954,6 +960,25 @@ class MaxxtonClient:
                     outcome,
                     (time.perf_counter() - started) * 1e3,
                 )
+
+    async def _deliver(
+        self, exchange: Awaitable[Response], answer: asyncio.Future[Response]
+    ) -> None:
+        """Run the exchange and hand its outcome to ``answer`` (unless the caller has gone)."""
+        try:
+            response = await exchange
+        except asyncio.CancelledError:
+            answer.cancel()
+        except BaseException as exc:
+            if not answer.done():
+                answer.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SystemExit: not ours to swallow
+        else:
+            if not answer.done():
+                answer.set_result(response)
+        finally:
+            self._live.discard(asyncio.current_task())
 
     def _chore(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -1151,12 +1176,6 @@ class MaxxtonClient:
                 if isinstance(value, str) and value:
                     return value
         return text[:200].decode("utf-8", "replace")
-
-
-def _retrieve(task: asyncio.Task[Response]) -> None:
-    """An orphaned exchange's outcome: retrieved, so nobody sees "never retrieved"."""
-    if not task.cancelled():
-        task.exception()
 
 
 def _credentials(
