@@ -16,6 +16,7 @@ the chunk's records, or a crash in between either loses records or duplicates th
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import inspect
 import os
@@ -39,7 +40,9 @@ if TYPE_CHECKING:
 __all__ = [
     "INDEX_TABLES",
     "CallbackSink",
+    "ChunkRows",
     "HarvestSink",
+    "IndexCore",
     "IndexStats",
     "IndexedStay",
     "NDJSONSink",
@@ -443,17 +446,22 @@ def chunk_where(chunk: HarvestChunk) -> tuple[str, tuple[Any, ...]]:
     return where, args
 
 
-def _iso(row: StayRow) -> StayRow:
+def _iso(row: Sequence[Any]) -> StayRow:
     return tuple(v.isoformat() if isinstance(v, date) else v for v in row)
+
+
+def _date(value: Any) -> date:
+    # PostgreSQL answers DATE columns as dates, SQLite as ISO text.
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 def _stay(row: Sequence[Any]) -> IndexedStay:
     r, a, d, dep, loc, kind, cap, units, price, cur, implied, at = row
     return IndexedStay(
         resource_id=int(r),
-        arrival_date=a if isinstance(a, date) else date.fromisoformat(a),
+        arrival_date=_date(a),
         duration=int(d),
-        departure_date=dep if isinstance(dep, date) else date.fromisoformat(dep),
+        departure_date=_date(dep),
         location_id=loc,
         accommodation_kind_id=kind,
         max_capacity=cap,
@@ -465,35 +473,49 @@ def _stay(row: Sequence[Any]) -> IndexedStay:
     )
 
 
-class SQLitePriceIndex:
-    """An availability and price index in a SQLite file; resumable harvest sink.
+@dataclass(frozen=True, slots=True)
+class ChunkRows:
+    """What one chunk write puts in a price index, ready for either backend.
 
-    Args:
-        path: the database file (created with its directory).
-
-    Each chunk is written in one transaction that first deletes the chunk's old stays
-    (same accommodation type, or every type for a portfolio chunk; same arrival window and
-    durations: a stay that is no longer offered must leave the index), then upserts the new
-    stays, prices and mandatory costs, then records the chunk as finished. SQLite's write
-    lock (``BEGIN IMMEDIATE``) makes several writers, threads or processes, safe. Query it
-    with the helpers below or any SQLite client; the tables are described in
-    ``docs/price-index.md`` (``stay``, ``price``, ``implied_cost``, ``harvest_chunk``).
+    Attributes:
+        where, args: the ``WHERE`` clause (``?`` placeholders) and arguments selecting the
+            chunk's old rows (:func:`chunk_where`).
+        stays, prices, costs: the new rows (:func:`stay_rows`).
+        replace_costs: whether the chunk brought mandatory costs: replace the stored ones;
+            otherwise keep them and recompute the stays' ``implied_total`` from them.
+        job: the job to mark the chunk finished for (``None``: no mark).
+        key: the chunk's key.
+        records: how many availability records the chunk had.
+        now: the rows' ``harvested_at`` and the mark's ``finished_at``.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._db = Connection(self.path, _INDEX_SCHEMA, "maxxton-price-index")
-        self._job = ""
-        self._migrated = False
+    where: str
+    args: tuple[Any, ...]
+    stays: list[StayRow]
+    prices: list[StayRow]
+    costs: list[StayRow]
+    replace_costs: bool
+    job: str | None
+    key: str
+    records: int
+    now: float
 
-    def __repr__(self) -> str:
-        return f"<SQLitePriceIndex path={str(self.path)!r}>"
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        if not self._migrated:
-            await self._db.run(_migrate)
-            self._migrated = True
-        return await self._db.run(fn)
+class IndexCore(abc.ABC):
+    """What the SQLite and the PostgreSQL price index do alike: resume records, chunk rows
+    and every query helper, over two backend primitives: :meth:`_fetch` (a query with
+    ``?`` placeholders and :class:`~datetime.date` arguments) and :meth:`_replace` (one
+    chunk's rows in one transaction; the bulk upserts differ)."""
+
+    _job = ""
+
+    @abc.abstractmethod
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        """The rows of ``sql`` (shared SQL: bare table names, ``?`` placeholders)."""
+
+    @abc.abstractmethod
+    async def _replace(self, rows: ChunkRows) -> None:
+        """Delete the chunk's old rows and write ``rows`` in one transaction."""
 
     async def open(self, job: str) -> None:
         """Write the chunks of ``job`` from now on."""
@@ -501,13 +523,8 @@ class SQLitePriceIndex:
 
     async def finished(self, job: str) -> set[str]:
         """The finished chunk keys of ``job``."""
-
-        def run(conn: sqlite3.Connection) -> set[str]:
-            rows = conn.execute("SELECT chunk FROM harvest_chunk WHERE job = ?", (job,))
-            return {str(r[0]) for r in rows}
-
-        result: set[str] = await self._run(run)
-        return result
+        rows = await self._fetch("SELECT chunk FROM harvest_chunk WHERE job = ?", (job,))
+        return {str(r[0]) for r in rows}
 
     async def write(
         self,
@@ -540,69 +557,49 @@ class SQLitePriceIndex:
         now = time.time() if fetched_at is None else fetched_at
         stays, prices, cost_rows = stay_rows(records, costs, now)
         where, args = chunk_where(chunk)
-        args = _iso(args)
-
-        def run(conn: sqlite3.Connection) -> None:
-            with immediate(conn):
-                conn.execute(f"DELETE FROM stay WHERE {where}", args)
-                conn.execute(f"DELETE FROM price WHERE {where}", args)
-                conn.executemany(_STAY_SQL, map(_iso, stays))
-                conn.executemany(_PRICE_SQL, map(_iso, prices))
-                if costs is not None:
-                    conn.execute(f"DELETE FROM implied_cost WHERE {where}", args)
-                    conn.executemany(_COST_SQL, map(_iso, cost_rows))
-                else:
-                    conn.execute(_KEEP_IMPLIED_SQL.format(where=where), args)
-                if job:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO harvest_chunk (job, chunk, records, finished_at) "
-                        "VALUES (?, ?, ?, ?)",
-                        (job, chunk.key, len(records), now),
-                    )
-
-        await self._run(run)
+        await self._replace(
+            ChunkRows(
+                where=where,
+                args=args,
+                stays=stays,
+                prices=prices,
+                costs=cost_rows,
+                replace_costs=costs is not None,
+                job=job,
+                key=chunk.key,
+                records=len(records),
+                now=now,
+            )
+        )
 
     async def forget(self, job: str) -> None:
         """Drop the finished-chunk records of ``job`` so the next run fetches everything."""
-        await self._run(
-            lambda conn: conn.execute("DELETE FROM harvest_chunk WHERE job = ?", (job,))
-        )
+        await self._fetch("DELETE FROM harvest_chunk WHERE job = ?", (job,))
 
     async def stats(self) -> IndexStats:
         """Row counts of the index."""
-
-        def run(conn: sqlite3.Connection) -> IndexStats:
-            stays, resources = conn.execute(
-                "SELECT count(*), count(DISTINCT resource_id) FROM stay"
-            ).fetchone()
-            (prices,) = conn.execute("SELECT count(*) FROM price").fetchone()
-            (chunks,) = conn.execute("SELECT count(*) FROM harvest_chunk").fetchone()
-            (costs,) = conn.execute("SELECT count(*) FROM implied_cost").fetchone()
-            return IndexStats(
-                stays=stays, prices=prices, resources=resources, chunks=chunks, implied_costs=costs
-            )
-
-        result: IndexStats = await self._run(run)
-        return result
+        rows = await self._fetch(
+            "SELECT (SELECT count(*) FROM stay), (SELECT count(DISTINCT resource_id) FROM stay), "
+            "(SELECT count(*) FROM price), (SELECT count(*) FROM harvest_chunk), "
+            "(SELECT count(*) FROM implied_cost)",
+            (),
+        )
+        stays, resources, prices, chunks, costs = rows[0]
+        return IndexStats(
+            stays=stays, prices=prices, resources=resources, chunks=chunks, implied_costs=costs
+        )
 
     async def stays(
         self, resource_id: int | None = None
     ) -> list[tuple[int, date, int, float | None]]:
         """``(resource_id, arrival, duration, min_price)`` rows, in key order."""
-
-        def run(conn: sqlite3.Connection) -> list[tuple[int, date, int, float | None]]:
-            sql = "SELECT resource_id, arrival_date, duration, min_price FROM stay"
-            args: tuple[int, ...] = ()
-            if resource_id is not None:
-                sql += " WHERE resource_id = ?"
-                args = (resource_id,)
-            sql += " ORDER BY resource_id, arrival_date, duration"
-            return [
-                (int(r), date.fromisoformat(a), int(d), p) for r, a, d, p in conn.execute(sql, args)
-            ]
-
-        result: list[tuple[int, date, int, float | None]] = await self._run(run)
-        return result
+        sql = "SELECT resource_id, arrival_date, duration, min_price FROM stay"
+        args: tuple[int, ...] = ()
+        if resource_id is not None:
+            sql += " WHERE resource_id = ?"
+            args = (resource_id,)
+        rows = await self._fetch(sql + " ORDER BY resource_id, arrival_date, duration", args)
+        return [(int(r), _date(a), int(d), p) for r, a, d, p in rows]
 
     async def cheapest(
         self,
@@ -620,8 +617,7 @@ class SQLitePriceIndex:
             raise ValueError(f"per_type must be at least 1, got {per_type}")
         ids = sorted(set(resource_ids)) if resource_ids is not None else None
         sql, args = cheapest_sql(arrival_from, arrival_to, duration, per_type, ids)
-        rows = await self._run(lambda conn: conn.execute(sql, _iso(args)).fetchall())
-        return [_stay(r) for r in rows]
+        return [_stay(r) for r in await self._fetch(sql, args)]
 
     async def availability(
         self,
@@ -633,33 +629,81 @@ class SQLitePriceIndex:
         """The stays of ``resource_id`` (optionally in an arrival range, of one duration),
         by arrival and duration."""
         sql, args = availability_sql(resource_id, arrival_from, arrival_to, duration)
-        rows = await self._run(lambda conn: conn.execute(sql, _iso(args)).fetchall())
-        return [_stay(r) for r in rows]
+        return [_stay(r) for r in await self._fetch(sql, args)]
 
     async def prices(self, resource_id: int, arrival: date, duration: int) -> list[Price]:
         """Every price of one stay, cheapest first (``offer_id`` ``None`` is the base)."""
-        rows = await self._run(
-            lambda conn: conn.execute(
-                PRICES_SQL, (resource_id, arrival.isoformat(), duration)
-            ).fetchall()
-        )
+        rows = await self._fetch(PRICES_SQL, (resource_id, arrival, duration))
         return [price_of(r) for r in rows]
 
     async def implied_costs(
         self, resource_id: int, arrival: date, duration: int
     ) -> list[ImpliedCost]:
         """The mandatory costs of one stay (empty when never fetched)."""
-        rows = await self._run(
-            lambda conn: conn.execute(
-                COSTS_SQL, (resource_id, arrival.isoformat(), duration)
-            ).fetchall()
-        )
+        rows = await self._fetch(COSTS_SQL, (resource_id, arrival, duration))
         return [cost_of(r) for r in rows]
 
     async def data_age(self) -> list[TypeAge]:
         """Per type with stays: how many, and when the oldest and newest were written."""
-        rows = await self._run(lambda conn: conn.execute(AGE_SQL).fetchall())
+        rows = await self._fetch(AGE_SQL, ())
         return [TypeAge(int(r), int(n), float(lo), float(hi)) for r, n, lo, hi in rows]
+
+
+class SQLitePriceIndex(IndexCore):
+    """An availability and price index in a SQLite file; resumable harvest sink.
+
+    Args:
+        path: the database file (created with its directory).
+
+    Each chunk is written in one transaction that first deletes the chunk's old stays
+    (same accommodation type, or every type for a portfolio chunk; same arrival window and
+    durations: a stay that is no longer offered must leave the index), then upserts the new
+    stays, prices and mandatory costs, then records the chunk as finished. SQLite's write
+    lock (``BEGIN IMMEDIATE``) makes several writers, threads or processes, safe. Query it
+    with the helpers below or any SQLite client; the tables are described in
+    ``docs/price-index.md`` (``stay``, ``price``, ``implied_cost``, ``harvest_chunk``).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._db = Connection(self.path, _INDEX_SCHEMA, "maxxton-price-index")
+        self._migrated = False
+
+    def __repr__(self) -> str:
+        return f"<SQLitePriceIndex path={str(self.path)!r}>"
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        if not self._migrated:
+            await self._db.run(_migrate)
+            self._migrated = True
+        return await self._db.run(fn)
+
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        rows: list[Any] = await self._run(lambda conn: conn.execute(sql, _iso(args)).fetchall())
+        return rows
+
+    async def _replace(self, rows: ChunkRows) -> None:
+        where, args = rows.where, _iso(rows.args)
+
+        def run(conn: sqlite3.Connection) -> None:
+            with immediate(conn):
+                conn.execute(f"DELETE FROM stay WHERE {where}", args)
+                conn.execute(f"DELETE FROM price WHERE {where}", args)
+                conn.executemany(_STAY_SQL, map(_iso, rows.stays))
+                conn.executemany(_PRICE_SQL, map(_iso, rows.prices))
+                if rows.replace_costs:
+                    conn.execute(f"DELETE FROM implied_cost WHERE {where}", args)
+                    conn.executemany(_COST_SQL, map(_iso, rows.costs))
+                else:
+                    conn.execute(_KEEP_IMPLIED_SQL.format(where=where), args)
+                if rows.job:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO harvest_chunk (job, chunk, records, finished_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        (rows.job, rows.key, rows.records, rows.now),
+                    )
+
+        await self._run(run)
 
     async def aclose(self) -> None:
         """Close the file. Idempotent."""

@@ -20,10 +20,10 @@ import asyncio
 import enum
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ._errors import LedgerUnavailableError
 
@@ -40,6 +40,7 @@ __all__ = [
     "WriteBehind",
     "WriteBehindLedger",
     "month_key",
+    "usage_days",
     "utc_now",
 ]
 
@@ -350,6 +351,30 @@ class WriteBehindLedger(abc.ABC):
         return self._behind.pending
 
 
+def usage_days(
+    # Any: SQLite and Redis key the kinds by their text, the memory ledger by UsageKind.
+    start: date,
+    end: date,
+    per_kind: Callable[[date], Mapping[Any, int]],
+) -> list[DayUsage]:
+    """One :class:`DayUsage` per day from ``start`` to ``end`` inclusive; ``per_kind(day)``
+    gives that day's counts by kind (missing kinds count zero). Every ledger's history."""
+    out = []
+    day = start
+    while day <= end:
+        k = per_kind(day)
+        out.append(
+            DayUsage(
+                day,
+                calls=k.get(UsageKind.CALL, 0),
+                retries=k.get(UsageKind.RETRY, 0),
+                tokens=k.get(UsageKind.TOKEN, 0),
+            )
+        )
+        day += timedelta(days=1)
+    return out
+
+
 class MemoryLedger:
     """A ledger in process memory: exact, fast, gone at exit. For tests and scripts."""
 
@@ -440,20 +465,8 @@ class MemoryLedger:
         self, *, scope: str, environment: str, start: date, end: date
     ) -> list[DayUsage]:
         """One entry per day from ``start`` to ``end`` inclusive."""
-        out = []
-        day = start
-        while day <= end:
-            k: dict[UsageKind, int] = self._days.get((scope, environment, day), {})
-            out.append(
-                DayUsage(
-                    day,
-                    calls=k.get(UsageKind.CALL, 0),
-                    retries=k.get(UsageKind.RETRY, 0),
-                    tokens=k.get(UsageKind.TOKEN, 0),
-                )
-            )
-            day += timedelta(days=1)
-        return out
+        empty: dict[UsageKind, int] = {}
+        return usage_days(start, end, lambda day: self._days.get((scope, environment, day), empty))
 
     async def record_peak(
         self, *, scope: str, environment: str, month: str, in_flight: int

@@ -16,32 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import zlib
-from collections.abc import Iterable, Sequence
-from datetime import date
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigurationError
-from ._harvest_sinks import (
-    AGE_SQL,
-    COSTS_SQL,
-    PRICES_SQL,
-    IndexedStay,
-    IndexStats,
-    TypeAge,
-    availability_sql,
-    cheapest_sql,
-    chunk_where,
-    cost_of,
-    price_of,
-    stay_rows,
-)
-from ._harvest_sinks import _stay as stay_of
-from .models import AvailabilityRecord, ImpliedCost, Price, StayImplies
+from ._harvest_sinks import ChunkRows, IndexCore
 
 if TYPE_CHECKING:
-    from ._harvest_plan import HarvestChunk
+    pass
 
 __all__ = ["PostgresPriceIndex"]
 
@@ -161,7 +144,7 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [[row[i] for row in rows] for i in range(width)]
 
 
-class PostgresPriceIndex:
+class PostgresPriceIndex(IndexCore):
     """An availability and price index in PostgreSQL; resumable harvest sink.
 
     Args:
@@ -171,7 +154,7 @@ class PostgresPriceIndex:
         min_size, max_size: the connection pool's bounds.
 
     The same tables and query helpers as :class:`~maxxton_async.harvest.SQLitePriceIndex`
-    (docs/price-index.md). Connects on first use.
+    (docs/price-index.md; the helpers are shared code). Connects on first use.
     """
 
     def __init__(
@@ -192,7 +175,6 @@ class PostgresPriceIndex:
         self._max_size = max_size
         self._pool: Any = None
         self._lock = asyncio.Lock()
-        self._job = ""
         # One advisory lock per index: every chunk write of this schema is serialised.
         self._lock_key = zlib.crc32(f"maxxton-price-index:{schema}".encode()) - 2**31
 
@@ -234,145 +216,34 @@ class PostgresPriceIndex:
             rows: list[Any] = await conn.fetch(self._sql(sql), *args)
             return rows
 
-    async def open(self, job: str) -> None:
-        """Write the chunks of ``job`` from now on."""
-        self._job = job
-
-    async def finished(self, job: str) -> set[str]:
-        """The finished chunk keys of ``job``."""
-        rows = await self._fetch("SELECT chunk FROM harvest_chunk WHERE job = ?", (job,))
-        return {str(r[0]) for r in rows}
-
-    async def write(
-        self,
-        chunk: HarvestChunk,
-        records: Sequence[AvailabilityRecord],
-        *,
-        costs: Sequence[StayImplies] | None = None,
-        fetched_at: float | None = None,
-    ) -> None:
-        """Replace the chunk's stays, prices (and costs) and mark it finished, atomically."""
-        await self.replace(
-            chunk, records, costs=costs, job=self._job or None, fetched_at=fetched_at
-        )
-
-    async def replace(
-        self,
-        chunk: HarvestChunk,
-        records: Sequence[AvailabilityRecord],
-        *,
-        costs: Sequence[StayImplies] | None = None,
-        job: str | None = None,
-        fetched_at: float | None = None,
-    ) -> None:
-        """Atomically replace the stays of ``chunk``'s type(s), window and durations (see
-        :meth:`SQLitePriceIndex.replace <maxxton_async.harvest.SQLitePriceIndex.replace>`)."""
-        now = time.time() if fetched_at is None else fetched_at
-        stays, prices, cost_rows = stay_rows(records, costs, now)
-        where, args = chunk_where(chunk)
-        s = self.schema
+    async def _replace(self, rows: ChunkRows) -> None:
+        where, args, s = rows.where, rows.args, self.schema
         pool = await self._get_pool()
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key)
             await conn.execute(self._sql(f"DELETE FROM stay WHERE {where}"), *args)
             await conn.execute(self._sql(f"DELETE FROM price WHERE {where}"), *args)
-            if stays:
-                await conn.execute(_STAY_SQL.format(s=s), *_columns(stays, 14))
-            if prices:
-                await conn.execute(_PRICE_SQL.format(s=s), *_columns(prices, 9))
-            if costs is not None:
+            if rows.stays:
+                await conn.execute(_STAY_SQL.format(s=s), *_columns(rows.stays, 14))
+            if rows.prices:
+                await conn.execute(_PRICE_SQL.format(s=s), *_columns(rows.prices, 9))
+            if rows.replace_costs:
                 await conn.execute(self._sql(f"DELETE FROM implied_cost WHERE {where}"), *args)
-                if cost_rows:
-                    await conn.execute(_COST_SQL.format(s=s), *_columns(cost_rows, 8))
+                if rows.costs:
+                    await conn.execute(_COST_SQL.format(s=s), *_columns(rows.costs, 8))
             else:
                 keep = _numbered(_KEEP_IMPLIED_SQL.format(s=s, where=where))
                 await conn.execute(keep, *args)
-            if job:
+            if rows.job:
                 await conn.execute(
                     f"INSERT INTO {s}.harvest_chunk (job, chunk, records, finished_at) "
                     "VALUES ($1, $2, $3, $4) ON CONFLICT (job, chunk) DO UPDATE SET "
                     "records = excluded.records, finished_at = excluded.finished_at",
-                    job,
-                    chunk.key,
-                    len(records),
-                    now,
+                    rows.job,
+                    rows.key,
+                    rows.records,
+                    rows.now,
                 )
-
-    async def forget(self, job: str) -> None:
-        """Drop the finished-chunk records of ``job`` so the next run fetches everything."""
-        await self._fetch("DELETE FROM harvest_chunk WHERE job = ?", (job,))
-
-    async def stats(self) -> IndexStats:
-        """Row counts of the index."""
-        s = self.schema
-        rows = await self._fetch(
-            f"SELECT (SELECT count(*) FROM {s}.stay), "
-            f"(SELECT count(DISTINCT resource_id) FROM {s}.stay), "
-            f"(SELECT count(*) FROM {s}.price), (SELECT count(*) FROM {s}.harvest_chunk), "
-            f"(SELECT count(*) FROM {s}.implied_cost)",
-            (),
-        )
-        stays, resources, prices, chunks, costs = rows[0]
-        return IndexStats(
-            stays=stays, prices=prices, resources=resources, chunks=chunks, implied_costs=costs
-        )
-
-    async def stays(
-        self, resource_id: int | None = None
-    ) -> list[tuple[int, date, int, float | None]]:
-        """``(resource_id, arrival, duration, min_price)`` rows, in key order."""
-        sql = "SELECT resource_id, arrival_date, duration, min_price FROM stay"
-        args: tuple[int, ...] = ()
-        if resource_id is not None:
-            sql += " WHERE resource_id = ?"
-            args = (resource_id,)
-        rows = await self._fetch(sql + " ORDER BY resource_id, arrival_date, duration", args)
-        return [(int(r), a, int(d), p) for r, a, d, p in rows]
-
-    async def cheapest(
-        self,
-        arrival_from: date,
-        arrival_to: date,
-        duration: int,
-        *,
-        per_type: int = 1,
-        resource_ids: Iterable[int] | None = None,
-    ) -> list[IndexedStay]:
-        """The ``per_type`` cheapest stays of each type (see
-        :meth:`SQLitePriceIndex.cheapest <maxxton_async.harvest.SQLitePriceIndex.cheapest>`)."""
-        if per_type < 1:
-            raise ValueError(f"per_type must be at least 1, got {per_type}")
-        ids = sorted(set(resource_ids)) if resource_ids is not None else None
-        sql, args = cheapest_sql(arrival_from, arrival_to, duration, per_type, ids)
-        return [stay_of(r) for r in await self._fetch(sql, args)]
-
-    async def availability(
-        self,
-        resource_id: int,
-        arrival_from: date | None = None,
-        arrival_to: date | None = None,
-        duration: int | None = None,
-    ) -> list[IndexedStay]:
-        """The stays of ``resource_id``, by arrival and duration."""
-        sql, args = availability_sql(resource_id, arrival_from, arrival_to, duration)
-        return [stay_of(r) for r in await self._fetch(sql, args)]
-
-    async def prices(self, resource_id: int, arrival: date, duration: int) -> list[Price]:
-        """Every price of one stay, cheapest first."""
-        rows = await self._fetch(PRICES_SQL, (resource_id, arrival, duration))
-        return [price_of(r) for r in rows]
-
-    async def implied_costs(
-        self, resource_id: int, arrival: date, duration: int
-    ) -> list[ImpliedCost]:
-        """The mandatory costs of one stay (empty when never fetched)."""
-        rows = await self._fetch(COSTS_SQL, (resource_id, arrival, duration))
-        return [cost_of(r) for r in rows]
-
-    async def data_age(self) -> list[TypeAge]:
-        """Per type with stays: how many, and when the oldest and newest were written."""
-        rows = await self._fetch(AGE_SQL, ())
-        return [TypeAge(int(r), int(n), float(lo), float(hi)) for r, n, lo, hi in rows]
 
     async def aclose(self) -> None:
         """Close the connection pool. Idempotent."""

@@ -36,6 +36,7 @@ from ._ledger import (
     UsageKind,
     WriteBehindLedger,
     month_key,
+    usage_days,
 )
 from ._redis_limiter import RedisLimiter
 
@@ -190,12 +191,9 @@ class RedisLedger(WriteBehindLedger):
             return []
         kinds = (UsageKind.CALL, UsageKind.RETRY, UsageKind.TOKEN)
         keys = [f"{base}:d:{d.isoformat()}:{k}" for d in days for k in kinds]
-        values = await self._redis.mget(keys)
-        out = []
-        for i, d in enumerate(days):
-            c, r, t = (int(v or 0) for v in values[3 * i : 3 * i + 3])
-            out.append(DayUsage(d, calls=c, retries=r, tokens=t))
-        return out
+        values = iter(await self._redis.mget(keys))
+        by_day = {d: {k: int(next(values) or 0) for k in kinds} for d in days}
+        return usage_days(start, end, by_day.__getitem__)
 
     async def record_peak(
         self, *, scope: str, environment: str, month: str, in_flight: int

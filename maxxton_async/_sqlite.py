@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,6 +38,7 @@ from ._ledger import (
     UsageKind,
     WriteBehindLedger,
     month_key,
+    usage_days,
 )
 
 try:  # POSIX only; elsewhere the token lock is per process (documented below).
@@ -337,8 +338,10 @@ class SQLiteLedger(WriteBehindLedger):
             args = (scope, environment, start.isoformat(), end.isoformat())
             return conn.execute(_HISTORY_SQL, args).fetchall()
 
-        rows = await self._db.run(run)
-        return _days(rows, start, end)
+        by_day: dict[str, dict[str, int]] = {}
+        for day, kind, n in await self._db.run(run):
+            by_day.setdefault(day, {})[kind] = int(n)
+        return usage_days(start, end, lambda day: by_day.get(day.isoformat(), {}))
 
     async def record_peak(
         self, *, scope: str, environment: str, month: str, in_flight: int
@@ -375,27 +378,6 @@ class SQLiteLedger(WriteBehindLedger):
         if not self._db.closed:
             await self._behind.flush()
         await self._db.aclose()
-
-
-def _days(rows: list[tuple[str, str, int]], start: date, end: date) -> list[DayUsage]:
-    """Turn ``(iso day, kind, n)`` rows into one :class:`DayUsage` per day, gaps as zeros."""
-    by_day: dict[str, dict[str, int]] = {}
-    for day, kind, n in rows:
-        by_day.setdefault(day, {})[kind] = int(n)
-    out = []
-    day_ = start
-    while day_ <= end:
-        k = by_day.get(day_.isoformat(), {})
-        out.append(
-            DayUsage(
-                day_,
-                calls=k.get(UsageKind.CALL, 0),
-                retries=k.get(UsageKind.RETRY, 0),
-                tokens=k.get(UsageKind.TOKEN, 0),
-            )
-        )
-        day_ += timedelta(days=1)
-    return out
 
 
 _TOKEN_SCHEMA = """

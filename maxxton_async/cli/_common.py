@@ -9,7 +9,8 @@
   talk to an API host; credentials come from flags or the ``MAXXTON_*`` environment
   variables (the client reads those itself when a flag is absent);
 * argparse value checks (:func:`int_range`, :func:`float_range`, :func:`existing_file`,
-  :func:`file_in_existing_dir`) so out-of-range options are refused before anything runs.
+  :func:`file_in_existing_dir`) so out-of-range options are refused before anything runs;
+  :class:`Option` / :func:`add_options` declare the checked, valued flags as a table.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NamedTuple, NoReturn
 
 from .. import _errors as errors
 from .._budget import FREE_DAILY, FREE_MONTHLY
@@ -44,9 +45,11 @@ __all__ = [
     "ExitCode",
     "HelpFormatter",
     "NotConfirmedError",
+    "Option",
     "Parser",
     "UsageError",
     "add_client_args",
+    "add_options",
     "add_usage_db_arg",
     "add_yes_arg",
     "confirm_if_production",
@@ -401,6 +404,29 @@ def file_in_existing_dir(text: str) -> Path:
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"directory {str(path.parent)!r} does not exist")
     return path
+
+
+class Option(NamedTuple):
+    """One valued flag for :func:`add_options`: ``flag`` parsed by ``kind`` (an argparse
+    ``type``, e.g. :func:`int_range`), its ``default``, the ``metavar`` and ``help`` shown
+    in ``--help``."""
+
+    flag: str
+    kind: Callable[[str], Any]
+    default: Any
+    metavar: str
+    help: str
+
+    @property
+    def dest(self) -> str:
+        """The attribute argparse stores the value under (``--error-rate``: ``error_rate``)."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+def add_options(p: argparse._ActionsContainer, *options: Option) -> None:
+    """Add ``options`` to ``p`` (a parser or an argument group), in order."""
+    for o in options:
+        p.add_argument(o.flag, type=o.kind, default=o.default, metavar=o.metavar, help=o.help)
 
 
 # -- the parser ----------------------------------------------------------------------------

@@ -32,7 +32,14 @@ from ..events import EventSync
 from ..harvest import Harvest, SQLitePriceIndex
 from ..index_sync import IndexSync
 from ..sandbox import Sandbox
-from ._common import file_in_existing_dir, float_range, int_range, rich_available
+from ._common import (
+    Option,
+    add_options,
+    file_in_existing_dir,
+    float_range,
+    int_range,
+    rich_available,
+)
 from ._harvest import progress_bar
 
 __all__ = ["register"]
@@ -61,9 +68,7 @@ def register(subparsers: Any) -> None:
         help="usage ledger file to keep (default: a temporary one, never the SDK's own)",
     )
     p.add_argument("--seed", type=int, default=0, help="sandbox data seed")
-    p.add_argument(
-        "--days", type=int_range(1, 366), default=90, metavar="N", help="arrival days to harvest"
-    )
+    add_options(p, Option("--days", int_range(1, 366), 90, "N", "arrival days to harvest"))
     p.add_argument(
         "--duration",
         type=int_range(1, 365),
@@ -71,22 +76,23 @@ def register(subparsers: Any) -> None:
         metavar="NIGHTS",
         help="stay lengths (repeat; default: 3, 7 and 14)",
     )
-    p.add_argument(
-        "--window", type=int_range(1, 366), default=30, metavar="N", help="arrival days per call"
-    )
-    p.add_argument(
-        "--mutations",
-        type=int_range(0, 100_000),
-        default=48,
-        metavar="N",
-        help="changes the sandbox makes before the sync (48 includes a MERGE)",
-    )
-    p.add_argument(
-        "--latency",
-        type=float_range(0, 60),
-        default=0.01,
-        metavar="SECONDS",
-        help="seconds the sandbox adds to every request",
+    add_options(
+        p,
+        Option("--window", int_range(1, 366), 30, "N", "arrival days per call"),
+        Option(
+            "--mutations",
+            int_range(0, 100_000),
+            48,
+            "N",
+            "changes the sandbox makes before the sync (48 includes a MERGE)",
+        ),
+        Option(
+            "--latency",
+            float_range(0, 60),
+            0.01,
+            "SECONDS",
+            "seconds the sandbox adds to every request",
+        ),
     )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=run)

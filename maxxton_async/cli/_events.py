@@ -14,7 +14,9 @@ from .._speed import run as run_fast
 from ..events import EventBatch, EventSync, SyncStats
 from ._common import (
     ExitCode,
+    Option,
     add_client_args,
+    add_options,
     add_usage_db_arg,
     add_yes_arg,
     confirm_if_production,
@@ -56,17 +58,9 @@ def register(subparsers: Any) -> None:
         help="SQLite checkpoint file (created if missing; its directory must exist)",
     )
     s.add_argument("--name", default="events", help="cursor name in the checkpoint file")
-    s.add_argument(
-        "--interval",
-        type=float_range(0),
-        default=30.0,
-        metavar="SECONDS",
-        help="seconds between passes",
-    )
+    add_options(s, Option("--interval", float_range(0), 30.0, "SECONDS", "seconds between passes"))
     s.add_argument("--once", action="store_true", help="one pass, then exit")
-    s.add_argument(
-        "--batch-size", type=int_range(1), default=500, metavar="N", help="events per batch"
-    )
+    add_options(s, Option("--batch-size", int_range(1), 500, "N", "events per batch"))
     s.add_argument(
         "--from-latest",
         action="store_true",

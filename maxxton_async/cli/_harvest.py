@@ -23,7 +23,6 @@ from typing import Any
 
 from .._errors import MaxxtonError
 from .._speed import run as run_fast
-from .._usage import Ledger
 from ..harvest import (
     DEFAULT_WINDOW,
     MODES,
@@ -37,7 +36,9 @@ from ..harvest import (
     open_sink,
 )
 from ..index_sync import IndexPass, IndexSync
-from ._common import add_client_args, make_client, rich_available
+
+# add_usage_db_arg and ledger_from live in _common; still importable from here.
+from ._common import add_client_args, add_usage_db_arg, ledger_from, make_client, rich_available
 
 __all__ = ["add_usage_db_arg", "ledger_from", "progress_bar", "register"]
 
@@ -63,22 +64,13 @@ def register(subparsers: Any) -> None:
         metavar="ID",
         help="accommodation type resourceId (repeat; implies --mode per-type; default: all)",
     )
-    p.add_argument(
-        "--from",
-        dest="arrival_from",
-        type=dt.date.fromisoformat,
-        required=True,
-        metavar="DATE",
-        help="first arrival date, YYYY-MM-DD",
-    )
-    p.add_argument(
-        "--to",
-        dest="arrival_to",
-        type=dt.date.fromisoformat,
-        required=True,
-        metavar="DATE",
-        help="last arrival date (inclusive), YYYY-MM-DD",
-    )
+    for flag, dest, text in (
+        ("--from", "arrival_from", "first arrival date, YYYY-MM-DD"),
+        ("--to", "arrival_to", "last arrival date (inclusive), YYYY-MM-DD"),
+    ):
+        p.add_argument(
+            flag, dest=dest, type=dt.date.fromisoformat, required=True, metavar="DATE", help=text
+        )
     p.add_argument(
         "--duration",
         type=int,
@@ -173,24 +165,6 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
-
-
-def add_usage_db_arg(p: argparse.ArgumentParser) -> None:
-    """``--usage-db``: where the calls are counted."""
-    p.add_argument(
-        "--usage-db",
-        metavar="PATH",
-        help="usage ledger file (default: the SDK's, ~/.cache/maxxton-async)",
-    )
-
-
-def ledger_from(args: argparse.Namespace) -> Ledger | None:
-    """The ledger named by ``--usage-db``, or ``None`` for the SDK's default."""
-    if not args.usage_db:
-        return None
-    from .._sqlite import SQLiteLedger
-
-    return SQLiteLedger(args.usage_db)
 
 
 @contextmanager

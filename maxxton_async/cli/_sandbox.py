@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from ..sandbox import Faults, Sandbox
-from ._common import CLIError, float_range, int_range
+from ._common import CLIError, Option, add_options, float_range, int_range
 
 __all__ = ["register"]
 
@@ -21,6 +21,43 @@ _ADMIN = (
     'GET|POST /_sandbox/faults, POST /_sandbox/reset, /_sandbox/mutate {"n": 5}, '
     '/_sandbox/webhooks, /_sandbox/revoke, /_sandbox/clock {"advance": seconds}; '
     "unknown keys are refused with 400."
+)
+
+# The fault knobs: each flag's dest is the name of the Faults knob it sets.
+_FAULT_OPTIONS = (
+    Option("--latency", float_range(0), 0.0, "SECONDS", "seconds added to every request"),
+    Option(
+        "--jitter", float_range(0), 0.0, "SECONDS", "extra random latency, up to this many seconds"
+    ),
+    Option(
+        "--error-rate",
+        float_range(0, 1),
+        0.0,
+        "SHARE",
+        "share of requests answered with a 5xx, 0 to 1",
+    ),
+    Option("--rate-limit-burst", int_range(0), 0, "N", "answer the first N requests 429"),
+    Option(
+        "--drop-rate",
+        float_range(0, 1),
+        0.0,
+        "SHARE",
+        "share of connections closed without an answer, 0 to 1",
+    ),
+    Option(
+        "--malformed-rate",
+        float_range(0, 1),
+        0.0,
+        "SHARE",
+        "share of 200 answers with broken JSON, 0 to 1",
+    ),
+    Option(
+        "--slow-body-delay",
+        float_range(0),
+        0.0,
+        "SECONDS",
+        "stream bodies in chunks with this pause between them",
+    ),
 )
 
 
@@ -54,68 +91,17 @@ def register(subparsers: Any) -> None:
         metavar="DATE",
         help="first arrival date of the availability window, YYYY-MM-DD (default: 2027-01-01)",
     )
-    p.add_argument(
-        "--latency",
-        type=float_range(0),
-        default=0.0,
-        metavar="SECONDS",
-        help="seconds added to every request",
-    )
-    p.add_argument(
-        "--jitter",
-        type=float_range(0),
-        default=0.0,
-        metavar="SECONDS",
-        help="extra random latency, up to this many seconds",
-    )
-    p.add_argument(
-        "--error-rate",
-        type=float_range(0, 1),
-        default=0.0,
-        metavar="SHARE",
-        help="share of requests answered with a 5xx, 0 to 1",
-    )
-    p.add_argument(
-        "--rate-limit-burst",
-        type=int_range(0),
-        default=0,
-        metavar="N",
-        help="answer the first N requests 429",
-    )
-    p.add_argument(
-        "--drop-rate",
-        type=float_range(0, 1),
-        default=0.0,
-        metavar="SHARE",
-        help="share of connections closed without an answer, 0 to 1",
-    )
-    p.add_argument(
-        "--malformed-rate",
-        type=float_range(0, 1),
-        default=0.0,
-        metavar="SHARE",
-        help="share of 200 answers with broken JSON, 0 to 1",
-    )
-    p.add_argument(
-        "--slow-body-delay",
-        type=float_range(0),
-        default=0.0,
-        metavar="SECONDS",
-        help="stream bodies in chunks with this pause between them",
-    )
-    p.add_argument(
-        "--token-ttl",
-        type=int_range(1),
-        default=3600,
-        metavar="SECONDS",
-        help="expires_in of issued tokens",
-    )
-    p.add_argument(
-        "--max-in-flight",
-        type=int_range(1),
-        default=15,
-        metavar="N",
-        help="concurrent requests allowed per client IP; the next one is refused with 429",
+    add_options(
+        p,
+        *_FAULT_OPTIONS,
+        Option("--token-ttl", int_range(1), 3600, "SECONDS", "expires_in of issued tokens"),
+        Option(
+            "--max-in-flight",
+            int_range(1),
+            15,
+            "N",
+            "concurrent requests allowed per client IP; the next one is refused with 429",
+        ),
     )
     p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault dice")
     p.set_defaults(func=run)
@@ -124,16 +110,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start the sandbox and serve until Ctrl-C or SIGTERM; returns the exit code (0)."""
     faults = Faults()
-    faults.update(
-        latency=args.latency,
-        jitter=args.jitter,
-        error_rate=args.error_rate,
-        rate_limit_burst=args.rate_limit_burst,
-        drop_rate=args.drop_rate,
-        malformed_rate=args.malformed_rate,
-        slow_body_delay=args.slow_body_delay,
-        seed=args.fault_seed,
-    )
+    faults.update(seed=args.fault_seed, **{o.dest: getattr(args, o.dest) for o in _FAULT_OPTIONS})
     sb = Sandbox(
         args.seed,
         args.size,

@@ -40,6 +40,7 @@ __all__ = [
     "empty_page",
     "gather_or_cancel",
     "merge_filters",
+    "request_one",
     "require",
 ]
 
@@ -284,3 +285,23 @@ def require(value: T | None, *, what: str, method: str, path: str) -> T:
             path=path,
         )
     return value
+
+
+async def request_one(
+    client: MaxxtonClient,
+    method: str,
+    path: str,
+    *,
+    type: builtins.type[T],
+    what: str,
+    params: Mapping[str, Any] | None = None,
+    json: object = None,
+    headers: Headers | None = None,
+    idempotent: bool | None = None,
+) -> T:
+    """One call whose answer must carry a body: the decoded answer, or
+    :class:`ResponseDecodeError` naming ``what`` when it came back empty (:func:`require`)."""
+    result = await client.request(
+        method, path, params=params, json=json, headers=headers, type=type, idempotent=idempotent
+    )
+    return require(result, what=what, method=method, path=path)

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._endpoints import ENTITIES
 from ..models._customers import Customer
-from ._base import Headers, ListResource, check_id, require
+from ._base import Headers, ListResource, check_id, request_one
 from ._batch import BatchResults, run_batch
 
 __all__ = ["CustomerBody", "Customers"]
@@ -37,10 +37,16 @@ class Customers(ListResource[Customer]):
         look the customer up (e.g. ``list(email=...)``) before sending it again.
         """
         _check_new(customer)
-        result: Customer | None = await self._client.request(
-            "POST", self._path, json=customer, headers=headers, type=Customer, idempotent=False
+        return await request_one(
+            self._client,
+            "POST",
+            self._path,
+            json=customer,
+            headers=headers,
+            type=Customer,
+            idempotent=False,
+            what="the new customer",
         )
-        return require(result, what="the new customer", method="POST", path=self._path)
 
     async def update(
         self, customer_id: int, changes: CustomerBody, *, headers: Headers | None = None

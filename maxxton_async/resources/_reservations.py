@@ -42,7 +42,7 @@ from ..models._reservations import (
     check_transition,
     format_expected_time,
 )
-from ._base import Found, Headers, ListResource, check_id, require
+from ._base import Found, Headers, ListResource, check_id, request_one
 from ._batch import BatchResults, run_batch
 
 # ReservationDetails lives in models (a model like any other); it is re-exported here so
@@ -76,10 +76,15 @@ class Reservations(ListResource[Reservation]):
         ``RESERVEDRESOURCES``, ``CUSTOMERBILL``, ...); all by default."""
         path = f"{self._path}/{check_id(reservation_id)}/details"
         params = {"returnSections": ",".join(return_sections) if return_sections else None}
-        result: ReservationDetails | None = await self._client.request(
-            "GET", path, params=params, headers=headers, type=ReservationDetails
+        return await request_one(
+            self._client,
+            "GET",
+            path,
+            params=params,
+            headers=headers,
+            type=ReservationDetails,
+            what="reservation details",
         )
-        return require(result, what="reservation details", method="GET", path=path)
 
     async def find_by_reference(
         self, external_booking_reference: str, *, headers: Headers | None = None
@@ -104,7 +109,8 @@ class Reservations(ListResource[Reservation]):
         e.g. ``returnBill=True``, ``returnUnits=True``.
         """
         path = f"{self._path}/proposals"
-        result: ReservationProposal | None = await self._client.request(
+        return await request_one(
+            self._client,
             "POST",
             path,
             params=params or None,
@@ -112,8 +118,8 @@ class Reservations(ListResource[Reservation]):
             headers=headers,
             type=ReservationProposal,
             idempotent=True,
+            what="a proposal",
         )
-        return require(result, what="a proposal", method="POST", path=path)
 
     async def create(
         self,
@@ -128,7 +134,8 @@ class Reservations(ListResource[Reservation]):
         the reservation may exist. Set ``request.external_booking_reference`` and look for it
         with :meth:`find_by_reference` before sending again, or you may book twice.
         """
-        result: Reservation | None = await self._client.request(
+        return await request_one(
+            self._client,
             "POST",
             self._path,
             params=params or None,
@@ -136,8 +143,8 @@ class Reservations(ListResource[Reservation]):
             headers=headers,
             type=Reservation,
             idempotent=False,
+            what="the new reservation",
         )
-        return require(result, what="the new reservation", method="POST", path=self._path)
 
     # -- status changes (guide, Reservation Flow 5) -------------------------------------
 
@@ -322,10 +329,15 @@ class Reservations(ListResource[Reservation]):
         # second one fails the chart with a 400), so a retry never changes a reservation
         # twice. The price: if an answer was lost and the retry meets a 400, the first
         # attempt may have been applied; re-read the reservation to know.
-        result: StatusUpdateResult | None = await self._client.request(
-            "PUT", path, json=body, headers=headers, type=StatusUpdateResult
+        return await request_one(
+            self._client,
+            "PUT",
+            path,
+            json=body,
+            headers=headers,
+            type=StatusUpdateResult,
+            what="the status update answer",
         )
-        return require(result, what="the status update answer", method="PUT", path=path)
 
     # -- payment ------------------------------------------------------------------------
 
@@ -352,10 +364,15 @@ class Reservations(ListResource[Reservation]):
         if not isinstance(currency_code, str) or not currency_code.strip():
             raise ValueError(f"currency_code is required (e.g. 'EUR'), got {currency_code!r}")
         query = {**params, "currencyCode": currency_code, "payerType": PayerType(payer_type)}
-        result: PaymentLink | None = await self._client.request(
-            "GET", path, params=query, headers=headers, type=PaymentLink
+        return await request_one(
+            self._client,
+            "GET",
+            path,
+            params=query,
+            headers=headers,
+            type=PaymentLink,
+            what="a payment link",
         )
-        return require(result, what="a payment link", method="GET", path=path)
 
     async def add_payment(
         self,
@@ -391,10 +408,16 @@ class Reservations(ListResource[Reservation]):
             psp_reference_number=psp_reference_number,
         )
         path = f"{self._path}/{res_id}/payments"
-        result: PaymentResult | None = await self._client.request(
-            "POST", path, json=body, headers=headers, type=PaymentResult, idempotent=False
+        return await request_one(
+            self._client,
+            "POST",
+            path,
+            json=body,
+            headers=headers,
+            type=PaymentResult,
+            idempotent=False,
+            what="the payment answer",
         )
-        return require(result, what="the payment answer", method="POST", path=path)
 
 
 def _ref(reservation: ReservationRef, current: int | None) -> tuple[int, int | None]:

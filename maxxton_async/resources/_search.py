@@ -15,7 +15,7 @@ from ..models._search import (
     SearchRequest,
     SearchResult,
 )
-from ._base import API, Headers, Resource, require
+from ._base import API, Headers, Resource, request_one
 
 __all__ = ["Search"]
 
@@ -52,7 +52,8 @@ class Search(Resource):
         list endpoints' ``field,asc`` form, so it is sent as a plain query parameter.
         """
         query = {**params, "sort": sort, "defaultSelection": default_selection}
-        result: SearchResult | None = await self._client.request(
+        return await request_one(
+            self._client,
             "POST",
             self._search_path,
             params=query,
@@ -60,8 +61,8 @@ class Search(Resource):
             headers=headers,
             type=SearchResult,
             idempotent=True,
+            what="a search result",
         )
-        return require(result, what="a search result", method="POST", path=self._search_path)
 
     async def arrival_range(
         self,
@@ -82,7 +83,8 @@ class Search(Resource):
             raise ValueError(
                 f"numberOfDaysInResult must be between 1 and {MAX_DAYS_IN_RESULT}, got {days}"
             )
-        result: SearchResult | None = await self._client.request(
+        return await request_one(
+            self._client,
             "POST",
             self._range_path,
             params=params or None,
@@ -90,5 +92,5 @@ class Search(Resource):
             headers=headers,
             type=SearchResult,
             idempotent=True,
+            what="a search result",
         )
-        return require(result, what="a search result", method="POST", path=self._range_path)

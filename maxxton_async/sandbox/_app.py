@@ -536,29 +536,28 @@ async def _payment_link(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _proposal(request: web.Request) -> web.StreamResponse:
+async def _booking(
+    request: web.Request, action: Callable[[SandboxState, Record], Record]
+) -> web.StreamResponse:
+    """Apply a booking ``action`` to the request's JSON body; a refusal is its Spring error."""
     state = _state(request)
     try:
-        return json_response(propose(state, await read_json_object(request)))
+        return json_response(action(state, await read_json_object(request)))
     except BookingError as exc:
         return spring_error(request, exc.status, str(exc))
+
+
+async def _proposal(request: web.Request) -> web.StreamResponse:
+    return await _booking(request, propose)
 
 
 async def _create_reservation(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        return json_response(create_reservation(state, await read_json_object(request)))
-    except BookingError as exc:
-        return spring_error(request, exc.status, str(exc))
+    return await _booking(request, create_reservation)
 
 
 async def _payment(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        answer = add_payment(state, _reservation_id(request), await read_json_object(request))
-    except BookingError as exc:
-        return spring_error(request, exc.status, str(exc))
-    return json_response(answer)
+    reservation_id = _reservation_id(request)
+    return await _booking(request, lambda state, body: add_payment(state, reservation_id, body))
 
 
 async def _update_reservation(request: web.Request) -> web.StreamResponse:

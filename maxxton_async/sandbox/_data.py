@@ -37,39 +37,21 @@ LOCALES = ("en", "nl", "de")
 #: (reference, Get customer). Generated customers live in the first; the others let an update
 #: move a customer abroad with ``mailAddress.countryCode`` (reference, Update a customer).
 COUNTRIES: dict[int, Record] = {
-    1: {
-        "countryId": 1,
-        "priority": 1,
+    country_id: {
+        "countryId": country_id,
+        "priority": country_id,
         "translations": [
-            {"name": "Netherlands", "language": "en"},
-            {"name": "Nederland", "language": "nl"},
-            {"name": "Niederlande", "language": "de"},
+            {"name": name, "language": language}
+            for name, language in zip(names, LOCALES, strict=True)
         ],
-        "default": True,
-        "code": "NL",
-    },
-    2: {
-        "countryId": 2,
-        "priority": 2,
-        "translations": [
-            {"name": "Belgium", "language": "en"},
-            {"name": "België", "language": "nl"},
-            {"name": "Belgien", "language": "de"},
-        ],
-        "default": False,
-        "code": "BE",
-    },
-    3: {
-        "countryId": 3,
-        "priority": 3,
-        "translations": [
-            {"name": "Germany", "language": "en"},
-            {"name": "Duitsland", "language": "nl"},
-            {"name": "Deutschland", "language": "de"},
-        ],
-        "default": False,
-        "code": "DE",
-    },
+        "default": country_id == 1,
+        "code": code,
+    }
+    for country_id, code, names in (
+        (1, "NL", ("Netherlands", "Nederland", "Niederlande")),
+        (2, "BE", ("Belgium", "België", "Belgien")),
+        (3, "DE", ("Germany", "Duitsland", "Deutschland")),
+    )
 }
 
 
