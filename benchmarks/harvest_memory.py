@@ -94,7 +94,7 @@ async def _harvest(spec: dict[str, Any]) -> dict[str, Any]:
                         break
             finally:
                 await records.aclose()  # type: ignore[attr-defined]
-            chunks = h.stats.peak_held_chunks
+            chunks = h.statistics().peak_held_chunks
         wall = time.perf_counter() - t0
         sent = client.statistics().requests_sent
     peak_mb = _peak_rss_mb()

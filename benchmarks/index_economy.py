@@ -80,7 +80,7 @@ def _change(sb: Any, rng: random.Random, n: int) -> None:
 
 def _availability_calls(sb: Any) -> int:
     path = "/maxxton/v2/accommodationtypes/availability"
-    return sum(len(sb.stats.requests_to(f"{m} {path}")) for m in ("GET", "POST"))
+    return sum(len(sb.statistics().requests_to(f"{m} {path}")) for m in ("GET", "POST"))
 
 
 async def _run(passes: int) -> dict[str, Any]:
@@ -121,7 +121,7 @@ async def _run(passes: int) -> dict[str, Any]:
                     "windows": result.plan.windows,
                     "availability_calls": _availability_calls(sb),
                     "calls": result.calls,
-                    "server_requests": sb.stats.requests_total,
+                    "server_requests": sb.statistics().requests_total,
                     "records": result.records,
                     "seconds": elapsed,
                 }

@@ -107,10 +107,10 @@ async def main(workers: int = 4, calls: int = 60, redis_url: str | None = None) 
         report = FleetReport(
             workers=workers,
             calls_per_worker=calls,
-            peak_in_flight=sb.stats.peak_in_flight,
-            refused=sb.stats.rejected_in_flight,
-            server_requests=sb.stats.requests_total,
-            token_calls=sb.stats.token_calls,
+            peak_in_flight=sb.statistics().peak_in_flight,
+            refused=sb.statistics().rejected_in_flight,
+            server_requests=sb.statistics().requests_total,
+            token_calls=sb.statistics().token_calls,
             counted=counted,
         )
     print(

@@ -219,7 +219,7 @@ class PriceIndex(Protocol):
         now) becomes the rows' ``harvested_at``."""
         ...
 
-    async def stats(self) -> IndexStats:
+    async def statistics(self) -> IndexStats:
         """Row counts."""
         ...
 
@@ -576,7 +576,7 @@ class IndexCore(abc.ABC):
         """Drop the finished-chunk records of ``job`` so the next run fetches everything."""
         await self._fetch("DELETE FROM harvest_chunk WHERE job = ?", (job,))
 
-    async def stats(self) -> IndexStats:
+    async def statistics(self) -> IndexStats:
         """Row counts of the index."""
         rows = await self._fetch(
             "SELECT (SELECT count(*) FROM stay), (SELECT count(DISTINCT resource_id) FROM stay), "

@@ -353,13 +353,12 @@ class EventSync:
         self.concurrency = concurrency if concurrency is not None else 2 * client.limiter.capacity
         self.show_archived = show_archived
         self.max_ids = max_ids
-        self.stats = SyncStats()
+        self._stats = SyncStats()
         self._stop = asyncio.Event()
 
     def statistics(self) -> SyncStats:
-        """Counters so far (the same object as ``stats``; ``statistics()`` is the name every
-        part of the SDK uses, as ``client.statistics()`` does)."""
-        return self.stats
+        """Counters so far: a live object, updated as the work goes on."""
+        return self._stats
 
     def __repr__(self) -> str:
         return f"<EventSync name={self.name!r} store={self.store!r}>"
@@ -383,7 +382,7 @@ class EventSync:
 
     async def _commit(self, position: int) -> None:
         await self.store.put(self.name, position)
-        self.stats.committed += 1
+        self._stats.committed += 1
 
     async def start_at_latest(self) -> int:
         """Set the checkpoint to the newest event (skip the history); returns it.
@@ -391,7 +390,7 @@ class EventSync:
         One call (``sort`` descending, one item). With an empty feed the checkpoint is 0.
         """
         page = await self.client.events.list(None, 0, 1, sort=self.cursor.latest_sort())
-        self.stats.event_calls += 1
+        self._stats.event_calls += 1
         latest = self.cursor.position(page.content[0]) if page and page.content else 0
         await self.store.put(self.name, latest)
         return latest
@@ -408,7 +407,7 @@ class EventSync:
         page = await self.client.events.list(
             None, 0, self.batch_size, self.cursor.filter(after), self.cursor.sort()
         )
-        self.stats.event_calls += 1
+        self._stats.event_calls += 1
         return page
 
     async def fetch_events(self, after: int | None) -> tuple[list[Event], bool]:
@@ -434,15 +433,15 @@ class EventSync:
                 caught_up = page.is_last
                 batch = await self.build_batch(events, set_aside=page.set_aside, after=after)
                 delivered += 1
-                self.stats.batches += 1
-                self.stats.events += len(events)
+                self._stats.batches += 1
+                self._stats.events += len(events)
                 yield batch
                 # The consumer asked for the next batch: this one is done.
                 await batch.commit()
                 if caught_up or self._stop.is_set():
                     break
         finally:
-            self.stats.passes += 1  # a pass cut short by the consumer is a pass too
+            self._stats.passes += 1  # a pass cut short by the consumer is a pass too
 
     def plan_refresh(self, changes: Iterable[EntityChanges]) -> list[EntityChanges]:
         """Pick each group's endpoint and state its cost before anything runs.
@@ -526,11 +525,11 @@ class EventSync:
                 change.removed = list(change.merged)
         if self.availability is not None:
             calls += await self._refresh_availability(changes)
-        self.stats.refresh_calls += calls
-        self.stats.per_event_calls += per_event
-        self.stats.failed_groups += sum(1 for c in changes if c.error is not None)
-        self.stats.set_aside += len(set_aside)
-        self.stats.repaired += sum(1 for e in events if e.undecoded)
+        self._stats.refresh_calls += calls
+        self._stats.per_event_calls += per_event
+        self._stats.failed_groups += sum(1 for c in changes if c.error is not None)
+        self._stats.set_aside += len(set_aside)
+        self._stats.repaired += sum(1 for e in events if e.undecoded)
         position = self._position(events, set_aside, after)
         return EventBatch(self, list(events), changes, position, calls, per_event, set_aside)
 
@@ -679,14 +678,14 @@ class EventSync:
                         if any(s.is_set() for s in stops):
                             break
             except _TRANSIENT as exc:
-                self.stats.failed_passes += 1
-                self.stats.last_error = str(exc)
+                self._stats.failed_passes += 1
+                self._stats.last_error = str(exc)
                 logger.warning("event sync pass failed, retrying in %.1fs: %s", interval, exc)
             passes += 1
             if max_passes is not None and passes >= max_passes:
                 break
             await _wait_any(stops, interval)
-        return self.stats
+        return self._stats
 
 
 def group_events(events: Iterable[Event]) -> list[EntityChanges]:

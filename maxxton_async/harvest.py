@@ -371,14 +371,13 @@ class Harvest:
         self.on_progress = on_progress
         self.clock = clock
         self.job = job if job is not None else self._job_name()
-        self.stats = HarvestStats(queue_size=self.queue_size)
+        self._stats = HarvestStats(queue_size=self.queue_size)
         self._held_chunks = 0
         self._held_records = 0
 
     def statistics(self) -> HarvestStats:
-        """Counters so far (the same object as ``stats``; ``statistics()`` is the name every
-        part of the SDK uses, as ``client.statistics()`` does)."""
-        return self.stats
+        """Counters so far: a live object, updated as the work goes on."""
+        return self._stats
 
     def __repr__(self) -> str:
         return (
@@ -502,7 +501,7 @@ class Harvest:
         if n_workers == 0:
             return
         queue: asyncio.Queue[ChunkResult | _Done] = asyncio.Queue(maxsize=self.queue_size)
-        stats = self.stats
+        stats = self._stats
         stats.workers = n_workers
 
         async def worker() -> None:
@@ -603,7 +602,7 @@ class Harvest:
                 calls=self.client.statistics().requests_sent - sent0,
                 elapsed=time.monotonic() - started,
                 failed=tuple(failed.items()),
-                stats=self.stats,
+                stats=self._stats,
                 retried=retried,
                 costs=costs,
             )

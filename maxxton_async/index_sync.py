@@ -210,13 +210,12 @@ class IndexSync:
             triggers = {**INDEX_TRIGGERS, **(IMPLY_TRIGGERS if harvest.implies else {})}
         self.triggers = dict(triggers)
         self.clock = clock
-        self.stats = IndexSyncStats()
+        self._stats = IndexSyncStats()
         self._stop = asyncio.Event()
 
     def statistics(self) -> IndexSyncStats:
-        """Counters so far (the same object as ``stats``; ``statistics()`` is the name every
-        part of the SDK uses, as ``client.statistics()`` does)."""
-        return self.stats
+        """Counters so far: a live object, updated as the work goes on."""
+        return self._stats
 
     def __repr__(self) -> str:
         return f"<IndexSync name={self.name!r} index={self.index!r} refresh={self.refresh!r}>"
@@ -298,7 +297,7 @@ class IndexSync:
                 chunks += n_chunks
                 stays += n_stays
                 if mode == "per-type":
-                    self.stats.types_refreshed += len({c.resource_id for c in todo})
+                    self._stats.types_refreshed += len({c.resource_id for c in todo})
         committed = not failed
         if committed:
             if last != after:
@@ -393,7 +392,7 @@ class IndexSync:
         return chunks, stays
 
     def _count(self, the_pass: IndexPass) -> None:
-        stats = self.stats
+        stats = self._stats
         stats.passes += 1
         stats.events += the_pass.events
         stats.calls += the_pass.calls
@@ -440,7 +439,7 @@ class IndexSync:
                 if on_pass is not None:
                     on_pass(the_pass)
             except _TRANSIENT as exc:
-                self.stats.failed_passes += 1
+                self._stats.failed_passes += 1
                 logger.warning("index sync pass failed, retrying in %.1fs: %s", interval, exc)
             passes += 1
             if max_passes is not None and passes >= max_passes:
@@ -452,4 +451,4 @@ class IndexSync:
                 for w in waiters:
                     w.cancel()
                 await asyncio.gather(*waiters, return_exceptions=True)
-        return self.stats
+        return self._stats

@@ -44,7 +44,7 @@ async def test_each_spelling_and_transport_authenticates(transport: str, names: 
         async with client:
             await client.request("GET", "customers", params={"size": 1})
             details = await client.auth_details()
-        assert sb.stats.token_calls == 1  # auth_details() reused the minted answer
+        assert sb.statistics().token_calls == 1  # auth_details() reused the minted answer
         assert isinstance(details.client_id, int)
         assert isinstance(details.concern_id, int)
         assert details.scope == sb.scope
@@ -76,7 +76,7 @@ async def test_the_wrong_spelling_is_refused_with_500_then_reported_as_refused()
         AuthenticationError,
     ]
     assert "guide" in errors[0].message  # says why a 500 may mean refused credentials
-    assert sb.stats.token_calls == 3  # bounded: the 4th call costs nothing
+    assert sb.statistics().token_calls == 3  # bounded: the 4th call costs nothing
     assert time.slept == pytest.approx([1.0, 2.0], abs=0.05)  # a growing cool-down
 
 
@@ -89,7 +89,7 @@ async def test_refused_with_401_is_final_at_once() -> None:
             for _ in range(3):
                 with pytest.raises(AuthenticationError):
                     await client.request("GET", "customers")
-    assert sb.stats.token_calls == 1
+    assert sb.statistics().token_calls == 1
 
 
 def test_unknown_spelling_is_a_configuration_error() -> None:

@@ -94,10 +94,10 @@ async def test_create_many_keeps_order_and_every_outcome(sb: Sandbox) -> None:
         hold = asyncio.Event()
         sb.faults.hold = hold
         task = asyncio.create_task(client.customers.create_many(items))
-        await wait_until(lambda: sb.stats.in_flight >= 2)
+        await wait_until(lambda: sb.statistics().in_flight >= 2)
         for _ in range(10):
             await asyncio.sleep(0)  # room for a third request to sneak in, if the cap leaked
-        assert sb.stats.in_flight == 2
+        assert sb.statistics().in_flight == 2
         hold.set()
         results = await task
     assert [r.index for r in results] == [0, 1, 2, 3, 4]
@@ -121,8 +121,8 @@ async def test_create_many_keeps_order_and_every_outcome(sb: Sandbox) -> None:
     assert not stored_by_email(sb, "bravo@batch.example")
     creates = [e["entityId"] for e in sb.data.events if e["entityAction"] == "CREATE"][-3:]
     assert sorted(creates) == sorted(r.unwrap().customer_id for r in results.succeeded)
-    assert sb.stats.per_endpoint["POST /maxxton/v2/customers"] == 5  # one per item
-    assert sb.stats.peak_in_flight == 2  # fanned out, never past the client's cap
+    assert sb.statistics().per_endpoint["POST /maxxton/v2/customers"] == 5  # one per item
+    assert sb.statistics().peak_in_flight == 2  # fanned out, never past the client's cap
     with pytest.raises(ExceptionGroup) as group:
         results.raise_for_errors()
     assert len(group.value.exceptions) == 2
@@ -138,7 +138,7 @@ async def test_create_many_never_resends_a_create_whose_answer_was_lost(sb: Sand
         )
     assert [r.ok for r in results] == [False, True]
     assert isinstance(results[0].error, OutcomeUnknownError)
-    assert sb.stats.per_endpoint["POST /maxxton/v2/customers"] == 2  # never resent
+    assert sb.statistics().per_endpoint["POST /maxxton/v2/customers"] == 2  # never resent
     # It exists once, which is why the SDK says "unknown" instead of trying again.
     (lost,) = stored_by_email(sb, "lost@batch.example")
     assert lost["lastName"] == "Lost"
@@ -174,7 +174,7 @@ async def test_update_many_reports_per_id(sb: Sandbox) -> None:
     updates = [e["entityId"] for e in sb.data.events if e["entityAction"] == "UPDATE"]
     assert sorted(updates[-2:]) == sorted([first, third])
     # 4xx answers are final: one PUT per item.
-    assert sb.stats.per_endpoint["PUT /maxxton/v2/customers/{customerId}"] == 4
+    assert sb.statistics().per_endpoint["PUT /maxxton/v2/customers/{customerId}"] == 4
 
 
 async def test_update_many_resends_a_lost_update_and_keeps_access_rules(sb: Sandbox) -> None:
@@ -192,7 +192,7 @@ async def test_update_many_resends_a_lost_update_and_keeps_access_rules(sb: Sand
     # A user who reads lastName masked may not change it (reference, Update a customer).
     assert isinstance(results[1].error, PermissionDeniedError)
     assert sb.data.customers[second]["lastName"] == last_name
-    assert sb.stats.per_endpoint["PUT /maxxton/v2/customers/{customerId}"] == 3
+    assert sb.statistics().per_endpoint["PUT /maxxton/v2/customers/{customerId}"] == 3
 
 
 async def test_create_many_refuses_bad_input_before_the_wire(sb: Sandbox) -> None:
@@ -202,7 +202,7 @@ async def test_create_many_refuses_bad_input_before_the_wire(sb: Sandbox) -> Non
                 [Customer(last_name="A"), {"customerId": 5, "lastName": "B"}]
             )
         assert await client.customers.create_many([]) == []
-    assert sb.stats.requests_total == 0
+    assert sb.statistics().requests_total == 0
 
 
 # -- reservation status batches against the sandbox -------------------------------------------
@@ -245,9 +245,9 @@ async def test_update_status_many_mixed_outcomes_in_order(sb: Sandbox) -> None:
     assert data[checked_out]["statusValue"] == "CHECKED_OUT"
     assert data[definitive]["statusValue"] == "CHECKED_IN"
     # Unknown statuses were read with ONE batched list call, not a GET per reservation.
-    assert sb.stats.per_endpoint["GET /maxxton/v2/reservations"] == 1
-    assert sb.stats.per_endpoint["GET /maxxton/v2/reservations/{reservationId}"] == 0
-    assert sb.stats.per_endpoint[PUT] == 3  # optional, stale, definitive
+    assert sb.statistics().per_endpoint["GET /maxxton/v2/reservations"] == 1
+    assert sb.statistics().per_endpoint["GET /maxxton/v2/reservations/{reservationId}"] == 0
+    assert sb.statistics().per_endpoint[PUT] == 3  # optional, stale, definitive
 
 
 async def test_update_status_many_respects_the_cap_and_sends_reasons(sb: Sandbox) -> None:
@@ -261,8 +261,8 @@ async def test_update_status_many_respects_the_cap_and_sends_reasons(sb: Sandbox
     assert [r.key for r in results] == targets
     assert {r.unwrap().status_value for r in results} == {"CANCELLED"}
     assert all(sb.data.reservations[t]["cancellationReason"] == "park closed" for t in targets)
-    assert sb.stats.peak_in_flight <= 3
-    assert sb.stats.per_endpoint[PUT] == 30
+    assert sb.statistics().peak_in_flight <= 3
+    assert sb.statistics().per_endpoint[PUT] == 30
 
 
 async def test_update_status_many_rejects_bad_input_before_the_wire(sb: Sandbox) -> None:
@@ -274,7 +274,7 @@ async def test_update_status_many_rejects_bad_input_before_the_wire(sb: Sandbox)
             await client.reservations.update_status_many(
                 {optional: StatusAction.CONFIRM}, reason="why"
             )
-    assert sb.stats.requests_total == 0
+    assert sb.statistics().requests_total == 0
 
 
 # -- the engine -------------------------------------------------------------------------------

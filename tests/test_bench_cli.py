@@ -36,11 +36,11 @@ async def test_bench_counts_every_call(capsys: pytest.CaptureFixture[str]) -> No
         assert result["token_calls"] == 1
         assert result["retries"] == 0
         assert result["calls_spent"] == 61  # 60 GETs and the token call
-        assert sb.stats.requests_total == 61
-        assert sb.stats.token_calls == 1
-        assert sb.stats.rejected_in_flight == 0
+        assert sb.statistics().requests_total == 61
+        assert sb.statistics().token_calls == 1
+        assert sb.statistics().rejected_in_flight == 0
         assert 1 <= result["peak_in_flight"] <= 15
-        assert sb.stats.peak_in_flight <= 15
+        assert sb.statistics().peak_in_flight <= 15
         assert result["p50_ms"] <= result["p95_ms"]
 
 
@@ -61,8 +61,8 @@ async def test_bench_plain_output_with_query_path(capsys: pytest.CaptureFixture[
         out = capsys.readouterr().out
         assert "req/s" in out
         assert "calls spent     6" in out
-        assert sb.stats.requests_total == 6
-        listed = [r for r in sb.stats.log if r.path == "/maxxton/v2/customers"]
+        assert sb.statistics().requests_total == 6
+        listed = [r for r in sb.statistics().log if r.path == "/maxxton/v2/customers"]
         assert len(listed) == 5
         assert all(r.query == "size=1" for r in listed)
 

@@ -132,7 +132,7 @@ async def test_proposal_create_confirm_check_in_check_out(
     answer = await client.reservations.confirm(created)  # status known: no GET before the PUT
     assert answer.reservation_id == created.reservation_id
     assert answer.status_value == "PROVISIONAL"
-    assert sb.stats.per_endpoint[GET_ONE] == 0
+    assert sb.statistics().per_endpoint[GET_ONE] == 0
     read = await client.reservations.get(created.reservation_id)
     assert read.known_status is ReservationStatus.PROVISIONAL
 
@@ -148,7 +148,7 @@ async def test_proposal_create_confirm_check_in_check_out(
     assert sb.data.reservations[created.reservation_id]["statusValue"] == "DEFINITIVE"
 
     await client.reservations.check_in(created.reservation_id)  # status unknown: one GET
-    assert sb.stats.per_endpoint[GET_ONE] == 2
+    assert sb.statistics().per_endpoint[GET_ONE] == 2
     assert (await client.reservations.get(created.reservation_id)).known_status is (
         ReservationStatus.CHECKED_IN
     )
@@ -157,9 +157,9 @@ async def test_proposal_create_confirm_check_in_check_out(
     )
     final = await client.reservations.get(created.reservation_id)
     assert final.known_status is ReservationStatus.CHECKED_OUT
-    assert sb.stats.per_endpoint[PUT] == 3
-    assert sb.stats.per_endpoint[CREATE] == 1
-    assert sb.stats.per_endpoint[PAY] == 1
+    assert sb.statistics().per_endpoint[PUT] == 3
+    assert sb.statistics().per_endpoint[CREATE] == 1
+    assert sb.statistics().per_endpoint[PAY] == 1
 
 
 async def test_add_payment_sends_the_references_body(sb: Sandbox, client: MaxxtonClient) -> None:
@@ -177,7 +177,7 @@ async def test_add_payment_sends_the_references_body(sb: Sandbox, client: Maxxto
     assert again.status_value == "DEFINITIVE"
     assert again.currency_code == "EUR"  # omitted: the reservation's currency
     assert again.payment_id != payment.payment_id
-    assert sb.stats.per_endpoint[PAY] == 2
+    assert sb.statistics().per_endpoint[PAY] == 2
 
 
 async def test_add_payment_refuses_bad_input(sb: Sandbox, client: MaxxtonClient) -> None:
@@ -186,7 +186,7 @@ async def test_add_payment_refuses_bad_input(sb: Sandbox, client: MaxxtonClient)
         await client.reservations.add_payment(res_id, 10.0, "")
     with pytest.raises(ValueError, match="finite"):
         await client.reservations.add_payment(res_id, float("nan"), "IDEAL")
-    assert sb.stats.requests_total == 0  # refused before the wire
+    assert sb.statistics().requests_total == 0  # refused before the wire
     with pytest.raises(BadRequestError, match="amount"):
         await client.reservations.add_payment(res_id, -5.0, "IDEAL")
     with pytest.raises(NotFoundError):
@@ -207,7 +207,7 @@ async def test_add_payment_is_never_resent_when_its_answer_is_lost(
         "POST",
         f"/maxxton/v2/reservations/{res_id}/payments",
     )
-    assert sb.stats.per_endpoint[PAY] == 1  # exactly one POST: a resend could pay twice
+    assert sb.statistics().per_endpoint[PAY] == 1  # exactly one POST: a resend could pay twice
     # What the user is told to do: re-read the reservation before paying again.
     status = (await client.reservations.get(res_id)).known_status
     if after_handler:  # the payment was recorded, only the answer was lost
@@ -229,11 +229,11 @@ async def test_illegal_transition_raises_and_sends_no_put(
         target = Reservation(reservation_id=res_id, status=ReservationStatus.CHECKED_OUT)
     with pytest.raises(IllegalTransitionError, match="CHECKED_OUT"):
         await client.reservations.confirm(target, current=current)
-    assert sb.stats.per_endpoint[PUT] == 0
+    assert sb.statistics().per_endpoint[PUT] == 0
     # Fetch-free when the status is given; exactly one GET otherwise.
-    assert sb.stats.per_endpoint[GET_ONE] == (1 if how == "fetch" else 0)
+    assert sb.statistics().per_endpoint[GET_ONE] == (1 if how == "fetch" else 0)
     if how != "fetch":
-        assert sb.stats.requests_total == 0
+        assert sb.statistics().requests_total == 0
     assert sb.data.reservations[res_id]["statusValue"] == "CHECKED_OUT"
 
 
@@ -253,7 +253,7 @@ async def test_every_action_checks_the_chart(sb: Sandbox, client: MaxxtonClient)
     for method, res_id in cases:
         with pytest.raises(IllegalTransitionError):
             await method(res_id)
-    assert sb.stats.per_endpoint[PUT] == 0
+    assert sb.statistics().per_endpoint[PUT] == 0
     with pytest.raises(IllegalTransitionError, match="unknown status action"):
         await r.update_status(definitive, "UPGRADE", current=21)
     with pytest.raises(NotFoundError):
@@ -289,7 +289,7 @@ async def test_server_still_refuses_what_a_stale_status_allowed(
     res_id = with_status(sb, "CHECKED_OUT")
     with pytest.raises(BadRequestError):
         await client.reservations.confirm(res_id, current=ReservationStatus.OPTIONAL)
-    assert sb.stats.per_endpoint[PUT] == 1
+    assert sb.statistics().per_endpoint[PUT] == 1
 
 
 @pytest.mark.parametrize("after_handler", [True, False])
@@ -303,10 +303,10 @@ async def test_create_is_never_retried_when_the_connection_drops(
     with pytest.raises(OutcomeUnknownError) as info:
         await client.reservations.create(booking(sb, external_booking_reference=ref))
     assert info.value.method == "POST"
-    assert sb.stats.per_endpoint[CREATE] == 1  # exactly one POST: never resent
+    assert sb.statistics().per_endpoint[CREATE] == 1  # exactly one POST: never resent
     # What the user is told to do: look the reference up before sending again.
     found = await client.reservations.find_by_reference(ref)
-    (q,) = [r.query for r in sb.stats.requests_to("GET /maxxton/v2/reservations")]
+    (q,) = [r.query for r in sb.statistics().requests_to("GET /maxxton/v2/reservations")]
     assert urllib.parse.parse_qs(q)["filter"] == [f"externalBookingReference::{ref}"]
     if after_handler:  # the server booked, only the answer was lost
         assert len(sb.data.reservations) == before + 1
@@ -329,14 +329,14 @@ async def test_proposal_is_retried_because_it_is_read_only(
     )
     proposal = await client.reservations.propose(request, returnUnits=True)
     assert proposal.units
-    assert sb.stats.per_endpoint["POST /maxxton/v2/reservations/proposals"] == 2
+    assert sb.statistics().per_endpoint["POST /maxxton/v2/reservations/proposals"] == 2
 
 
 async def test_create_refused_by_the_server(sb: Sandbox, client: MaxxtonClient) -> None:
     bad = booking(sb, customer_id=max(sb.data.customers) + 1_000)
     with pytest.raises(BadRequestError, match="customer"):
         await client.reservations.create(bad)
-    assert sb.stats.per_endpoint[CREATE] == 1
+    assert sb.statistics().per_endpoint[CREATE] == 1
 
 
 async def test_payment_link(sb: Sandbox, client: MaxxtonClient) -> None:
@@ -349,7 +349,9 @@ async def test_payment_link(sb: Sandbox, client: MaxxtonClient) -> None:
     assert link.amount == record["totalPrice"]
     assert link.currency_code == "EUR"
     assert record["reservationNumber"] in link.payment_link
-    (seen,) = sb.stats.requests_to("GET /maxxton/v2/reservations/{reservationId}/paymentlink")
+    (seen,) = sb.statistics().requests_to(
+        "GET /maxxton/v2/reservations/{reservationId}/paymentlink"
+    )
     assert "currencyCode=EUR" in seen.query
     assert "payerType=CUSTOMER" in seen.query
     agent = await client.reservations.payment_link(
@@ -375,4 +377,7 @@ async def test_payment_link_parameters_are_asked_for_not_defaulted(
         await client.reservations.payment_link(res_id)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="currency_code"):
         await client.reservations.payment_link(res_id, currency_code=" ", payer_type="AGENT")
-    assert sb.stats.per_endpoint["GET /maxxton/v2/reservations/{reservationId}/paymentlink"] == 0
+    assert (
+        sb.statistics().per_endpoint["GET /maxxton/v2/reservations/{reservationId}/paymentlink"]
+        == 0
+    )

@@ -152,12 +152,12 @@ async def test_harvest_command_writes_ndjson_and_resumes(
     assert {(r["resourceId"], r["arrivalDate"], r["duration"]) for r in lines} == want
     assert result["records"] == len(lines) == len(want)
     # The same command again: everything is finished, nothing is fetched.
-    before = sb.stats.requests_total
+    before = sb.statistics().requests_total
     assert await asyncio.to_thread(main, args) == 0
     again = last_json(capsys.readouterr().out)
     assert again["plan"]["skipped"] == 4
     assert again["calls"] == 0
-    assert sb.stats.requests_total == before  # not even a token call
+    assert sb.statistics().requests_total == before  # not even a token call
     assert len(out.read_text().splitlines()) == len(want)
 
 
@@ -178,7 +178,7 @@ async def test_harvest_command_rejects_an_unknown_output_format(
     ]
     assert await asyncio.to_thread(main, args) == 2
     assert "cannot tell the output format" in capsys.readouterr().err
-    assert sb.stats.requests_total == 0
+    assert sb.statistics().requests_total == 0
 
 
 async def test_events_sync_once_advances_the_checkpoint(
@@ -343,7 +343,7 @@ async def test_harvest_asks_before_a_large_harvest_and_refuses_without_a_termina
     err = capsys.readouterr().err
     assert "portfolio harvest" in err  # the plan was printed first
     assert "--yes" in err
-    assert sb.stats.requests_total == 0  # the portfolio plan needs no call
+    assert sb.statistics().requests_total == 0  # the portfolio plan needs no call
     assert await asyncio.to_thread(main, [*args, "--yes"]) == 0
     assert last_json(capsys.readouterr().out)["complete"] is True
 

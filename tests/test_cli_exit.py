@@ -177,7 +177,7 @@ async def test_events_sync_once_exits_1_after_a_failed_pass(sb: Sandbox, tmp_pat
     # fail with a 400 that no retry can mend: the pass fails after its first billed call.
     sb.faults.hold = asyncio.Event()
     proc = await spawn(*sync_args(sb, tmp_path, "--once"))
-    await wait_until(lambda: sb.stats.in_flight == 1, "token call on the wire", proc)
+    await wait_until(lambda: sb.statistics().in_flight == 1, "token call on the wire", proc)
     sb.faults.update(fail_next=1, fail_status=400)
     sb.faults.hold.set()
     run = await finish(proc)
@@ -191,7 +191,7 @@ async def test_events_sync_once_exits_4_when_the_api_keeps_failing(
 ) -> None:
     sb.faults.hold = asyncio.Event()
     proc = await spawn(*sync_args(sb, tmp_path, "--once"))
-    await wait_until(lambda: sb.stats.in_flight == 1, "token call on the wire", proc)
+    await wait_until(lambda: sb.statistics().in_flight == 1, "token call on the wire", proc)
     sb.faults.update(fail_next=10, fail_status=503)  # more than the client's 4 attempts
     sb.faults.hold.set()
     run = await finish(proc)
@@ -203,7 +203,7 @@ async def test_refused_credentials_exit_3_without_the_secret(tmp_path: Path) -> 
     secret = "definitely-not-the-secret-42"
     async with Sandbox(seed=3, auth_refusal_status=401) as sb:
         run = await cli(*sync_args(sb, tmp_path, "--once", secret=secret))
-        assert sb.stats.requests_to("GET /maxxton/v2/events") == []
+        assert sb.statistics().requests_to("GET /maxxton/v2/events") == []
     assert run.rc == ExitCode.AUTH
     assert_one_line_error(run, "credentials refused", "--client-secret")
     assert secret not in run.err + run.out
@@ -219,7 +219,7 @@ async def test_credentials_answered_with_the_guides_500_exit_4_and_say_what_to_c
     assert run.rc == ExitCode.UNAVAILABLE
     assert_one_line_error(run, "/authenticate", "500", "check the credentials")
     assert secret not in run.err + run.out
-    assert sb.stats.requests_to("GET /maxxton/v2/events") == []
+    assert sb.statistics().requests_to("GET /maxxton/v2/events") == []
 
 
 async def test_unreachable_host_exits_4(tmp_path: Path) -> None:
@@ -301,7 +301,7 @@ async def test_checkpoint_in_a_missing_directory_is_a_usage_error(
     run = await cli(*args)
     assert run.rc == ExitCode.USAGE
     assert_one_line_error(run, "does not exist")
-    assert sb.stats.requests_total == 0
+    assert sb.statistics().requests_total == 0
 
 
 # -- interrupt -------------------------------------------------------------------------------
@@ -313,7 +313,7 @@ async def test_ctrl_c_during_bench_exits_130_in_one_line(sb: Sandbox, tmp_path: 
         "bench", *conn(sb, tmp_path, usage_db=False), "--requests", "50", "--ledger", "memory"
     )
     try:
-        await wait_until(lambda: sb.stats.in_flight >= 1, "a call on the wire", proc)
+        await wait_until(lambda: sb.statistics().in_flight >= 1, "a call on the wire", proc)
         proc.send_signal(signal.SIGINT)
         run = await finish(proc)
     finally:
@@ -332,7 +332,7 @@ async def test_ctrl_c_during_harvest_exits_130_without_traceback(
         "--out", str(tmp_path / "prices.ndjson"), "--json",
     )  # fmt: skip
     try:
-        await wait_until(lambda: sb.stats.in_flight >= 1, "a call on the wire", proc)
+        await wait_until(lambda: sb.statistics().in_flight >= 1, "a call on the wire", proc)
         proc.send_signal(signal.SIGINT)
         run = await finish(proc)
     finally:
@@ -383,7 +383,7 @@ async def test_production_without_a_terminal_is_refused_before_any_call(
     assert "billed in production" in run.err
     assert run.err_lines[-1].startswith("maxxton-async events: error: production calls are billed")
     assert "pass --yes" in run.err_lines[-1]
-    assert sb.stats.requests_total == 0
+    assert sb.statistics().requests_total == 0
 
 
 async def test_production_with_yes_shows_the_plan_then_runs(sb: Sandbox, tmp_path: Path) -> None:
@@ -391,7 +391,7 @@ async def test_production_with_yes_shows_the_plan_then_runs(sb: Sandbox, tmp_pat
     assert run.rc == ExitCode.OK, run.err
     assert run.err.index("Plan:") < run.err.index("Confirmed by --yes")
     assert "checkpoint 1000" in run.out
-    assert sb.stats.token_calls == 1
+    assert sb.statistics().token_calls == 1
 
 
 async def test_bench_in_production_with_yes_prints_its_cost(sb: Sandbox, tmp_path: Path) -> None:
@@ -401,7 +401,7 @@ async def test_bench_in_production_with_yes_prints_its_cost(sb: Sandbox, tmp_pat
     )  # fmt: skip
     assert run.rc == ExitCode.OK, run.err
     assert "Cost: 5 calls, billed in production" in run.err
-    assert sb.stats.requests_total == 5
+    assert sb.statistics().requests_total == 5
 
 
 async def test_bench_refuses_more_than_15_in_flight_in_production(
@@ -413,7 +413,7 @@ async def test_bench_refuses_more_than_15_in_flight_in_production(
     )  # fmt: skip
     assert run.rc == ExitCode.USAGE
     assert_one_line_error(run, "--max-in-flight 40 against production")
-    assert sb.stats.requests_total == 0
+    assert sb.statistics().requests_total == 0
 
 
 @contextlib.contextmanager
@@ -445,17 +445,17 @@ async def test_production_prompt_on_a_terminal(
             proc.kill()
             raise
         assert b"Plan: events sync" in shown
-        assert sb.stats.requests_total == 0  # asked before the token call
+        assert sb.statistics().requests_total == 0  # asked before the token call
         os.write(controller, answer)
         run = await finish(proc)
     assert run.rc == rc, run.err
     assert "Traceback" not in run.err
     if calls:
         assert "checkpoint 1000" in run.out
-        assert sb.stats.token_calls == 1
+        assert sb.statistics().token_calls == 1
     else:
         assert run.err_lines == ["maxxton-async events: error: not confirmed: nothing was sent"]
-        assert sb.stats.requests_total == 0
+        assert sb.statistics().requests_total == 0
 
 
 async def test_ctrl_c_at_the_prompt_exits_130(sb: Sandbox, tmp_path: Path) -> None:
@@ -473,7 +473,7 @@ async def test_ctrl_c_at_the_prompt_exits_130(sb: Sandbox, tmp_path: Path) -> No
     assert "Traceback" not in run.err
     assert run.err_lines == ["maxxton-async events: interrupted; the checkpoint holds the last "
                              "committed batch; run again to continue"]  # fmt: skip
-    assert sb.stats.requests_total == 0
+    assert sb.statistics().requests_total == 0
 
 
 # -- sandbox -------------------------------------------------------------------------------------

@@ -40,10 +40,10 @@ async def test_thousand_awaits_stay_within_the_servers_cap() -> None:
             *(client.request("GET", f"customers/{ids[i % 50]}") for i in range(1000))
         )
         assert all(r["customerId"] == ids[i % 50] for i, r in enumerate(results))
-        assert sb.stats.peak_in_flight == 15
-        assert sb.stats.rejected_in_flight == 0  # never a 16th call, so never a 429
-        assert sb.stats.token_calls == 1
-        assert sb.stats.requests_total == 1001
+        assert sb.statistics().peak_in_flight == 15
+        assert sb.statistics().rejected_in_flight == 0  # never a 16th call, so never a 429
+        assert sb.statistics().token_calls == 1
+        assert sb.statistics().requests_total == 1001
 
 
 async def test_expired_token_is_refreshed_ahead_not_after_a_401() -> None:
@@ -55,8 +55,8 @@ async def test_expired_token_is_refreshed_ahead_not_after_a_401() -> None:
         sb.advance_time(61)
         offset[0] = 61
         await client.request("GET", "customers", params={"size": 1})
-        assert sb.stats.token_calls == 2
-        assert sb.stats.statuses[401] == 0
+        assert sb.statistics().token_calls == 2
+        assert sb.statistics().statuses[401] == 0
 
 
 async def test_revoked_token_costs_one_reauth_for_all_callers() -> None:
@@ -66,7 +66,7 @@ async def test_revoked_token_costs_one_reauth_for_all_callers() -> None:
         await asyncio.gather(
             *(client.request("GET", "customers", params={"size": 1}) for _ in range(30))
         )
-        assert sb.stats.token_calls == 2
+        assert sb.statistics().token_calls == 2
 
 
 async def test_filters_reach_the_sandbox_and_select_the_truth() -> None:
@@ -84,7 +84,9 @@ async def test_filters_reach_the_sandbox_and_select_the_truth() -> None:
             c["customerId"] for c in sb.data.customers.values() if c["lastName"] == last
         )
         assert [c.customer_id for c in got] == expected
-        query = parse_qsl(next(r for r in sb.stats.log if r.route.endswith("/customers")).query)
+        query = parse_qsl(
+            next(r for r in sb.statistics().log if r.route.endswith("/customers")).query
+        )
         assert ("filter", f"lastName::{last}") in query
 
 
@@ -105,7 +107,7 @@ async def test_reservations_204_is_an_empty_iteration() -> None:
             "reservations", item_type=Reservation, filter=F("reservationId") == 1
         ).collect()
         assert got == []
-        assert sb.stats.statuses[204] == 1
+        assert sb.statistics().statuses[204] == 1
 
 
 async def test_sandbox_429_burst_is_retried_with_retry_after() -> None:
@@ -114,7 +116,7 @@ async def test_sandbox_429_burst_is_retried_with_retry_after() -> None:
         sb.faults.update(rate_limit_burst=2, retry_after=0)
         data = await client.request("GET", "customers", params={"size": 1})
         assert data["numberOfElements"] == 1
-        assert sb.stats.statuses[429] == 2
+        assert sb.statistics().statuses[429] == 2
         assert client.statistics().retries == 2
 
 
@@ -155,8 +157,8 @@ async def test_four_processes_share_one_token(tmp_path: Path) -> None:
         for proc in procs:
             _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
             assert proc.returncode == 0, err.decode()
-        assert sb.stats.token_calls == 1
-        assert sb.stats.per_endpoint["GET /maxxton/v2/customers"] == 80
+        assert sb.statistics().token_calls == 1
+        assert sb.statistics().per_endpoint["GET /maxxton/v2/customers"] == 80
 
 
 async def test_default_sqlite_ledger_counts_every_attempt(tmp_path: Path) -> None:
@@ -177,14 +179,14 @@ async def test_default_sqlite_ledger_counts_every_attempt(tmp_path: Path) -> Non
         finally:
             await ledger.aclose()
         assert (day.tokens, day.calls, day.retries) == (1, 2, 1)
-        assert day.total == sb.stats.requests_total
+        assert day.total == sb.statistics().requests_total
 
 
 @pytest.mark.parametrize("transport", ["form", "query"])
 async def test_both_auth_transports_are_accepted(transport: str) -> None:
     async with Sandbox(seed=3) as sb, client_for(sb, auth_transport=transport) as client:
         await client.request("GET", "customers", params={"size": 1})
-        assert sb.stats.token_calls == 1
+        assert sb.statistics().token_calls == 1
 
 
 async def test_a_one_second_token_never_loops() -> None:
@@ -192,5 +194,5 @@ async def test_a_one_second_token_never_loops() -> None:
         for _ in range(5):
             await client.request("GET", "customers", params={"size": 1})
         # A 1 s token with a 10% margin is reused across calls made within ~0.9 s.
-        assert 1 <= sb.stats.token_calls <= 6
-        assert sb.stats.per_endpoint["GET /maxxton/v2/customers"] == 5
+        assert 1 <= sb.statistics().token_calls <= 6
+        assert sb.statistics().per_endpoint["GET /maxxton/v2/customers"] == 5

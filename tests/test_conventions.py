@@ -68,7 +68,7 @@ async def test_with_options_changes_one_call_and_shares_the_rest() -> None:
         sb.faults.update(fail_next=1, fail_status=503)
         await client.customers.list(size=1)  # the client's own policy retries
         stats = client.statistics()
-        assert stats.requests_sent == sb.stats.requests_total  # one set of statistics
+        assert stats.requests_sent == sb.statistics().requests_total  # one set of statistics
         assert impatient.limiter is client.limiter  # one cap
         await impatient.aclose()  # a view: closing it leaves the client open
         assert not client.is_closed
@@ -167,7 +167,7 @@ async def test_opentelemetry_spans_and_metrics() -> None:
         await asyncio.gather(*(client.request("GET", "customers") for _ in range(5)))
         sent = client.statistics().requests_sent
     spans = exporter.get_finished_spans()
-    assert len(spans) == sent == sb.stats.requests_total
+    assert len(spans) == sent == sb.statistics().requests_total
     api = [s for s in spans if s.attributes["url.full"].endswith("/maxxton/v2/customers")]
     assert all(s.name == "GET" and s.kind.name == "CLIENT" for s in api)
     assert {s.attributes["http.response.status_code"] for s in api} == {200, 429}

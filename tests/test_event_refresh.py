@@ -94,8 +94,8 @@ async def test_additions_and_allotments_are_refreshed_in_batches(sb: Sandbox) ->
     assert set(groups[("ALLOTMENT_EVENT", "ACCOMMODATIONTYPE")].entities) == set(types)
     # One call per endpoint for the whole group, with the guide's filter.
     for route in (ADDITIONS_AT, ADDITIONS_OFFER, ALLOTMENTS):
-        assert sb.stats.per_endpoint[route] == 1
-    (call,) = sb.stats.requests_to(ALLOTMENTS)
+        assert sb.statistics().per_endpoint[route] == 1
+    (call,) = sb.statistics().requests_to(ALLOTMENTS)
     flt = urllib.parse.parse_qs(call.query)["filter"][0]
     assert flt == "resourceId:[" + ",".join(map(str, types)) + "]"
 
@@ -121,7 +121,7 @@ async def test_per_id_refresh_is_opt_in_and_costed_first(
         _events(sb, *items)
         (batch,) = [b async for b in plain.batches()]
         assert all(not c.refreshed and c.spec is None for c in batch.changes)
-        assert sb.stats.per_endpoint[ADDON] == 0  # nothing per id without opting in
+        assert sb.statistics().per_endpoint[ADDON] == 0  # nothing per id without opting in
 
         opted = EventSync(client, MemoryCheckpointStore(), per_id=True)
         await opted.store.put(opted.name, batch.position - len(items))
@@ -130,7 +130,7 @@ async def test_per_id_refresh_is_opt_in_and_costed_first(
     addon = again.by_type("ADDON_EVENT")[0]
     assert addon.planned_calls == 4  # stated before it ran ...
     assert any("one call per id: 4 calls" in r.getMessage() for r in caplog.records)
-    assert sb.stats.per_endpoint[ADDON] == 4  # ... and what it cost
+    assert sb.statistics().per_endpoint[ADDON] == 4  # ... and what it cost
     assert set(addon.entities) == set(addons)
     assert addon.removed == [missing]  # 404 for that id: gone
     implies = {c.entity_type: c for c in again.by_type("IMPLY_EVENT")}
@@ -139,7 +139,7 @@ async def test_per_id_refresh_is_opt_in_and_costed_first(
     assert again.by_type("RATE_EVENT")[0].entities[rid]
     assert again.by_type("RENTABILITY_EVENT")[0].entities[rid]["resourceId"] == rid
     assert again.by_type("RESERVABILITY_EVENT")[0].entities[unit]["unitId"] == unit
-    assert sb.stats.per_endpoint["GET /maxxton/v2/accommodationtype/{resourceId}/rates"] == 1
+    assert sb.statistics().per_endpoint["GET /maxxton/v2/accommodationtype/{resourceId}/rates"] == 1
 
 
 async def test_a_refused_group_is_reported_and_the_others_go_on(sb: Sandbox) -> None:
@@ -169,7 +169,7 @@ async def test_a_refused_group_is_reported_and_the_others_go_on(sb: Sandbox) -> 
     assert reservations.refreshed
     assert res_id in reservations.entities
     assert {c.event_type for c in batch.failed} == {"ALLOTMENT_EVENT", "OFFER_EVENT"}
-    assert sync.stats.failed_groups == 2
+    assert sync.statistics().failed_groups == 2
 
 
 async def test_namespaces_read_additions_and_allotments(sb: Sandbox) -> None:

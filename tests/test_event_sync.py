@@ -45,7 +45,7 @@ def client_for(sb: Sandbox) -> MaxxtonClient:
 
 
 def refresh_calls_at_server(sb: Sandbox) -> int:
-    return sum(n for route, n in sb.stats.per_endpoint.items() if route in REFRESH_ROUTES)
+    return sum(n for route, n in sb.statistics().per_endpoint.items() if route in REFRESH_ROUTES)
 
 
 def ev(
@@ -165,13 +165,13 @@ async def test_batching_costs_at_most_a_tenth_of_per_event_refresh(sb: Sandbox) 
         async for batch in sync.batches():
             events += len(batch.events)
     assert events == len(sb.data.events) == 1000
-    per_event = sync.stats.per_event_calls
+    per_event = sync.statistics().per_event_calls
     at_server = refresh_calls_at_server(sb)
     assert per_event > 400  # one GET per event of a refreshable type
-    assert at_server == sync.stats.refresh_calls
+    assert at_server == sync.statistics().refresh_calls
     assert at_server * 10 <= per_event
-    assert sync.stats.calls_saved == per_event - at_server
-    assert sb.stats.per_endpoint[f"GET {EVENTS_PATH}"] == sync.stats.event_calls == 2
+    assert sync.statistics().calls_saved == per_event - at_server
+    assert sb.statistics().per_endpoint[f"GET {EVENTS_PATH}"] == sync.statistics().event_calls == 2
 
 
 async def test_run_polls_until_stopped_and_commits(sb: Sandbox) -> None:

@@ -462,7 +462,7 @@ async def test_event_sync_run_ends_on_refused_credentials(
                 # Without the bound this would poll forever; max_passes is the backstop.
                 await sync.run(lambda batch: None, interval=0, max_passes=50)
     assert server.auth_calls <= 3
-    assert sync.stats.passes < 50
+    assert sync.statistics().passes < 50
 
 
 def test_cli_events_sync_once_exits_non_zero_after_a_failed_pass(

@@ -84,8 +84,8 @@ async def test_four_processes_share_the_cap_and_the_token(redis_prefix: tuple[st
             for _ in range(4)
         ]
         try:
-            await wait_until(lambda: sb.stats.in_flight >= 15, 30, "15 calls held")
-            reached = sb.stats.in_flight
+            await wait_until(lambda: sb.statistics().in_flight >= 15, 30, "15 calls held")
+            reached = sb.statistics().in_flight
             for proc in procs:  # each says so once Redis has all its 60 calls' demand
                 assert proc.stdout is not None
                 line = await asyncio.wait_for(proc.stdout.readline(), 30)
@@ -94,7 +94,7 @@ async def test_four_processes_share_the_cap_and_the_token(redis_prefix: tuple[st
             probe = RedisLimiter(url, permits=15, key=prefix + ":limiter", lease=10)
             fleet_held = await probe.held_globally()
             await probe.aclose()
-            beyond = sb.stats.in_flight
+            beyond = sb.statistics().in_flight
         finally:
             sb.faults.hold = None
             hold.set()
@@ -102,8 +102,8 @@ async def test_four_processes_share_the_cap_and_the_token(redis_prefix: tuple[st
         for proc, (_, err) in zip(procs, outputs, strict=True):
             assert proc.returncode == 0, err.decode()
         assert reached == beyond == fleet_held == 15
-        assert sb.stats.peak_in_flight == 15
-        assert sb.stats.rejected_in_flight == 0  # no 16th call ever reached the server
-        assert sb.stats.per_endpoint["GET /maxxton/v2/customers"] == 240
-        assert sb.stats.token_calls == 1  # the minter's; the workers shared it
+        assert sb.statistics().peak_in_flight == 15
+        assert sb.statistics().rejected_in_flight == 0  # no 16th call ever reached the server
+        assert sb.statistics().per_endpoint["GET /maxxton/v2/customers"] == 240
+        assert sb.statistics().token_calls == 1  # the minter's; the workers shared it
         assert sum(int(out.decode().split()[-1]) for out, _ in outputs) == 0

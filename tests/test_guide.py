@@ -118,11 +118,11 @@ async def test_unknown_move_needs_an_override_and_the_server_judges(
     res_id = _with_status(sb, "DEFINITIVE")
     with pytest.raises(IllegalTransitionError):
         await client.reservations.update_status(res_id, "EXPIRE", current=21)
-    assert sb.stats.per_endpoint[PUT] == 0
+    assert sb.statistics().per_endpoint[PUT] == 0
     with pytest.raises(BadRequestError):
         await client.reservations.update_status(res_id, "EXPIRE", override=True)
-    assert sb.stats.per_endpoint[PUT] == 1  # sent once, refused by the server
-    (seen,) = sb.stats.requests_to(PUT)
+    assert sb.statistics().per_endpoint[PUT] == 1  # sent once, refused by the server
+    (seen,) = sb.statistics().requests_to(PUT)
     assert seen.status == 400
 
 
@@ -187,7 +187,7 @@ async def test_nested_filter_is_refused_before_the_wire(sb: Sandbox, client: Max
         await client.customers.list(filter="mailAddress.city:Ede")
     with pytest.raises(ValueError, match="nested"):
         await client.customers.list(filter=F("mailAddress.city") == "Ede")
-    assert sb.stats.per_endpoint[LIST] == 0
+    assert sb.statistics().per_endpoint[LIST] == 0
     page = await client.customers.list(filter=F("lastName").contains("a"), size=5)
     assert page.content
 

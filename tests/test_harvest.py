@@ -49,13 +49,15 @@ def client_for(sb: Sandbox, **kwargs: object) -> MaxxtonClient:
 
 def availability_calls(sb: Sandbox) -> int:
     """Availability calls of either mode the sandbox served."""
-    return len(sb.stats.requests_to(AVAIL_ROUTE)) + len(sb.stats.requests_to(PORTFOLIO_ROUTE))
+    return len(sb.statistics().requests_to(AVAIL_ROUTE)) + len(
+        sb.statistics().requests_to(PORTFOLIO_ROUTE)
+    )
 
 
 def fetched_chunks(sb: Sandbox) -> Counter[tuple[int, str, str]]:
     """(resourceId, from, to) of every per-type availability call the sandbox logged."""
     out: Counter[tuple[int, str, str]] = Counter()
-    for r in sb.stats.requests_to(AVAIL_ROUTE):
+    for r in sb.statistics().requests_to(AVAIL_ROUTE):
         q = urllib.parse.parse_qs(r.query)
         out[(int(q["resourceId"][0]), q["arrivalDateFrom"][0], q["arrivalDateTo"][0])] += 1
     return out
@@ -170,7 +172,7 @@ async def test_harvest_fetches_each_chunk_once_and_matches_the_truth(
         index = SQLitePriceIndex(tmp_path / "prices.sqlite")
         result = await job.run(index)
         stays = await index.stays()
-        stats = await index.stats()
+        stats = await index.statistics()
         await index.aclose()
     fetched = fetched_chunks(sb)
     expected = {
@@ -298,10 +300,10 @@ async def test_backpressure_bounds_what_is_held(sb: Sandbox) -> None:
                 consumed += 1
                 records += len(result.records)
                 # Fetched (or in flight) but not yet consumed never exceeds the bound.
-                assert len(sb.stats.requests_to(AVAIL_ROUTE)) - consumed <= bound
+                assert len(sb.statistics().requests_to(AVAIL_ROUTE)) - consumed <= bound
                 # A slow consumer, in real time: the fetchers on loopback must get ahead of it.
                 await asyncio.sleep(0.001)
-    stats = job.stats
+    stats = job.statistics()
     assert consumed == the_plan.calls
     assert stats.peak_queued <= queue_size
     assert stats.peak_held_chunks <= bound
@@ -326,7 +328,7 @@ async def test_hard_budget_refuses_before_any_availability_call(sb: Sandbox) -> 
         job = make(client, sb, resource_ids=ids)
         with pytest.raises(BudgetExceededError, match="refused before starting"):
             await job.run(CallbackSink(lambda c, r: None, checkpoint=MemoryCheckpointStore()))
-    assert sb.stats.requests_total == 0
+    assert sb.statistics().requests_total == 0
 
 
 async def test_failing_chunks_are_collected_by_default_and_fail_fast_stops(sb: Sandbox) -> None:
@@ -377,13 +379,13 @@ async def test_portfolio_harvest_costs_one_call_per_window_and_matches_the_truth
         job = make(client, sb)  # 90 days: 3 windows
         assert job.mode == "portfolio"
         the_plan = await job.plan()
-        assert sb.stats.requests_total == 0  # the plan sent nothing
+        assert sb.statistics().requests_total == 0  # the plan sent nothing
         index = SQLitePriceIndex(tmp_path / "prices.sqlite")
         result = await job.run(index)
         stays = await index.stays()
         await index.aclose()
     assert the_plan.calls == result.plan.calls == 3
-    assert len(sb.stats.requests_to(PORTFOLIO_ROUTE)) == 3
+    assert len(sb.statistics().requests_to(PORTFOLIO_ROUTE)) == 3
     assert fetched_chunks(sb) == Counter()  # no per-type call
     assert result.calls == result.plan.calls + 1  # + the token call: within windows + 3
     want = truth(sb, job.arrival_from, job.arrival_to, DURATIONS)

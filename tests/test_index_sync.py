@@ -111,7 +111,9 @@ async def content(index: PriceIndex) -> dict[tuple[int, dt.date, int], tuple[flo
 
 
 def availability_calls(sb: Sandbox) -> int:
-    return sum(len(sb.stats.requests_to(f"{m} {AVAILABILITY_PATH}")) for m in ("GET", "POST"))
+    return sum(
+        len(sb.statistics().requests_to(f"{m} {AVAILABILITY_PATH}")) for m in ("GET", "POST")
+    )
 
 
 # -- full harvests ------------------------------------------------------------------------
@@ -135,7 +137,7 @@ async def test_full_harvest_in_each_mode_equals_the_truth_at_the_planned_calls(
     got = await content(index)
     assert got.keys() == want.keys()  # no loss, no duplicate (keys are unique)
     assert got == want
-    stats = await index.stats()
+    stats = await index.statistics()
     assert stats.stays == len(want) == result.records
 
 
@@ -189,7 +191,7 @@ async def test_after_changes_one_pass_makes_the_index_equal_a_fresh_harvest(
         booked = await book_the_last_unit(client, sb)
         sb.reset_stats()
         second = await sync.sync_once()
-        served = sb.stats.requests_total
+        served = sb.statistics().requests_total
         served_availability = availability_calls(sb)
         after = await content(index)
 
@@ -234,7 +236,7 @@ async def test_one_changed_type_is_refetched_alone(sb: Sandbox, tmp_path: Path) 
     await index.aclose()
     assert the_pass.changed == (rid,)
     assert the_pass.mode == "per-type"
-    assert len(sb.stats.requests_to(f"GET {AVAILABILITY_PATH}")) == 2  # one per window
+    assert len(sb.statistics().requests_to(f"GET {AVAILABILITY_PATH}")) == 2  # one per window
     assert quiet.mode is None
     assert quiet.events == 0
     assert quiet.calls == 1
@@ -308,7 +310,7 @@ async def test_max_age_forces_a_full_refresh(sb: Sandbox, tmp_path: Path) -> Non
     assert due.full
     assert due.mode == "portfolio"
     assert due.changed == ()
-    assert len(sb.stats.requests_to(f"POST {AVAILABILITY_PATH}")) == 2
+    assert len(sb.statistics().requests_to(f"POST {AVAILABILITY_PATH}")) == 2
 
 
 # -- implied costs and query helpers ------------------------------------------------------
@@ -321,7 +323,7 @@ async def test_implied_costs_are_stored_and_returned_by_the_query_helpers(
     async with client_for(sb) as client:
         result = await make(client, sb, implies=True).run(index)
     assert result.plan.calls == 4  # 2 windows x (availability + implies)
-    assert len(sb.stats.requests_to(f"POST {IMPLIES_PATH}")) == 2
+    assert len(sb.statistics().requests_to(f"POST {IMPLIES_PATH}")) == 2
     want = truth(sb)
     start = sb.data.start_date
     cheapest = await index.cheapest(start, start + dt.timedelta(days=DAYS - 1), 7)
@@ -354,7 +356,7 @@ async def test_implied_costs_are_stored_and_returned_by_the_query_helpers(
     ages = await index.data_age()
     assert {a.resource_id for a in ages} == {k[0] for k in want}
     assert all(a.stays > 0 and a.oldest <= a.newest for a in ages)
-    assert (await index.stats()).implied_costs == 3 * len(want)
+    assert (await index.statistics()).implied_costs == 3 * len(want)
 
 
 async def test_an_imply_event_refreshes_the_mandatory_costs(sb: Sandbox, tmp_path: Path) -> None:
@@ -448,7 +450,7 @@ async def test_a_forced_full_pass_and_a_subset_of_types(sb: Sandbox, tmp_path: P
     assert one.chunks == 2
     assert forced.full
     assert forced.mode == "per-type"
-    assert forced.chunks == 4 == len(sb.stats.requests_to(f"GET {AVAILABILITY_PATH}"))
+    assert forced.chunks == 4 == len(sb.statistics().requests_to(f"GET {AVAILABILITY_PATH}"))
 
 
 async def test_bookings_and_cancellations_reach_the_index(

@@ -217,9 +217,9 @@ async def test_processes_share_what_the_foreign_load_leaves(
                 assert w.stdout is not None
                 line = await asyncio.wait_for(w.stdout.readline(), 60)
                 assert json.loads(line)["warm"] == warm, line
-            warm_total = sb.stats.requests_total
-            warm_refused = sb.stats.rejected_in_flight
-            sb.stats.reset()
+            warm_total = sb.statistics().requests_total
+            warm_refused = sb.statistics().rejected_in_flight
+            sb.statistics().reset()
             for w in workers:
                 assert w.stdin is not None
                 w.stdin.write(b"go\n")
@@ -230,9 +230,9 @@ async def test_processes_share_what_the_foreign_load_leaves(
                 if w.returncode is None:
                     w.kill()
                     await w.wait()
-        total = sb.stats.requests_total
-        refused = sb.stats.rejected_in_flight
-        peak = sb.stats.peak_in_flight
+        total = sb.statistics().requests_total
+        refused = sb.statistics().rejected_in_flight
+        peak = sb.statistics().peak_in_flight
     assert all(r["failed"] == 0 for r in results), results
     sent = sum(r["sent"] for r in results)
     assert sent == total  # every request the server saw was one of ours, counted by us

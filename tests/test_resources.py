@@ -1,7 +1,7 @@
 """Resource namespaces against the sandbox (a real aiohttp server on loopback).
 
 The sandbox's dataset (``sb.data``) is the truth every answer is compared with; its request
-log (``sb.stats``) shows what reached the wire.
+log (``sb.statistics()``) shows what reached the wire.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def resource(client: MaxxtonClient, ns: Ns) -> ListResource[Any]:
 
 
 def queries(sb: Sandbox, route: str) -> list[dict[str, list[str]]]:
-    return [urllib.parse.parse_qs(r.query) for r in sb.stats.requests_to(route)]
+    return [urllib.parse.parse_qs(r.query) for r in sb.statistics().requests_to(route)]
 
 
 @pytest.mark.parametrize("ns", NAMESPACES, ids=lambda n: n.attr)
@@ -154,7 +154,7 @@ async def test_list_empty_result_is_an_empty_page(
     assert page.content == []
     assert page.total_elements == 0
     assert page.is_last
-    statuses = [r.status for r in sb.stats.requests_to(f"GET /maxxton/v2/{ns.path}")]
+    statuses = [r.status for r in sb.statistics().requests_to(f"GET /maxxton/v2/{ns.path}")]
     # Reservations and distribution channels answer 204 with no body (reference); the others
     # an empty envelope. Both read as the same empty page.
     assert statuses == [204 if ns.no_content else 200]
@@ -235,7 +235,7 @@ async def test_get_many_follows_pages_inside_a_chunk() -> None:
 
 async def test_get_many_of_nothing_sends_nothing(sb: Sandbox, client: MaxxtonClient) -> None:
     assert await client.units.get_many([]) == []
-    assert sb.stats.requests_total == 0
+    assert sb.statistics().requests_total == 0
 
 
 @pytest.mark.parametrize("ns", NAMESPACES, ids=lambda n: n.attr)
@@ -340,7 +340,9 @@ async def test_availability_matches_the_sandbox_truth(
     truth = availability_truth(sb, first, last)
     assert len(truth) > 10
     assert records == truth
-    assert sb.stats.per_endpoint[f"{method} /maxxton/v2/accommodationtypes/availability"] == 1
+    assert (
+        sb.statistics().per_endpoint[f"{method} /maxxton/v2/accommodationtypes/availability"] == 1
+    )
     if method == "GET":
         (q,) = queries(sb, "GET /maxxton/v2/accommodationtypes/availability")
         assert q["arrivalDateFrom"] == [first.isoformat()]
@@ -393,7 +395,7 @@ async def test_availability_rejects_bad_input_before_the_wire(
         await client.availability.get(arrival_from=day, arrival_to=day - dt.timedelta(days=1))
     with pytest.raises(ValueError, match="method"):
         await client.availability.get(arrival_from=day, arrival_to=day, method="PATCH")  # type: ignore[arg-type]
-    assert sb.stats.requests_total == 0
+    assert sb.statistics().requests_total == 0
 
 
 async def test_availability_post_is_retried_as_read_only(
@@ -404,7 +406,7 @@ async def test_availability_post_is_retried_as_read_only(
     day = sb.data.start_date
     records = await client.availability.get(arrival_from=day, arrival_to=day, method="POST")
     assert records == availability_truth(sb, day, day)
-    assert sb.stats.per_endpoint["POST /maxxton/v2/accommodationtypes/availability"] == 2
+    assert sb.statistics().per_endpoint["POST /maxxton/v2/accommodationtypes/availability"] == 2
 
 
 # -- search ---------------------------------------------------------------------------------
@@ -473,4 +475,4 @@ async def test_arrival_range_over_30_days_is_refused_before_the_wire(
     request.number_of_days_in_result = 31  # structs are mutable: checked again on send
     with pytest.raises(ValueError, match="30"):
         await client.search.arrival_range(request)
-    assert sb.stats.requests_total == 0  # not even the token call
+    assert sb.statistics().requests_total == 0  # not even the token call

@@ -112,9 +112,18 @@ def test_statistics_is_the_one_name_for_counters() -> None:
 
     client = MaxxtonClient("a", "b", "c", ledger=MemoryLedger())
     sync = EventSync(client, MemoryCheckpointStore())
-    assert sync.statistics() is sync.stats
     harvest = Harvest(
         client, arrival_from=dt.date(2027, 1, 1), arrival_to=dt.date(2027, 1, 31), durations=[7]
     )
-    assert harvest.statistics() is harvest.stats
+    assert sync.statistics().passes == 0
+    assert harvest.statistics().peak_held_chunks == 0
     assert client.statistics().requests_sent == 0
+    # One name for counters everywhere: no ``stats`` beside ``statistics()``.
+    from maxxton_async import IndexSync, PostgresPriceIndex, SQLitePriceIndex
+    from maxxton_async.sandbox import Sandbox
+
+    for cls in (EventSync, Harvest, IndexSync, SQLitePriceIndex, PostgresPriceIndex, Sandbox):
+        assert callable(getattr(cls, "statistics", None)), cls
+        assert not hasattr(cls, "stats"), cls
+    assert not hasattr(sync, "stats")
+    assert not hasattr(harvest, "stats")

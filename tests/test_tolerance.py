@@ -206,7 +206,7 @@ async def test_an_event_batch_goes_on_and_moves_past_the_odd_event() -> None:
     (reservations,) = batch.by_type("RESERVATION_EVENT")
     assert rid in reservations.entities  # the good events were refreshed as usual
     assert batch.by_type("BRAND_NEW_EVENT")[0].ids == [rid]  # reported, not refreshed
-    assert sync.stats.set_aside == 1
-    assert sync.stats.repaired == 1
+    assert sync.statistics().set_aside == 1
+    assert sync.statistics().repaired == 1
     assert report.set_aside == 1
     assert report.repaired == 1

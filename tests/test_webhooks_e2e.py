@@ -52,7 +52,9 @@ async def test_status_change_is_delivered_verified_and_typed() -> None:
         res_id = optional_reservation(sb)
         await confirm(sb, res_id)
         await sb.wait_webhooks()
-        (delivery,) = [d for d in sb.stats.webhooks if d.type.startswith("reservation.status")]
+        (delivery,) = [
+            d for d in sb.statistics().webhooks if d.type.startswith("reservation.status")
+        ]
         assert (delivery.delivered, delivery.status, delivery.attempts) == (True, 200, 1)
     (note,) = got
     assert note.event_type is WebhookEventType.STATUS_CHANGE
@@ -72,7 +74,7 @@ async def test_wrong_secret_is_refused_and_never_dispatched() -> None:
         sb.register_webhook(url, SECRET)
         await confirm(sb, optional_reservation(sb))
         await sb.wait_webhooks()
-        (delivery,) = list(sb.stats.webhooks)
+        (delivery,) = list(sb.statistics().webhooks)
         assert delivery.status == 401
         assert not delivery.delivered
     assert got == []
@@ -92,7 +94,7 @@ async def test_failing_handler_answers_5xx_so_the_sender_retries() -> None:
         sb.register_webhook(url, SECRET)
         await confirm(sb, optional_reservation(sb))
         await sb.wait_webhooks()
-        (delivery,) = list(sb.stats.webhooks)
+        (delivery,) = list(sb.statistics().webhooks)
         # Nothing accepted was lost: the first answer was a 5xx, the redelivery succeeded.
         assert (delivery.delivered, delivery.status, delivery.attempts) == (True, 200, 2)
     assert calls == 2
@@ -170,7 +172,9 @@ async def _deliver_twice(basic: BasicAuth | None, oauth: OAuth2Tokens | None) ->
         )
         await confirm(sb, optional_reservation(sb))
         await sb.wait_webhooks()
-        (delivery,) = [d for d in sb.stats.webhooks if d.type.startswith("reservation.status")]
+        (delivery,) = [
+            d for d in sb.statistics().webhooks if d.type.startswith("reservation.status")
+        ]
         assert (delivery.delivered, delivery.status) == (True, 200)
         # The same delivery again (a replay): dropped by the guard, the handler not called.
         body = msgspec.json.encode(

@@ -147,16 +147,16 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     on_progress=on_progress,
                 )
                 result = await job.run(index)
-            index_stats = await index.stats()
+            index_stats = await index.statistics()
             harvest_calls_at_server = _availability_calls(sb)
             # The progress bar counts every call the harvest sent (result.calls): the
             # availability calls of the plan, plus the token call and the listing of the
             # accommodation types (if the mode needed one). The report names both, so the
             # figures agree.
             harvest_other_calls = {
-                "token": sb.stats.token_calls,
+                "token": sb.statistics().token_calls,
                 "accommodationTypeList": len(
-                    sb.stats.requests_to("GET /maxxton/v2/accommodationtypes")
+                    sb.statistics().requests_to("GET /maxxton/v2/accommodationtypes")
                 ),
             }
             # The index sync starts where the feed is now: the harvest above is today's job,
@@ -177,7 +177,7 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         seen.update((change.event_type, i) for i in change.merged.values())
                         removed.update(change.removed)
                 position = await sync.position()
-                sync_stats = sync.stats
+                sync_stats = sync.statistics()
             sync_elapsed = time.monotonic() - started
 
             before = _availability_calls(sb)
@@ -191,7 +191,7 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             days = await client.usage.history(1)
             snapshot = await client.usage.snapshot()
         today = days[-1]
-        server = sb.stats
+        server = sb.statistics()
         report: dict[str, Any] = {
             "sandbox": {"baseUrl": sb.base_url, "seed": args.seed},
             "harvest": {
@@ -237,7 +237,7 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "stays": index_pass.stays,
                 "calls": index_pass.calls,
                 "availabilityCalls": index_refresh_calls,
-                "eventCalls": index_sync.stats.calls - index_refresh_calls,
+                "eventCalls": index_sync.statistics().calls - index_refresh_calls,
                 "checkpoint": index_pass.position,
                 "matchesSandbox": index_matches,
                 "nightlyPerTypeCalls": result.plan.full_calls("per-type", _types(sb)),
@@ -273,7 +273,7 @@ async def demo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 def _availability_calls(sb: Sandbox) -> int:
     return sum(
-        len(sb.stats.requests_to(f"{method} /maxxton/v2/accommodationtypes/availability"))
+        len(sb.statistics().requests_to(f"{method} /maxxton/v2/accommodationtypes/availability"))
         for method in ("GET", "POST")
     )
 

@@ -196,7 +196,7 @@ async def _run(args: argparse.Namespace) -> int:
                 async with contextlib.aclosing(sync.batches()) as pass_:
                     async for batch in pass_:
                         handle(batch)
-                stats = sync.stats
+                stats = sync.statistics()
             else:
                 stats = await sync.run(handle, interval=args.interval)
         finally:

@@ -7,7 +7,7 @@ signed webhooks; plus fault knobs and counters::
 
     async with Sandbox(seed=1, latency=0.02) as sb:
         ...  # call sb.base_url with sb.client_id / sb.client_secret / sb.scope
-        assert sb.stats.peak_in_flight <= 15
+        assert sb.statistics().peak_in_flight <= 15
 """
 
 from ._app import ADMIN_PREFIX, API_PREFIX, make_app

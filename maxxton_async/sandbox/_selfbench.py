@@ -72,7 +72,7 @@ async def measure(
         )
         out, _ = await asyncio.wait_for(proc.communicate(), duration + 60)
         result: dict[str, float] = json.loads(out)
-        result["server_requests"] = sb.stats.requests_total
+        result["server_requests"] = sb.statistics().requests_total
         return result
 
 

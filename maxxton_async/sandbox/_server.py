@@ -167,9 +167,8 @@ class Sandbox:
         """The live fault knobs."""
         return self.state.faults
 
-    @property
-    def stats(self) -> SandboxStats:
-        """The live counters and request log."""
+    def statistics(self) -> SandboxStats:
+        """The live counters and request log (what the server saw)."""
         return self.state.stats
 
     def client(self, **options: Any) -> MaxxtonClient:

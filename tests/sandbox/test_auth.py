@@ -69,7 +69,7 @@ async def test_refused_credentials_500_as_the_guide_documents(
         body = await resp.json()
         assert body["status"] == 500
         assert body["message"] == "Error occurred while processing"
-    assert sb.stats.token_calls == 1
+    assert sb.statistics().token_calls == 1
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ async def _refused_401(sb: Sandbox, http: aiohttp.ClientSession, change: dict[st
             "error": "invalid_client",
             "error_description": "Bad client credentials",
         }
-    assert sb.stats.token_calls == 1
+    assert sb.statistics().token_calls == 1
 
 
 async def test_missing_and_unknown_token_401(http: aiohttp.ClientSession) -> None:

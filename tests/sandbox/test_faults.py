@@ -40,7 +40,7 @@ async def test_latency_is_applied(
 ) -> None:
     sb.faults.update(latency=0.001)
     assert await _status(http, auth) == 200
-    assert sb.stats.faults["latency"] == 1
+    assert sb.statistics().faults["latency"] == 1
 
 
 async def test_error_rate_is_seeded(
@@ -66,7 +66,7 @@ async def test_rate_limit_burst(
             assert resp.status == 429
             assert resp.headers["Retry-After"] == "7"
     assert await _status(http, auth) == 200
-    assert sb.stats.faults["rate_limit"] == 2
+    assert sb.statistics().faults["rate_limit"] == 2
 
 
 async def test_fail_next_with_status(
@@ -91,9 +91,9 @@ async def test_drop_closes_without_response(sb: Sandbox, auth: dict[str, str]) -
         # A GET is resent once by aiohttp itself: the server sees both attempts.
         sb.faults.update(drop_next=1)
         assert await _status(http, auth) == 200
-    assert sb.stats.faults["drop"] == 1
-    assert sb.stats.requests_total == 2
-    assert sb.stats.statuses[0] == 1  # logged with status 0: no response
+    assert sb.statistics().faults["drop"] == 1
+    assert sb.statistics().requests_total == 2
+    assert sb.statistics().statuses[0] == 1  # logged with status 0: no response
 
 
 async def test_drop_after_handler_loses_the_answer_not_the_effect(
@@ -134,7 +134,7 @@ async def test_slow_body_arrives_whole(
         assert int(resp.headers["Content-Length"]) == len(normal)
         chunks = [c async for c in resp.content.iter_chunked(100)]
     assert b"".join(chunks) == normal
-    assert sb.stats.faults["slow"] == 1
+    assert sb.statistics().faults["slow"] == 1
 
 
 async def test_faults_via_admin_endpoint(
@@ -151,7 +151,7 @@ async def test_faults_via_admin_endpoint(
     assert await _status(http, auth) == 401
     async with http.post("/_sandbox/reset", json={"faults": True}) as resp:
         assert resp.status == 200
-    assert sb.stats.requests_total == 0
+    assert sb.statistics().requests_total == 0
     assert not sb.faults.active
 
 

@@ -36,7 +36,7 @@ async def test_sixteenth_concurrent_call_is_refused(
 
     tasks = [asyncio.create_task(call()) for _ in range(16)]
     await _until(
-        lambda: sb.stats.rejected_in_flight == 1 and sb.stats.in_flight == 15,
+        lambda: sb.statistics().rejected_in_flight == 1 and sb.statistics().in_flight == 15,
         "15 held and 1 refused",
     )
     hold.set()
@@ -44,9 +44,9 @@ async def test_sixteenth_concurrent_call_is_refused(
     statuses = sorted(s for s, _ in results)
     assert statuses == [200] * 15 + [429]
     assert [ra for s, ra in results if s == 429] == ["1"]
-    assert sb.stats.peak_in_flight == 15
-    assert sb.stats.requests_total == 16
-    assert sb.stats.statuses[429] == 1
+    assert sb.statistics().peak_in_flight == 15
+    assert sb.statistics().requests_total == 16
+    assert sb.statistics().statuses[429] == 1
 
 
 async def test_authenticate_counts_toward_the_cap(
@@ -68,11 +68,11 @@ async def test_authenticate_counts_toward_the_cap(
                 return resp.status
 
         tasks = [asyncio.create_task(login()) for _ in range(3)]
-        await _until(lambda: sb.stats.rejected_in_flight == 1, "one refused login")
+        await _until(lambda: sb.statistics().rejected_in_flight == 1, "one refused login")
         hold.set()
         assert sorted(await asyncio.gather(*tasks)) == [200, 200, 429]
-        assert sb.stats.token_calls == 3
-        assert sb.stats.per_endpoint["POST /maxxton/v2/authenticate"] == 3
+        assert sb.statistics().token_calls == 3
+        assert sb.statistics().per_endpoint["POST /maxxton/v2/authenticate"] == 3
 
 
 async def test_log_records_exactly_what_was_received(
@@ -83,7 +83,7 @@ async def test_log_records_exactly_what_was_received(
     url = URL(f"{sb.base_url}{API}/customers?{raw}", encoded=True)
     async with http.get(url, headers=auth) as resp:
         assert resp.status == 200
-    (rec,) = sb.stats.requests_to("GET /maxxton/v2/customers")
+    (rec,) = sb.statistics().requests_to("GET /maxxton/v2/customers")
     assert rec.query == raw
     assert rec.status == 200
     assert rec.method == "GET"

@@ -27,7 +27,7 @@ async def test_fixture_factory(small: Sandbox) -> None:
             f"{API}/locations", headers={"Authorization": f"Bearer {token}"}
         ) as resp:
             assert resp.status == 200
-    assert small.stats.token_calls == 1
+    assert small.statistics().token_calls == 1
 
 
 async def test_named_fixture(other_sandbox: Sandbox) -> None:
@@ -86,7 +86,7 @@ async def test_sandbox_client_counts_in_memory_never_in_the_default_ledger(
         assert isinstance(client.usage.ledger, MemoryLedger)
         assert client.base_url == sb.base_url
         assert (await client.usage.snapshot()).today == 2  # the token and the page
-    assert sb.stats.token_calls == 1
+    assert sb.statistics().token_calls == 1
     assert not (tmp_path / "cache").exists()
 
 

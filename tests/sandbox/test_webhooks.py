@@ -94,7 +94,7 @@ async def test_status_change_is_delivered_signed(
     assert container["data"]["reservation"]["reservationId"] == res_id
     assert container["data"]["reservation"]["statusValue"] == "CHECKED_IN"
     assert {"notificationId", "eventOccurred", "sentDate"} <= container.keys()
-    (delivery,) = sb.stats.webhooks
+    (delivery,) = sb.statistics().webhooks
     assert delivery.delivered
     assert delivery.attempts == 1
 
@@ -108,12 +108,12 @@ async def test_retry_on_5xx_is_bounded(
         assert resp.status == 200
     await sb.wait_webhooks()
     assert len(receiver.received) == 2
-    (delivery,) = sb.stats.webhooks
+    (delivery,) = sb.statistics().webhooks
     assert (delivery.attempts, delivery.status, delivery.delivered) == (2, 204, True)
     receiver.fail = 10
     sb.mutate(16)  # one RESERVATION_EVENT with a status change among them
     await sb.wait_webhooks()
-    last = sb.stats.webhooks[-1]
+    last = sb.statistics().webhooks[-1]
     assert last.attempts == sb.state.webhooks.max_attempts
     assert not last.delivered
 
@@ -170,7 +170,7 @@ async def test_stay_period_and_bill_changes_reach_an_sdk_receiver(sb: Sandbox) -
         await runner.cleanup()
     changed = [e["entityId"] for e in events if e["eventType"] == "RESERVATION_EVENT"]
     assert len(changed) == 3
-    deliveries = list(sb.stats.webhooks)
+    deliveries = list(sb.statistics().webhooks)
     assert sorted(d.type for d in deliveries) == [
         "reservation.bill_change",
         "reservation.stay_period_change",
