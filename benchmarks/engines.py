@@ -6,7 +6,7 @@ Three clients, each in a fresh child process (``benchmarks.throughput``'s harnes
 * ``sdk-memory`` -- the SDK on its default :class:`~maxxton_async.transport.AiohttpTransport`
   (``MemoryLedger``): the baseline every ratio is taken against;
 * ``sdk-pyreqwest`` -- the same SDK with ``transport=PyreqwestTransport(...)``
-  (``benchmarks/_pyreqwest_transport.py``, Rust reqwest/hyper under the seam);
+  (:class:`maxxton_async.transport.PyreqwestTransport`, Rust reqwest/hyper under the seam);
 * ``aiohttp`` -- the hand-written aiohttp + ``Semaphore(15)`` + msgspec client of the
   throughput section.
 

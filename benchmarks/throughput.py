@@ -72,7 +72,7 @@ async def _sdk(spec: dict[str, Any], urls: list[str], *, sequential: bool) -> di
         limiter = AnyioLimiter(spec["cap"])
     transport = None
     if spec["client"] == "sdk-pyreqwest":  # benchmarks.engines: the same SDK on pyreqwest
-        from ._pyreqwest_transport import PyreqwestTransport
+        from maxxton_async.transport import PyreqwestTransport
 
         # Sized as the client sizes its default aiohttp pool: above the cap.
         transport = PyreqwestTransport(pool_size=spec["cap"] + 4)

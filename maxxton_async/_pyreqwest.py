@@ -1,34 +1,33 @@
-"""A :class:`~maxxton_async.transport.Transport` on pyreqwest (Rust reqwest/hyper), measured
-in :mod:`benchmarks.engines` against the default :class:`AiohttpTransport`.
+"""A :class:`~maxxton_async.transport.Transport` on pyreqwest (Rust reqwest and hyper).
 
-Not shipped: ``docs/performance.md`` gives the figures and the decision. It keeps the
-seam's contract as far as pyreqwest lets it be known:
+Optional (the ``pyreqwest`` extra); :class:`~maxxton_async.transport.AiohttpTransport` stays
+the default. Measured side by side in ``benchmarks/engines.py``: the same requests per second
+where the network sets the pace, at less client CPU per request (``docs/performance.md``).
+
+It keeps the seam's contract as far as pyreqwest lets it be known:
 
 * redirects are never followed (``follow_redirects(False)``): a 3xx comes back as a
   response, and the client raises :class:`~maxxton_async.RedirectError`;
-* no resend: HTTP/1 only; hyper may re-queue a request on another connection only when
-  the pooled connection was found dead *before any byte was written* ("canceled"
-  requests), which reaches no server and bills nothing;
-* ``sent`` is ``False`` only for errors reqwest reports from the connect phase
-  (``ConnectError``, ``ConnectTimeoutError``, ``PoolTimeoutError``). pyreqwest does not say
-  whether a total-timeout expiry happened before or after a connection was held, so such a
-  timeout is reported as ``sent=True`` (conservative: a create is then never resent, where
-  :class:`AiohttpTransport` knows the phase and may say ``sent=False``);
-* no cookies, no ``Referer``, no proxies from the environment unless ``trust_env``;
-* pyreqwest's exceptions are mapped without chaining, their text scrubbed of query
-  strings (reqwest quotes the URL, whose query may hold ``client_secret``).
+* no resend: HTTP/1 only; hyper re-queues a request on another connection only when the
+  pooled connection was found dead *before any byte was written*, which reaches no server;
+* ``sent`` is ``False`` only for a failure of hyper's connector (DNS, TCP connect, TLS, the
+  connect timeout). A deadline (``request.timeout``) that expires does not say whether a
+  connection was held yet, so it is reported as ``sent=True``: a create is then never
+  resent, where :class:`~maxxton_async.transport.AiohttpTransport` may know it never left;
+* no cookies, no ``Referer``, no proxies from the environment unless ``trust_env``; the
+  query string is encoded by yarl, as aiohttp encodes it;
+* pyreqwest's exceptions are mapped without chaining, their text scrubbed of query strings
+  (reqwest quotes the URL, whose query may hold ``client_secret``).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyreqwest import exceptions as px
-from pyreqwest.client import Client, ClientBuilder
 from yarl import URL
 
-from maxxton_async import (
+from ._errors import (
     ConfigurationError,
     ConnectError,
     ProtocolError,
@@ -37,8 +36,11 @@ from maxxton_async import (
 )
 
 # The scrubber the default transport uses on aiohttp's messages: one rule for both engines.
-from maxxton_async._transport import _URL_QUERY
-from maxxton_async.transport import Request, Response
+from ._transport import _URL_QUERY, Request, Response
+
+if TYPE_CHECKING:
+    from pyreqwest import exceptions as px
+    from pyreqwest.client import Client
 
 __all__ = ["PyreqwestTransport"]
 
@@ -57,7 +59,9 @@ def _detail(exc: BaseException) -> str:
 
 
 class PyreqwestTransport:
-    """A transport on one :class:`pyreqwest.client.Client`.
+    """A transport on one ``pyreqwest`` client (``pip install 'maxxton-async[pyreqwest]'``).
+
+    ``MaxxtonClient(..., transport=PyreqwestTransport(pool_size=max_in_flight + 4))``.
 
     Args:
         pool_size: connections kept (and requests in flight) at most; above the client's
@@ -72,6 +76,13 @@ class PyreqwestTransport:
     ) -> None:
         if pool_size < 1:
             raise ConfigurationError(f"pool_size must be at least 1, got {pool_size}")
+        try:
+            from pyreqwest import exceptions
+        except ImportError:
+            raise ConfigurationError(
+                "PyreqwestTransport needs pyreqwest: pip install 'maxxton-async[pyreqwest]'"
+            ) from None
+        self._failure: type[px.PyreqwestError] = exceptions.PyreqwestError
         self._pool_size = pool_size
         self._connect_timeout = connect_timeout
         self._trust_env = trust_env
@@ -88,6 +99,8 @@ class PyreqwestTransport:
         return self._pool_size
 
     def _open(self) -> Client:
+        from pyreqwest.client import ClientBuilder
+
         builder = (
             ClientBuilder()
             .follow_redirects(False)
@@ -143,7 +156,7 @@ class PyreqwestTransport:
                 error = ProtocolError(
                     f"invalid answer: {status} is not a final HTTP status", sent=True
                 )
-            except px.PyreqwestError as exc:
+            except self._failure as exc:
                 error = _mapped(exc, request.timeout)
         # Raised here, outside the except blocks, so that pyreqwest's exception (whose text
         # quotes the URL with its query string) is neither the cause nor the context.
@@ -167,6 +180,8 @@ _CONNECT_PHASE = "client error (Connect)"
 
 
 def _mapped(exc: px.PyreqwestError, timeout: float) -> TransportError:
+    from pyreqwest import exceptions as px
+
     details: Any = getattr(exc, "details", None) or {}
     causes = [str(c.get("message", "")) for c in details.get("causes") or []]
     sent = _CONNECT_PHASE not in causes
