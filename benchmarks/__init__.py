@@ -16,7 +16,9 @@ into ``benchmarks/results.md`` and ``benchmarks/throughput.png``:
 * :mod:`~benchmarks.harvest_memory` -- peak RSS while streaming 1,000,000 availability records;
 * :mod:`~benchmarks.adaptive` -- the adaptive cap against a server whose other tenant holds 5
   of the 15 slots, in one process and fleet-wide (2 and 4 processes on one ``RedisLimiter``),
-  against a client capped at the 10 remaining slots by hand.
+  against a client capped at the 10 remaining slots by hand;
+* :mod:`~benchmarks.engines` -- the SDK on its default aiohttp transport against the SDK on a
+  pyreqwest (Rust) transport and the hand-written client, at 0, 2 and 20 ms.
 
 Every figure that is compared is measured in the same run, in interleaved rounds, and
 reported as a median; the machine is shared, so absolute numbers drift but ratios hold.

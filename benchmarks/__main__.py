@@ -35,6 +35,7 @@ SECTIONS = (
     "adaptive",
     "pending",
     "ceiling",
+    "engines",
 )
 
 
@@ -130,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         from . import harvest_ceiling
 
         results["ceiling"] = harvest_ceiling.run(windows=12 if quick else 24)
+    if "engines" in sections:
+        step("HTTP engines: SDK on aiohttp vs on pyreqwest (interleaved rounds)")
+        from . import engines
+
+        results["engines"] = engines.run(rounds=3, seconds=1.0 if quick else 1.5)
+        if "skipped" in results["engines"]:
+            print(f"  engines skipped: {results['engines']['skipped']}", file=sys.stderr)
     results["seconds"] = time.perf_counter() - started
     results["machine"] = report.machine()
     chart = report.write_chart(results)

@@ -449,5 +449,14 @@ def write_markdown(results: dict[str, Any], path: Path = HERE / "results.md") ->
         from .index_economy import markdown
 
         lines += markdown(results["index"])
+    if results.get("engines"):
+        from . import engines
+
+        lines += [
+            "## HTTP engines under the transport seam",
+            "",
+            *engines.markdown(results["engines"]),
+            "",
+        ]
     path.write_text("\n".join(lines))
     return path

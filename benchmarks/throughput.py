@@ -70,6 +70,12 @@ async def _sdk(spec: dict[str, Any], urls: list[str], *, sequential: bool) -> di
         from maxxton_async.limits import AnyioLimiter
 
         limiter = AnyioLimiter(spec["cap"])
+    transport = None
+    if spec["client"] == "sdk-pyreqwest":  # benchmarks.engines: the same SDK on pyreqwest
+        from maxxton_async.transport import PyreqwestTransport
+
+        # Sized as the client sizes its default aiohttp pool: above the cap.
+        transport = PyreqwestTransport(pool_size=spec["cap"] + 4)
     async with MaxxtonClient(
         spec["client_id"],
         spec["client_secret"],
@@ -78,6 +84,7 @@ async def _sdk(spec: dict[str, Any], urls: list[str], *, sequential: bool) -> di
         max_in_flight=spec["cap"],
         ledger=ledger,
         limiter=limiter,
+        transport=transport,
     ) as client:
         paths = [u[len(spec["base_url"]) :] for u in urls]
         warmup = paths[: spec["warmup"]]
@@ -187,7 +194,7 @@ async def _measure(spec: dict[str, Any]) -> dict[str, Any]:
     kind = spec["client"].removesuffix("-uvloop")
     if kind == "sdk":
         kind = "sdk-memory"
-    if kind in ("sdk-memory", "sdk-sqlite", "sdk-anyio"):
+    if kind in ("sdk-memory", "sdk-sqlite", "sdk-anyio", "sdk-pyreqwest"):
         return await _sdk(spec, urls, sequential=False)
     if kind == "sequential":
         return await _sdk(spec, urls, sequential=True)

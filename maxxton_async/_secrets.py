@@ -81,13 +81,17 @@ class _Scrubber:
 def _spellings(secret: str) -> tuple[str, ...]:
     """Every way the secret may travel and come back: as is, form-encoded (``urlencode``),
     percent-encoded, and as aiohttp's URL library writes a query string (it leaves
-    ``/ : @ ! $ ' ( ) * , ;`` alone); longest first, so no part of one survives."""
+    ``/ : @ ! $ ' ( ) * , ;`` alone), and that again with ``'`` as ``%27`` (the WHATWG URL
+    parser under ``PyreqwestTransport`` re-encodes it); longest first, so no part of one
+    survives."""
+    query = yarl.URL.build(query={"s": secret}).raw_query_string.removeprefix("s=")
     forms = {
         secret,
         urllib.parse.quote_plus(secret),
         urllib.parse.quote(secret, safe=""),
         urllib.parse.quote(secret),
-        yarl.URL.build(query={"s": secret}).raw_query_string.removeprefix("s="),
+        query,
+        query.replace("'", "%27"),
     }
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 
