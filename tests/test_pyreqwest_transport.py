@@ -41,7 +41,7 @@ async def test_pyreqwest_transport_get() -> None:
         cid = next(iter(sb.data.customers))
         got = await client.request("GET", f"customers/{cid}", params={"locale": "en"})
         assert got["customerId"] == cid
-        assert sb.stats.requests_total == 2  # the token call and this one
+        assert sb.statistics().requests_total == 2  # the token call and this one
 
 
 async def test_pyreqwest_transport_timeout_is_the_sdks_typed_error() -> None:
@@ -65,7 +65,7 @@ async def test_pyreqwest_transport_does_not_follow_a_redirect() -> None:
         with pytest.raises(RedirectError) as info:
             await client.request("POST", "customers/search", json={"a": 1})
         assert info.value.status == 307
-        assert sb.stats.requests_total == 3  # token, first GET, the 307: nothing followed
+        assert sb.statistics().requests_total == 3  # token, first GET, the 307: nothing followed
 
 
 @pytest.mark.parametrize("status", [302, 307])
@@ -111,7 +111,7 @@ async def test_pyreqwest_transport_sent_flag() -> None:
                 await transport.send(request)
             assert dropped.value.sent is True
             assert "s3cr3t" not in str(dropped.value)
-            assert sb.stats.requests_total == 1  # it did reach the server, once
+            assert sb.statistics().requests_total == 1  # it did reach the server, once
     finally:
         await transport.aclose()
 
