@@ -36,9 +36,9 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from ._transport import Request, Response
 from ._usage import Usage
 from ._version import __version__
-from .transport import Request, Response
 
 __all__ = ["OpenTelemetry"]
 
