@@ -8,8 +8,8 @@ carried through named steps (``docs/architecture.md``)::
               ─► commit       (the count is durable: group commit, one write per loop turn)
               ─► authorize    (token, single flight; the token call takes this same path)
               ─► take a slot  (limiter) ─► re-read the token (no I/O)
-              ─► exchange     (transport; runs shielded and owns the slot until the server
-                               has answered, even when the caller is cancelled)
+              ─► exchange     (transport, in its own task that owns the slot until the
+                               server has answered, even when the caller is cancelled)
               ─► decide       (401 replay, retry with backoff and the retry quota, typed error;
                                sleeps hold no slot)
               ─► decode       (msgspec)
@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
 import platform
 import time
 import urllib.parse
@@ -69,6 +68,16 @@ from ._pacing import Pacing
 from ._pagination import Paginator
 from ._retry import IDEMPOTENT_METHODS, RetryPolicy, RetryQuota, parse_retry_after
 from ._secrets import _Scrubber, _Secret
+from ._settings import (
+    AUTH_PATH,
+    ENVIRONMENTS,
+    check_settings,
+    credentials,
+    default_ledger,
+    env,
+    header_value,
+    normalise_path,
+)
 from ._transport import AiohttpTransport, Request, Response, Transport
 from ._usage import Budget, Ledger, Reservation, Usage, UsageKind
 from ._version import __version__
@@ -90,13 +99,6 @@ __all__ = [
 
 logger = logging.getLogger("maxxton_async")
 
-#: Guide, "URI": production and acceptance hosts.
-ENVIRONMENTS: Final = {
-    "test": "https://api-test.maxxton.net",
-    "production": "https://api.maxxton.net",
-}
-AUTH_PATH: Final = "/maxxton/v2/authenticate"
-API_PREFIX: Final = "/maxxton/v2/"
 
 T = TypeVar("T")
 
@@ -160,11 +162,6 @@ class _Flag:
 
     def __init__(self) -> None:
         self.value = False
-
-
-def _env(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value if value else None
 
 
 _N = TypeVar("_N")
@@ -285,7 +282,7 @@ class MaxxtonClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        client_id, secret, scope = _credentials(client_id, client_secret, scope)
+        client_id, secret, scope = credentials(client_id, client_secret, scope)
         if usage is not None:
             if ledger is not None:
                 raise ConfigurationError("pass ledger= only (usage= is its former name)")
@@ -295,8 +292,8 @@ class MaxxtonClient:
                 stacklevel=2,
             )
             ledger = usage
-        environment = environment or _env("MAXXTON_ENVIRONMENT") or "test"
-        max_in_flight = _check_settings(
+        environment = environment or env("MAXXTON_ENVIRONMENT") or "test"
+        max_in_flight = check_settings(
             environment=environment,
             max_in_flight=max_in_flight,
             limiter=limiter,
@@ -328,7 +325,7 @@ class MaxxtonClient:
         self._owns_ledger = ledger is None
         self._sleep = sleep
         self.usage = Usage(
-            ledger if ledger is not None else _default_ledger(),
+            ledger if ledger is not None else default_ledger(),
             scope=scope,
             environment=environment,
             budget=budget,
@@ -641,7 +638,7 @@ class MaxxtonClient:
         """
         self._check_open()
         method = method.upper()
-        path = _normalise_path(path)
+        path = normalise_path(path)
         body = None if json is None else _encoder.encode(json)
         request = Request(
             method,
@@ -705,7 +702,7 @@ class MaxxtonClient:
             # archived data. Rebuilt only when a user changes either attribute.
             base = {"Accept": "application/json", "User-Agent": USER_AGENT}
             if self.locale is not None:
-                base["locale"] = _header_value("locale", self.locale)
+                base["locale"] = header_value("locale", self.locale)
             if self.show_archived is not None:
                 base["x-show-archived"] = "true" if self.show_archived else "false"
             self._defaults = (base, {**base, "Content-Type": "application/json"})
@@ -716,10 +713,10 @@ class MaxxtonClient:
         headers: dict[str, str | None] = dict(defaults)
         lowered = {k.lower(): k for k in headers}
         for name, value in extra.items():
-            existing = lowered.get(_header_value("header name", name).lower())
+            existing = lowered.get(header_value("header name", name).lower())
             if existing is not None:
                 del headers[existing]
-            headers[name] = None if value is None else _header_value(name, value)
+            headers[name] = None if value is None else header_value(name, value)
         return {k: v for k, v in headers.items() if v is not None}
 
     async def _send(self, request: Request, type_: Any = _RAW) -> Any:
@@ -1180,95 +1177,5 @@ class MaxxtonClient:
         return text[:200].decode("utf-8", "replace")
 
 
-def _credentials(
-    client_id: str | None, secret: str | None, scope: str | None
-) -> tuple[str, str, str]:
-    """The credentials given, else from the environment; all three or a clear error."""
-    client_id = client_id if client_id is not None else _env("MAXXTON_CLIENT_ID")
-    secret = secret if secret is not None else _env("MAXXTON_CLIENT_SECRET")
-    scope = scope if scope is not None else _env("MAXXTON_SCOPE")
-    missing = [
-        name
-        for name, value in (("client_id", client_id), ("client_secret", secret), ("scope", scope))
-        if not value
-    ]
-    if missing:
-        envs = ", ".join("MAXXTON_" + m.upper() for m in missing)
-        raise ConfigurationError(
-            f"missing credentials: {', '.join(missing)} (pass them or set {envs})"
-        )
-    assert client_id is not None
-    assert secret is not None
-    assert scope is not None
-    return client_id, secret, scope
-
-
-def _check_settings(
-    *,
-    environment: str,
-    max_in_flight: int | None,
-    limiter: Limiter | None,
-    timeout: float,
-    connect_timeout: float,
-    auth_transport: str,
-    auth_names: str,
-    base_url: str | None,
-) -> int:
-    """Refuse bad settings before any I/O; return the cap (15 unless told otherwise)."""
-    if environment not in ENVIRONMENTS:
-        raise ConfigurationError(
-            f"unknown environment {environment!r}; valid values: "
-            + ", ".join(repr(e) for e in ENVIRONMENTS)
-        )
-    if limiter is not None and max_in_flight is not None and max_in_flight != limiter.capacity:
-        raise ConfigurationError(
-            f"max_in_flight={max_in_flight} conflicts with the limiter's capacity "
-            f"{limiter.capacity}: pass one or the other"
-        )
-    cap = max_in_flight if max_in_flight is not None else 15
-    if cap < 1:
-        raise ConfigurationError(f"max_in_flight must be at least 1, got {cap}")
-    if timeout <= 0 or connect_timeout <= 0:
-        raise ConfigurationError(
-            f"timeouts must be positive, got timeout={timeout}, connect_timeout={connect_timeout}"
-        )
-    if auth_transport not in ("form", "query"):
-        raise ConfigurationError(
-            f"unknown auth_transport {auth_transport!r}; valid values: 'form', 'query'"
-        )
-    if auth_names not in _AUTH_NAMES:
-        raise ConfigurationError(
-            f"unknown auth_names {auth_names!r}; valid values: 'snake_case', 'camelCase'"
-        )
-    if base_url is not None:
-        parsed = urllib.parse.urlsplit(base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ConfigurationError(f"base_url {base_url!r} is not an http(s) URL")
-    return cap
-
-
-def _normalise_path(path: str) -> str:
-    if path.startswith(("http://", "https://")):
-        raise ValueError(f"pass a path, not a URL: {path!r} (set base_url on the client)")
-    if not path.startswith("/"):
-        path = API_PREFIX + path
-    return path
-
-
-def _header_value(name: str, value: str) -> str:
-    """``value`` if HTTP can carry it; CR, LF or NUL would inject headers (aiohttp refuses
-    them only once the request is on its way, as an untyped ValueError)."""
-    if not isinstance(value, str) or "\r" in value or "\n" in value or "\x00" in value:
-        raise ConfigurationError(f"header {name!r}: {value!r} is not a valid header value")
-    return value
-
-
 def _name(type_: Any) -> str:
     return getattr(type_, "__name__", None) or repr(type_)
-
-
-def _default_ledger() -> Ledger:
-    """The durable SQLite ledger (``$MAXXTON_USAGE_DB`` or the user's cache directory)."""
-    from ._sqlite import SQLiteLedger
-
-    return SQLiteLedger()

@@ -53,6 +53,7 @@ LAYERS: dict[int, set[str]] = {
         "_pagination",
         "_checkpoint",
         "_speed",
+        "_settings",
     },
     2: {"_client", "resources", "_lookup"},
     3: {
