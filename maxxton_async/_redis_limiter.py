@@ -94,7 +94,8 @@ _READ_TIMEOUT = 5.0  # seconds a script call may take before Redis counts as una
 # (-1 if none), a 429 to report ('1'/'0'), answers without 429 since the last call, the
 # decrease factor, answers per slot of growth, n, n ids to release, m, m ids to (re)register.
 # Returns {epoch, remaining demand, ms to wait before syncing again, ids re-added, the cap in
-# force, its generation, permits held by the fleet, granted...}.
+# force, its generation, permits held by the fleet, processes holding or wanting permits,
+# granted...}.
 _SYNC_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -221,10 +222,38 @@ local wait = math.max(math.floor(ticket / 2), 1)
 if gate > now then wait = math.min(wait, gate - now) end
 local first = redis.call('ZRANGE', holders, 0, 0, 'WITHSCORES')
 if #first > 0 then wait = math.min(wait, tonumber(first[2]) - now) end
-local out = {epoch, left, math.max(wait, 1), readded, limit, capgen, redis.call('ZCARD', holders)}
+-- Processes that hold or want permits (the caller included): each one's fair share of the
+-- cap is limit / active, which tells it whether a permit it holds is owed to the others.
+local active, others = {[proc] = true}, {}
+for _, p in ipairs(redis.call('ZRANGE', queue, 0, -1)) do
+  if not active[p] then active[p] = true; table.insert(others, p) end
+end
+for _, id in ipairs(redis.call('ZRANGE', holders, 0, -1)) do
+  local p = string.match(id, '^[^:]*')
+  if not active[p] then active[p] = true; table.insert(others, p) end
+end
+local n = #others + 1
+-- More processes than the others last heard of: their shares shrank. A nudge ('~') in each
+-- one's inbox wakes its listener, which asks for the new figure; a process that is not
+-- listening learns it with its next call.
+local known = tonumber(redis.call('HGET', meta, 'active') or '0')
+if n ~= known then
+  redis.call('HSET', meta, 'active', n)
+  if n > known then
+    for _, p in ipairs(others) do
+      redis.call('RPUSH', prefix .. p, '~')
+      redis.call('PEXPIRE', prefix .. p, lease)
+    end
+  end
+end
+local fleet = redis.call('ZCARD', holders)
+local out = {epoch, left, math.max(wait, 1), readded, limit, capgen, fleet, n}
 for _, id in ipairs(mine) do table.insert(out, id) end
 return out
 """
+
+# What the SYNC script pushes to a process's inbox, instead of a permit id, to make it call.
+_NUDGE = "~"
 
 # KEYS: holders.  Live holders after purging expired ones.
 _COUNT_LUA = """
@@ -404,6 +433,12 @@ class RedisLimiter:
         self._closed = False
         self._syncs = 0  # script calls answered
         self._force = False  # refresh(): call Redis now
+        # Fair share: the cap in force divided by the processes holding or wanting permits,
+        # as of the last answer. Permits within it stay here when their turn ends.
+        self._share = 0
+        self._synced_at = 0.0  # time.monotonic() of the last answer
+        self._check = False  # ask Redis for the fleet's state now (no permit to send)
+        self._check_after = 0.0
         # The fleet's adaptive cap (see the SYNC script), as Redis last told us.
         self._adaptive: AdaptiveCap | None = adaptive or None
         self._cap = permits
@@ -508,7 +543,9 @@ class RedisLimiter:
         local = self._fallback_until and now < self._fallback_until
         # Never handed on while the fleet holds more than its (lowered) cap: back to Redis,
         # which grants again only below the cap.
-        if self._n_waiting and (local or (self._over <= 0 and self._may_reuse(permit, now))):
+        if self._n_waiting and (
+            local or (self._over <= 0 and self._may_reuse(permit, now, len(self._held)))
+        ):
             permit.uses += 1
             if self._hand(permit):
                 return
@@ -628,8 +665,28 @@ class RedisLimiter:
             self._peak = self._in_flight
         return permit
 
-    def _may_reuse(self, permit: _Permit, now: float) -> bool:
-        return permit.uses < self._handoff_limit and now - permit.since < self._handoff_time
+    def _may_reuse(self, permit: _Permit, now: float, held: int) -> bool:
+        """May ``permit`` go to a waiter of this process, which holds ``held`` permits?"""
+        if permit.uses < self._handoff_limit and now - permit.since < self._handoff_time:
+            return True
+        # Its turn here is over. Owed to the fleet only if this process holds more than its
+        # fair share: returning a permit within the share would just bring it back (or trade
+        # it for another process's), a Redis round trip on each side for nothing.
+        if held > self._share or not (self._handoff_limit and self._handoff_time):
+            return False
+        if (
+            (self._listener is None or self._listener.done())
+            and now - self._synced_at >= self._handoff_time
+            and now >= self._check_after
+        ):
+            # No listener (yet) to hear Redis' nudge when more processes want a share: ask
+            # Redis (without giving the permit up), at most once per hand-off time.
+            self._check = True
+            self._check_after = now + self._handoff_time
+            self._kick()
+        permit.uses = 0
+        permit.since = now
+        return True
 
     def _reuse(self) -> _Permit | None:
         # A permit released this loop turn and not sent yet: take it back (no round trip).
@@ -638,7 +695,7 @@ class RedisLimiter:
             pending
             and self._over <= 0
             and pending[-1].registered
-            and self._may_reuse(pending[-1], time.monotonic())
+            and self._may_reuse(pending[-1], time.monotonic(), len(self._held) + 1)
         ):
             permit = pending.pop()
             permit.uses += 1
@@ -704,7 +761,7 @@ class RedisLimiter:
         if self._fallback_until and now < self._fallback_until:
             # Local only; what Redis-granted permits remain still need renewing.
             return self._fallback_until - now if self._held or self._to_release else None
-        if self._to_release or self._renew_all or self._force or self._drop:
+        if self._to_release or self._renew_all or self._force or self._drop or self._check:
             return 0.0
         if self._good_flush and self._good >= self._good_flush:
             return 0.0
@@ -732,7 +789,7 @@ class RedisLimiter:
             if self._fallback_until:
                 self._fallback_until = 0.0
                 self._renew_all = True  # register the slots taken locally
-            self._force = False
+            self._force = self._check = False
             release, self._to_release = self._to_release, []
             now = time.monotonic()
             renew: list[_Permit] = []
@@ -818,6 +875,14 @@ class RedisLimiter:
         self._learn_cap(int(reply[4]), int(reply[5]), int(reply[6]))
         epoch = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
         now = time.monotonic()
+        self._synced_at = now
+        share = int(reply[4]) // max(int(reply[7]), 1)
+        if share < self._share:
+            # More processes want a share: our permits' turns end now, so that what we
+            # hold beyond the new share goes back at its next release.
+            for p in self._held.values():
+                p.since = -float("inf")
+        self._share = share
         if renew:
             self._next_renew = now + self.lease / 3
             for p in renew:
@@ -839,10 +904,10 @@ class RedisLimiter:
         self._epoch = epoch
         self._registered = int(reply[1])
         self._wait_s = now + int(reply[2]) / 1000
-        granted = [x.decode() if isinstance(x, bytes) else str(x) for x in reply[7:]]
+        granted = [x.decode() if isinstance(x, bytes) else str(x) for x in reply[8:]]
         if granted:
             self._on_granted(granted)
-        if self._registered > 0 and not self._closed:
+        if (self._registered > 0 or self._listening()) and not self._closed:
             self._ensure_listener()
 
     def _learn_cap(self, cap: int, gen: int, held: int) -> None:
@@ -883,23 +948,38 @@ class RedisLimiter:
         if self._listener is None or self._listener.done():
             self._listener = asyncio.get_running_loop().create_task(self._listen())
 
+    def _listening(self) -> bool:
+        # Handing permits on locally: Redis' nudge (more processes want a share) must reach
+        # us even without a ticket of ours.
+        return bool(self._held) and self._n_waiting > 0
+
     async def _listen(self) -> None:
-        """Wait on our inbox for permits other processes grant us, while our ticket stands."""
+        """Wait on our inbox for permits other processes grant us while our ticket stands,
+        and for nudges while we hand permits on locally."""
         inbox = self._keys[5]
-        while self._registered > 0 and not self._closed:
-            timeout = max(self._wait_s - time.monotonic(), 0.001)
+        while (self._registered > 0 or self._listening()) and not self._closed:
+            ticket = self._registered > 0
+            timeout = max(self._wait_s - time.monotonic(), 0.001) if ticket else self.lease / 4
             try:
                 ids = await self._pop(inbox, timeout)
             except _UNAVAILABLE:
                 self._kick()  # the pump notices and handles the outage
                 return
-            if ids:
-                self._registered -= len(ids)
-                self._on_granted(ids)
-            else:
+            if not ids:
+                if not ticket:
+                    continue
                 self._wait_s = 0.0  # time to refresh the ticket / purge expired leases
                 self._kick()
                 return
+            if _NUDGE in ids:
+                # More processes want a share: learn the new one.
+                ids = [x for x in ids if x != _NUDGE]
+                self._check = True
+                self._kick()
+            if ids:
+                # Without a ticket: granted to one we had (its grants are on their way).
+                self._registered = max(self._registered - len(ids), 0)
+                self._on_granted(ids)
 
     async def _pop(self, inbox: str, seconds: float) -> list[str]:
         raw: object
