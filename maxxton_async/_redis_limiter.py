@@ -278,13 +278,16 @@ def _client(url: str, *, connect_timeout: float, read_timeout: float) -> aioredi
 class _Permit:
     """One slot: a permit id in Redis, or a local one taken while Redis was unreachable."""
 
-    __slots__ = ("id", "registered", "since", "uses")
+    __slots__ = ("extra", "id", "registered", "since", "uses")
 
     def __init__(self, permit_id: str, *, registered: bool, since: float) -> None:
         self.id = permit_id
-        self.uses = 0  # hand-offs since it came from Redis
-        self.since = since  # time.monotonic() when it came from Redis
+        self.uses = 0  # hand-offs since its turn here began
+        self.since = since  # time.monotonic() when its turn here began
         self.registered = registered  # known to Redis (granted, or re-registered)
+        # Beyond this process's fair share: here for one turn (``handoff_limit`` uses,
+        # ``handoff_time`` seconds), then back to Redis. Permits within the share have no turn.
+        self.extra = True
 
     def __repr__(self) -> str:
         return f"<permit {self.id}>"
@@ -667,25 +670,29 @@ class RedisLimiter:
 
     def _may_reuse(self, permit: _Permit, now: float, held: int) -> bool:
         """May ``permit`` go to a waiter of this process, which holds ``held`` permits?"""
+        if not (self._handoff_limit and self._handoff_time):
+            return False  # every permit goes back to Redis
+        if not permit.extra:
+            if (
+                (self._listener is None or self._listener.done())
+                and now - self._synced_at >= self._handoff_time
+                and now >= self._check_after
+            ):
+                # No listener (yet) to hear Redis' nudge when more processes want a share:
+                # ask Redis (without giving a permit up), at most once per hand-off time.
+                self._check = True
+                self._check_after = now + self._handoff_time
+                self._kick()
+            return True
         if permit.uses < self._handoff_limit and now - permit.since < self._handoff_time:
             return True
-        # Its turn here is over. Owed to the fleet only if this process holds more than its
-        # fair share: returning a permit within the share would just bring it back (or trade
-        # it for another process's), a Redis round trip on each side for nothing.
-        if held > self._share or not (self._handoff_limit and self._handoff_time):
+        # Its turn here is over. Owed to the fleet only while this process holds more than
+        # its fair share; otherwise it joins the share (the fleet's share grew, or another
+        # permit left): returning it would only bring it back, or trade it for another
+        # process's, a Redis round trip on each side for nothing.
+        if held > self._share:
             return False
-        if (
-            (self._listener is None or self._listener.done())
-            and now - self._synced_at >= self._handoff_time
-            and now >= self._check_after
-        ):
-            # No listener (yet) to hear Redis' nudge when more processes want a share: ask
-            # Redis (without giving the permit up), at most once per hand-off time.
-            self._check = True
-            self._check_after = now + self._handoff_time
-            self._kick()
-        permit.uses = 0
-        permit.since = now
+        permit.extra = False
         return True
 
     def _reuse(self) -> _Permit | None:
@@ -724,6 +731,7 @@ class RedisLimiter:
             self._next_renew = now + self.lease / 3
         for permit_id in ids:
             permit = _Permit(permit_id, registered=True, since=now)
+            permit.extra = len(self._held) >= self._share
             if len(self._held) >= self._permits or not self._hand(permit):
                 self._to_release.append(permit)  # granted beyond our need (waiter left)
         if self._to_release:
@@ -881,6 +889,7 @@ class RedisLimiter:
             # More processes want a share: our permits' turns end now, so that what we
             # hold beyond the new share goes back at its next release.
             for p in self._held.values():
+                p.extra = True
                 p.since = -float("inf")
         self._share = share
         if renew:
