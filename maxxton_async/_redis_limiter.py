@@ -195,7 +195,9 @@ if now >= gate then
     else
       local g = math.min(d, free, share)
       for _ = 1, g do
-        local id = p .. ':' .. redis.call('HINCRBY', meta, 'seq', 1)
+        -- The epoch in the id: seq starts again after Redis lost its data, while permits
+        -- granted before may still be held (and re-registered) for as long as work goes on.
+        local id = p .. ':' .. epoch .. ':' .. redis.call('HINCRBY', meta, 'seq', 1)
         redis.call('ZADD', holders, now + lease, id)
         if p == proc then
           table.insert(mine, id)
