@@ -8,9 +8,15 @@ killed process's permits come back within one lease -- and adds what a fleet nee
 near a local semaphore's throughput:
 
 * **Hand-off.** A released permit goes straight to this process's next local waiter, with
-  no Redis round trip, up to ``handoff_limit`` times in a row and for at most
-  ``handoff_time`` seconds after Redis granted it; then it is returned to Redis, where the
-  fleet's queue decides who gets it next (fairness, below).
+  no Redis round trip. Each process's fair share is the cap divided by the processes that
+  hold or want permits (every script call returns that count). Permits within the share
+  stay with their process for as long as it has waiters: returning them would only trade
+  them between processes, a round trip on each side. A permit beyond the share is handed
+  on up to ``handoff_limit`` times in a row and for at most ``handoff_time`` seconds after
+  Redis granted it; then it is returned to Redis, where the fleet's queue decides who gets
+  it next (fairness, below). When the count grows (a process starts wanting permits), the
+  script nudges the other processes through their inboxes; each asks for its new share at
+  once, and what it holds beyond it goes back at its next release.
 * **Batches.** One script call (``SYNC``) returns every permit queued for release, renews
   leases when due, registers how many permits this process still wants, and grants as many
   as are free; releases and renewals are never a call of their own.
@@ -45,11 +51,12 @@ near a local semaphore's throughput:
   that has not heard of the drop yet, sooner if it meets a 429 itself).
 
 Keys (``K`` is the limiter's ``key``): ``K`` holders (zset: permit -> lease expiry ms),
-``K:meta`` (hash: epoch, gate, seq; the adaptive cap, its drop generation and the
-successes counted towards its growth), ``K:queue`` (zset: process -> turn), ``K:demand`` (hash:
-process -> permits wanted), ``K:alive`` (zset: process -> ticket expiry), ``K:inbox:<process>``
-(list of granted permit ids). The scripts build inbox key names from a prefix, so one
-limiter's keys must live on one Redis node (no Redis Cluster across slots).
+``K:meta`` (hash: epoch, gate, seq, the processes counted at the last call; the adaptive
+cap, its drop generation and the successes counted towards its growth), ``K:queue`` (zset:
+process -> turn), ``K:demand`` (hash: process -> permits wanted), ``K:alive`` (zset: process
+-> ticket expiry), ``K:inbox:<process>`` (list of granted permit ids, and nudges). The
+scripts build inbox key names from a prefix, so one limiter's keys must live on one Redis
+node (no Redis Cluster across slots).
 
 ``redis`` is an optional dependency: ``pip install maxxton-async[redis]``.
 """
@@ -322,11 +329,11 @@ class RedisLimiter:
     Implements :class:`~maxxton_async.limits.AdaptiveLimiter`: :meth:`acquire` returns a
     permit (cancel-safe: it returns one or raises holding nothing), :meth:`release` gives it
     back without awaiting, :meth:`slot` wraps the two. See the module documentation for the
-    design: local hand-off, one script call per batch, a FIFO of process tickets for
-    fairness, leases renewed in the background (every ``lease / 3`` seconds, one call for all
-    held permits) so that a killed process's permits come back within one ``lease``, and one
-    adaptive cap for the fleet, kept in Redis, which :meth:`throttled` (a 429) lowers and
-    :meth:`succeeded` grows back; :meth:`statistics` reports it as last seen.
+    design: local hand-off within a fair share, one script call per batch, a FIFO of process
+    tickets for fairness, leases renewed in the background (every ``lease / 3`` seconds, one
+    call for all held permits) so that a killed process's permits come back within one
+    ``lease``, and one adaptive cap for the fleet, kept in Redis, which :meth:`throttled` (a
+    429) lowers and :meth:`succeeded` grows back; :meth:`statistics` reports it as last seen.
 
     Args:
         url: a Redis URL.
@@ -343,11 +350,13 @@ class RedisLimiter:
             ``permits``; during the outage a fleet may exceed ``permits`` together.
         retry_after: seconds of local-only limiting after Redis failed (``"local"``).
         connect_timeout: seconds to wait for a Redis connection.
-        handoff_limit: how many times in a row a permit may go straight to a waiter of this
-            process before it must return to Redis, where other processes' tickets come
-            first. Higher costs less CPU and Redis work, and lets other processes in later.
-        handoff_time: seconds after Redis granted a permit during which it may be handed
-            on locally; bounds how long other processes wait when requests are slow.
+        handoff_limit: how many times in a row a permit beyond this process's fair share
+            may go straight to a waiter of this process before it must return to Redis,
+            where other processes' tickets come first. Higher costs less CPU and Redis work,
+            and lets other processes in later. ``0`` returns every permit to Redis.
+        handoff_time: seconds after Redis granted a permit beyond the fair share during
+            which it may be handed on locally; bounds how long other processes wait when
+            requests are slow. ``0`` returns every permit to Redis.
         adaptive: follow the server's 429s with one cap for the whole fleet (``True``, the
             default), with the settings of an :class:`~maxxton_async.limits.AdaptiveCap`
             (its ``ceiling`` must equal ``permits``), or ``False`` for a fixed cap. Every

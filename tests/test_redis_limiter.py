@@ -233,6 +233,48 @@ async def test_leases_renewed_in_one_call_for_all(own_redis: OwnRedis) -> None:
     await other.aclose()
 
 
+async def test_permits_within_the_fair_share_stay_and_a_newcomer_gets_its_share(
+    own_redis: OwnRedis,
+) -> None:
+    # A tiny hand-off limit, and a hand-off time far beyond the test: only the fair share
+    # keeps the permits here, and only Redis' nudge lets the newcomer in.
+    a, b = (
+        RedisLimiter(own_redis.url, permits=4, key="s", lease=10, handoff_limit=2, handoff_time=60)
+        for _ in range(2)
+    )
+    served = {"a": 0, "b": 0}
+    stop = asyncio.Event()
+
+    async def user(limiter: RedisLimiter, name: str) -> None:
+        for _ in range(1_000_000):  # bounded; stop ends it long before
+            if stop.is_set():
+                return
+            async with limiter.slot():
+                await asyncio.sleep(0)
+                served[name] += 1
+
+    users = [asyncio.create_task(user(a, "a")) for _ in range(8)]
+    try:
+        await wait_until(lambda: served["a"] >= 50)
+        before, start = evalsha_calls(own_redis), served["a"]
+        await wait_until(lambda: served["a"] >= start + 400)
+        # Alone, all four permits are this process's share: none goes back to Redis (with
+        # handoff_limit=2 one would, every other use).
+        assert evalsha_calls(own_redis) - before <= 2
+        users += [asyncio.create_task(user(b, "b")) for _ in range(8)]
+        await wait_until(lambda: served["b"] >= 1)
+        await wait_until(lambda: b.statistics().in_flight == 2)
+        start_a, start_b = served["a"], served["b"]
+        await wait_until(lambda: served["a"] + served["b"] >= start_a + start_b + 800)
+        got_a, got_b = served["a"] - start_a, served["b"] - start_b
+        assert abs(got_a - got_b) <= 0.2 * (got_a + got_b) / 2, (got_a, got_b)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*users), 10)
+        await a.aclose()
+        await b.aclose()
+
+
 # ----------------------------------------------------------------------------- fairness
 
 
