@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -138,10 +139,13 @@ class AdaptiveCap:
 
     Other software behind the same IP may hold some of Maxxton's 15 slots. A 429 while
     we hold fewer than our cap means the real cap is lower: the effective cap drops to
-    ``decrease`` times what was in flight (at least 1), once per window (429s answering
-    requests sent before the drop do not drop it again). It then grows by one slot for
-    every ``increase_every`` answers that were not 429, back up to the configured cap.
-    botocore's adaptive retry mode is the model; this one adapts concurrency, not rate.
+    ``decrease`` times what was in flight, rounded up but at least one below it (and at
+    least 1), once per window (429s answering requests sent before the drop do not drop it
+    again). It then grows by one slot for every ``increase_every`` answers that were not
+    429, back up to the configured cap; the step back to the level that met the last 429
+    takes ``PROBE_FACTOR`` times as many (that probe costs a 429 whenever the other
+    software still holds its slots). botocore's adaptive retry mode is the model; this one
+    adapts concurrency, not rate.
 
     Pure bookkeeping (no I/O, no clock): :class:`LocalLimiter` applies it in-process, and
     a fleet limiter can keep the same figures in Redis.
@@ -151,6 +155,9 @@ class AdaptiveCap:
         decrease: the factor applied on a 429 (0 < decrease < 1).
         increase_every: answers without 429 per slot of growth.
     """
+
+    #: How many times ``increase_every`` the step back to the level of the last 429 takes.
+    PROBE_FACTOR = 4
 
     def __init__(self, ceiling: int, *, decrease: float = 0.85, increase_every: int = 200) -> None:
         if not 0 < decrease < 1:
@@ -165,6 +172,7 @@ class AdaptiveCap:
         # Answers still due for requests that were on the wire at the last drop: their
         # 429s say nothing new, so they do not drop the cap again.
         self._due = 0
+        self._failed = ceiling + 1  # in flight at the last drop (the level that met a 429)
         self.decreases = 0
 
     def __repr__(self) -> str:
@@ -175,9 +183,14 @@ class AdaptiveCap:
         if self._due > 0:
             self._due -= 1  # sent before the last drop: already accounted for
             return self.cap
-        self.cap = max(1, min(self.cap, int(in_flight * self.decrease)))
+        # Rounded up, and at least one below what was in flight: rounding down dropped two
+        # slots at once near Maxxton's caps (11 x 0.85 -> 9 when 10 fit), so the cap spent
+        # half of every probing cycle a slot below the real one.
+        lower = min(in_flight - 1, math.ceil(in_flight * self.decrease - 1e-9))
+        self.cap = max(1, min(self.cap, lower))
         self._good = 0
         self._due = in_flight - 1
+        self._failed = in_flight
         self.decreases += 1
         return self.cap
 
@@ -187,7 +200,10 @@ class AdaptiveCap:
             self._due -= 1
         if self.cap < self.ceiling:
             self._good += 1
-            if self._good >= self.increase_every:
+            every = self.increase_every
+            if self.cap + 1 == self._failed:
+                every *= self.PROBE_FACTOR
+            if self._good >= every:
                 self._good = 0
                 self.cap += 1
         return self.cap

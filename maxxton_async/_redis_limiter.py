@@ -38,17 +38,18 @@ near a local semaphore's throughput:
   within the cap while Redis restarts.
 * **One adaptive cap for the fleet.** Other software behind the same IP may hold some of
   the 15. The cap in force lives in Redis (``K:meta``), so every process obeys the same
-  one: a 429 lowers it to ``decrease`` times what the fleet holds (at least 1), once per
-  window -- a 429 counts only from a process that has seen the latest drop, and a process
-  that sees a drop ignores the answers to what it had on the wire then -- and answers
-  without 429, counted across the fleet, grow it by one slot every ``increase_every``, never
-  above ``permits`` (:class:`~maxxton_async.limits.AdaptiveCap`'s rules). Success counts ride
-  along with the script calls the limiter makes anyway (a call of their own at most once per
-  quarter of ``increase_every``); a 429 is reported on the next event-loop turn. Redis grants
+  one: a 429 lowers it to ``decrease`` times what the fleet holds, rounded up but at least
+  one below it (and at least 1), once per window -- a 429 counts only from a process that
+  has seen the latest drop, and a process that sees a drop ignores the answers to what it
+  had on the wire then -- and answers without 429, counted across the fleet, grow it by one
+  slot every ``increase_every``, never above ``permits``
+  (:class:`~maxxton_async.limits.AdaptiveCap`'s rules). Success counts ride along with the
+  script calls the limiter makes anyway (a call of their own at most once per quarter of
+  ``increase_every``); a 429 is reported on the next event-loop turn. Redis grants
   only below the cap, and a process whose last answer said the fleet holds more than the
   cap returns released permits to Redis instead of handing them on, so the fleet comes down
-  to a lowered cap within one request per permit (within ``handoff_time`` for a process
-  that has not heard of the drop yet, sooner if it meets a 429 itself).
+  to a lowered cap within one request per permit: the script that lowers the cap nudges
+  every other process holding or wanting permits, which asks for the new cap at once.
 
 Keys (``K`` is the limiter's ``key``): ``K`` holders (zset: permit -> lease expiry ms),
 ``K:meta`` (hash: epoch, gate, seq, the processes counted at the last call; the adaptive
@@ -99,7 +100,8 @@ _READ_TIMEOUT = 5.0  # seconds a script call may take before Redis counts as una
 # ARGV: process id, want, lease ms, permits, a fresh epoch, the epoch this process last saw
 # ('' if none), inbox key prefix, adaptive ('1'/'0'), the cap generation this process last saw
 # (-1 if none), a 429 to report ('1'/'0'), answers without 429 since the last call, the
-# decrease factor, answers per slot of growth, n, n ids to release, m, m ids to (re)register.
+# decrease factor, answers per slot of growth, how many times that for the step back to the
+# level of the last 429, n, n ids to release, m, m ids to (re)register.
 # Returns {epoch, remaining demand, ms to wait before syncing again, ids re-added, the cap in
 # force, its generation, permits held by the fleet, processes holding or wanting permits,
 # granted...}.
@@ -130,6 +132,7 @@ redis.call('ZREMRANGEBYSCORE', holders, '-inf', now)
 -- drop say nothing new (one drop per window). Counted before this call's releases, so the
 -- fleet's in-flight count still includes the request that met the 429.
 local limit = permits
+local dropped = false
 local capgen = tonumber(redis.call('HGET', meta, 'capgen') or '0')
 if ARGV[8] == '1' then
   local cap = math.min(tonumber(redis.call('HGET', meta, 'cap') or permits), permits)
@@ -137,24 +140,33 @@ if ARGV[8] == '1' then
     local good = tonumber(ARGV[11])
     if ARGV[10] == '1' then
       local held = redis.call('ZCARD', holders)
-      cap = math.max(1, math.min(cap, math.floor(held * tonumber(ARGV[12]))))
+      -- decrease x held, rounded up, and at least one below held (AdaptiveCap's rule).
+      local lower = math.min(held - 1, math.ceil(held * tonumber(ARGV[12]) - 1e-9))
+      cap = math.max(1, math.min(cap, lower))
       capgen = capgen + 1
-      redis.call('HSET', meta, 'cap', cap, 'capgen', capgen, 'good', 0)
+      dropped = true
+      redis.call('HSET', meta, 'cap', cap, 'capgen', capgen, 'good', 0, 'failed', held)
     elseif good > 0 and cap < permits then
-      local every = tonumber(ARGV[13])
+      local failed = tonumber(redis.call('HGET', meta, 'failed') or '0')
       good = redis.call('HINCRBY', meta, 'good', good)
-      local grow = math.floor(good / every)
-      if grow > 0 then
-        cap = math.min(permits, cap + grow)
-        good = good - grow * every
-        if cap == permits then good = 0 end
-        redis.call('HSET', meta, 'cap', cap, 'good', good)
+      local grown = false
+      -- One slot per ARGV[13] answers; the step back to the level of the last 429 takes
+      -- ARGV[14] times as many. At most permits steps.
+      while cap < permits do
+        local every = tonumber(ARGV[13])
+        if cap + 1 == failed then every = every * tonumber(ARGV[14]) end
+        if good < every then break end
+        cap = cap + 1
+        good = good - every
+        grown = true
       end
+      if cap == permits then good = 0 end
+      if grown then redis.call('HSET', meta, 'cap', cap, 'good', good) end
     end
   end
   limit = cap
 end
-local i = 14
+local i = 15
 local n = tonumber(ARGV[i])
 for j = 1, n do redis.call('ZREM', holders, ARGV[i + j]) end
 i = i + n + 1
@@ -242,17 +254,16 @@ for _, id in ipairs(redis.call('ZRANGE', holders, 0, -1)) do
   if not active[p] then active[p] = true; table.insert(others, p) end
 end
 local n = #others + 1
--- More processes than the others last heard of: their shares shrank. A nudge ('~') in each
--- one's inbox wakes its listener, which asks for the new figure; a process that is not
--- listening learns it with its next call.
+-- More processes than the others last heard of, or a lower cap: their shares shrank. A
+-- nudge ('~') in each one's inbox wakes its listener, which asks for the new figures (and
+-- stops handing on what the fleet holds beyond a lowered cap); a process that is not
+-- listening learns them with its next call.
 local known = tonumber(redis.call('HGET', meta, 'active') or '0')
-if n ~= known then
-  redis.call('HSET', meta, 'active', n)
-  if n > known then
-    for _, p in ipairs(others) do
-      redis.call('RPUSH', prefix .. p, '~')
-      redis.call('PEXPIRE', prefix .. p, lease)
-    end
+if n ~= known then redis.call('HSET', meta, 'active', n) end
+if n > known or dropped then
+  for _, p in ipairs(others) do
+    redis.call('RPUSH', prefix .. p, '~')
+    redis.call('PEXPIRE', prefix .. p, lease)
   end
 end
 local fleet = redis.call('ZCARD', holders)
@@ -877,6 +888,7 @@ class RedisLimiter:
                     good,
                     adaptive.decrease if adaptive is not None else 1,
                     adaptive.increase_every if adaptive is not None else 1,
+                    adaptive.PROBE_FACTOR if adaptive is not None else 1,
                     len(release),
                     *(p.id for p in release),
                     len(renew),

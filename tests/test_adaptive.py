@@ -17,13 +17,24 @@ def test_multiplicative_decrease_once_per_window_then_additive_increase() -> Non
     # The other 14 requests were on the wire before the drop: their 429s change nothing.
     for _ in range(14):
         assert cap.throttled(in_flight=12) == 12
-    assert cap.throttled(in_flight=12) == 9  # a new window: a new drop
+    # A new window: a new drop, to 12 x 0.8 rounded up (rounding down would lose two slots).
+    assert cap.throttled(in_flight=12) == 10
     assert cap.decreases == 2
     grown = [cap.succeeded() for _ in range(6)]
-    assert grown == [9, 9, 10, 10, 10, 11]
+    assert grown == [10, 10, 11, 11, 11, 11]
+    # 12 met the last 429: probed again only after PROBE_FACTOR times as many answers.
+    grown = [cap.succeeded() for _ in range(3 * AdaptiveCap.PROBE_FACTOR - 3)]
+    assert grown[-2:] == [11, 12]
     for _ in range(100):
         cap.succeeded()
     assert cap.cap == 15  # never above the ceiling
+
+
+def test_a_drop_is_at_least_one_slot_and_rounded_up() -> None:
+    # Near Maxxton's caps: 11 in flight met a 429, so 10 is the most that may fit.
+    assert AdaptiveCap(15, decrease=0.85).throttled(in_flight=11) == 10
+    assert AdaptiveCap(15, decrease=0.99).throttled(in_flight=15) == 14
+    assert AdaptiveCap(15, decrease=0.5).throttled(in_flight=1) == 1
 
 
 def test_bad_settings_are_refused() -> None:
