@@ -170,6 +170,28 @@ async def test_the_permit_that_met_a_429_goes_back_with_the_report(
     await limiter.aclose()
 
 
+async def test_the_level_that_met_a_429_is_probed_more_slowly(
+    redis_prefix: tuple[str, str],
+) -> None:
+    url, prefix = redis_prefix
+    limiter = _limiter(url, f"{prefix}:probe")
+    held = [await limiter.acquire() for _ in range(8)]
+    limiter.throttled()
+    for p in held:
+        limiter.release(p)
+    # 8 in flight met a 429: half of 8, rounded up, and at least one below.
+    assert (await limiter.refresh()).effective_capacity == 4
+    for _ in range(3 * 4):  # 4 answers per slot back up to 7
+        limiter.succeeded()
+    assert (await limiter.refresh()).effective_capacity == 7
+    for _ in range(4 * AdaptiveCap.PROBE_FACTOR - 1):
+        limiter.succeeded()
+    assert (await limiter.refresh()).effective_capacity == 7  # 8 met the 429: slower
+    limiter.succeeded()
+    assert (await limiter.refresh()).effective_capacity == 8
+    await limiter.aclose()
+
+
 async def test_the_cap_never_goes_below_one(redis_prefix: tuple[str, str]) -> None:
     url, prefix = redis_prefix
     limiter = _limiter(url, f"{prefix}:one")
