@@ -1,13 +1,21 @@
 """Test helpers shared across files: a loopback client, injected time, bounded waits on a
-condition, exception chains."""
+condition, exception chains, bookable stays of a sandbox."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from maxxton_async import MaxxtonClient, MemoryLedger, RetryPolicy
+from maxxton_async.models import (
+    BookedAccommodationType,
+    PersonSubject,
+    ReservationCreateRequest,
+    Subjects,
+)
+from maxxton_async.sandbox import Sandbox
 
 FAST = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.002)
 
@@ -68,3 +76,68 @@ def chain(exc: BaseException) -> Iterator[BaseException]:
         yield e
         stack.extend(x for x in (e.__cause__, e.__context__) if x is not None)
         stack.extend(getattr(e, "exceptions", ()))
+
+
+def available_stays(
+    sb: Sandbox, days: int = 60
+) -> Iterator[tuple[int, dt.date, int, dict[str, Any]]]:
+    """``(resourceId, arrival, duration, availability)`` of each stay the sandbox's truth has
+    free in its first ``days`` days, in a fixed order (type, then day, then duration)."""
+    data = sb.data
+    for rid, cfg in data.resource_config.items():
+        for day in range(days):
+            arrival = data.start_date + dt.timedelta(days=day)
+            for duration in cfg.durations:
+                record = data.availability(rid, arrival, duration)
+                if record is not None:
+                    yield rid, arrival, duration, record
+
+
+def bookable_stay(
+    sb: Sandbox,
+    *,
+    skip: int = 0,
+    days: int = 60,
+    min_units: int = 1,
+    max_units: int = 99,
+    persons: PersonSubject | None = None,
+) -> BookedAccommodationType:
+    """The ``skip``-th free stay with between ``min_units`` and ``max_units`` free units,
+    for ``persons`` (default two adults of 30)."""
+    found = (
+        (rid, arrival, duration)
+        for rid, arrival, duration, record in available_stays(sb, days)
+        if min_units <= len(record["units"]) <= max_units
+    )
+    for index, (rid, arrival, duration) in enumerate(found):
+        if index == skip:
+            return BookedAccommodationType(
+                resource_id=rid,
+                arrival_date=arrival,
+                duration=duration,
+                subjects=Subjects(persons=[persons or PersonSubject(age=30, quantity=2)]),
+            )
+    raise AssertionError("no such stay in the sandbox")
+
+
+def channel_code(sb: Sandbox) -> str:
+    """The code of the sandbox's first distribution channel."""
+    code: str = next(iter(sb.data.distribution_channels.values()))["code"]
+    return code
+
+
+def booking(
+    sb: Sandbox, stay: BookedAccommodationType | None = None, **kw: Any
+) -> ReservationCreateRequest:
+    """A create request for ``stay`` (default the first bookable one) by the first customer,
+    on the first channel; ``kw`` sets or overrides other fields."""
+    kw.setdefault("accommodation_types", [stay or bookable_stay(sb)])
+    kw.setdefault("customer_id", next(iter(sb.data.customers)))
+    return ReservationCreateRequest(
+        distribution_channel_code=channel_code(sb), category_code="DEFAULT", **kw
+    )
+
+
+def with_status(sb: Sandbox, name: str) -> int:
+    """The id of a sandbox reservation whose status is ``name``."""
+    return next(r for r, rec in sb.data.reservations.items() if rec["statusValue"] == name)
