@@ -18,7 +18,7 @@ from maxxton_async import (
     RetryPolicy,
 )
 from tests._attack import FakeTime, make
-from tests._counting_server import CountingServer, Scripted
+from tests._counting_server import CountingServer, Scripted, refusing_token_server
 
 ONE_TRY = RetryPolicy(max_attempts=1)
 
@@ -57,21 +57,17 @@ async def test_index_sync_run_ends_on_refused_credentials(
 
     from maxxton_async import Harvest, IndexSync
 
-    time = FakeTime()
-    async with CountingServer() as server:
-        server.auth_status = status
-        client = make(server.base_url, creds, clock=time.clock, sleep=time.sleep)
-        async with client:
-            harvest = Harvest(
-                client,
-                arrival_from=date(2027, 1, 1),
-                arrival_to=date(2027, 1, 10),
-                durations=[7],
-                clock=time.clock,
-            )
-            sync = IndexSync(harvest, f"{tmp_path}/index.sqlite3", clock=time.clock)
-            with pytest.raises(AuthenticationError):
-                await asyncio.wait_for(sync.run(interval=0, max_passes=30), 30)
+    async with refusing_token_server(creds, status) as (server, client, time):
+        harvest = Harvest(
+            client,
+            arrival_from=date(2027, 1, 1),
+            arrival_to=date(2027, 1, 10),
+            durations=[7],
+            clock=time.clock,
+        )
+        sync = IndexSync(harvest, f"{tmp_path}/index.sqlite3", clock=time.clock)
+        with pytest.raises(AuthenticationError):
+            await asyncio.wait_for(sync.run(interval=0, max_passes=30), 30)
     assert server.auth_calls <= 3
     assert server.api_calls() == []
 
@@ -82,22 +78,18 @@ async def test_harvest_ends_on_refused_credentials(creds: dict[str, str], status
 
     from maxxton_async import Harvest
 
-    time = FakeTime()
-    async with CountingServer() as server:
-        server.auth_status = status
-        client = make(server.base_url, creds, clock=time.clock, sleep=time.sleep)
-        async with client:
-            harvest = Harvest(
-                client,
-                arrival_from=date(2027, 1, 1),
-                arrival_to=date(2027, 3, 1),
-                durations=[7, 14],
-                clock=time.clock,
-            )
-            try:
-                result = await asyncio.wait_for(harvest.run(), 30)
-            except AuthenticationError:
-                result = None
+    async with refusing_token_server(creds, status) as (server, client, time):
+        harvest = Harvest(
+            client,
+            arrival_from=date(2027, 1, 1),
+            arrival_to=date(2027, 3, 1),
+            durations=[7, 14],
+            clock=time.clock,
+        )
+        try:
+            result = await asyncio.wait_for(harvest.run(), 30)
+        except AuthenticationError:
+            result = None
     # It ends: refused at once (401/403), or after the token manager gave up or the
     # chunks' retry round was spent (500, which may be a passing fault).
     if status != 500:

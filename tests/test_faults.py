@@ -37,7 +37,12 @@ from maxxton_async import (
     TransportError,
 )
 from maxxton_async.transport import Request, Response
-from tests._counting_server import CLIENT_SECRET, CountingServer, Scripted
+from tests._counting_server import (
+    CLIENT_SECRET,
+    CountingServer,
+    Scripted,
+    refusing_token_server,
+)
 from tests._raw_server import TOKEN, RawRequest, RawServer, token_answer
 from tests._support import FAST, FakeTime, chain, make
 
@@ -332,17 +337,14 @@ async def test_twenty_waiters_share_one_failed_mint(creds: dict[str, str], fault
 
 
 async def test_a_failing_token_endpoint_cools_down_then_gives_up(creds: dict[str, str]) -> None:
-    time = FakeTime()
-    async with CountingServer() as server:
-        server.auth_status = 500  # the guide's answer to refused credentials
-        client = make(server.base_url, creds, clock=time.clock, sleep=time.sleep)
-        async with client:
-            errors = []
-            for _ in range(5):
-                try:
-                    await client.request("GET", "ping")
-                except MaxxtonError as exc:
-                    errors.append(exc)
+    # 500: the guide's answer to refused credentials.
+    async with refusing_token_server(creds, 500) as (server, client, time):
+        errors = []
+        for _ in range(5):
+            try:
+                await client.request("GET", "ping")
+            except MaxxtonError as exc:
+                errors.append(exc)
     assert [type(e) for e in errors[:2]] == [ServerError, ServerError]
     assert all(isinstance(e, AuthenticationError) for e in errors[2:])
     assert server.auth_calls == 3  # then refused without another billed call
@@ -452,15 +454,11 @@ async def test_event_sync_run_ends_on_refused_credentials(
 ) -> None:
     from maxxton_async import EventSync
 
-    time = FakeTime()
-    async with CountingServer() as server:
-        server.auth_status = status
-        client = make(server.base_url, creds, clock=time.clock, sleep=time.sleep)
-        async with client:
-            sync = EventSync(client)
-            with pytest.raises(AuthenticationError):
-                # Without the bound this would poll forever; max_passes is the backstop.
-                await sync.run(lambda batch: None, interval=0, max_passes=50)
+    async with refusing_token_server(creds, status) as (server, client, _):
+        sync = EventSync(client)
+        with pytest.raises(AuthenticationError):
+            # Without the bound this would poll forever; max_passes is the backstop.
+            await sync.run(lambda batch: None, interval=0, max_passes=50)
     assert server.auth_calls <= 3
     assert sync.statistics().passes < 50
 
