@@ -1,12 +1,15 @@
 """Test helpers shared across files: a loopback client, injected time, bounded waits on a
-condition, exception chains, bookable stays of a sandbox."""
+condition, exception chains, an aiohttp app on loopback, bookable stays of a sandbox."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
+
+from aiohttp import web
 
 from maxxton_async import MaxxtonClient, MemoryLedger, RetryPolicy
 from maxxton_async.models import (
@@ -62,6 +65,18 @@ async def settle(turns: int = 30) -> None:
     """Let ready callbacks run (no wall-clock wait)."""
     for _ in range(turns):
         await asyncio.sleep(0)
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` on a free loopback port for the block; yields its base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 def chain(exc: BaseException) -> Iterator[BaseException]:

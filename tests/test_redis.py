@@ -18,7 +18,7 @@ from maxxton_async import Budget, BudgetExceededError, LimiterUnavailableError
 from maxxton_async.auth import CachedToken
 from maxxton_async.usage import Usage, UsageKind
 from tests._redis_util import redis_time_passes, require_redis
-from tests._support import settle, wait_until
+from tests._support import serve_app, settle, wait_until
 from tests.workers.run import run_workers, spawn
 
 pytestmark = pytest.mark.redis
@@ -151,13 +151,9 @@ async def concurrency_server() -> AsyncIterator[ConcurrencyServer]:
     srv = ConcurrencyServer()
     app = web.Application()
     app.router.add_get("/", srv.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    srv.url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
-    yield srv
-    await runner.cleanup()
+    async with serve_app(app) as base_url:
+        srv.url = f"{base_url}/"
+        yield srv
 
 
 @pytest.mark.slow
