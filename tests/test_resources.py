@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from maxxton_async import F, MaxxtonClient, MemoryLedger, NotFoundError, RetryPolicy
+from maxxton_async import F, MaxxtonClient, NotFoundError, RetryPolicy
 from maxxton_async.models import (
     ArrivalRangeSearchRequest,
     AvailabilityRecord,
@@ -30,8 +30,7 @@ FAST = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.01)
 
 def make_client(sb: Sandbox, **kw: Any) -> MaxxtonClient:
     kw.setdefault("retry", FAST)
-    kw.setdefault("ledger", MemoryLedger())
-    return MaxxtonClient(sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, **kw)
+    return sb.client(**kw)
 
 
 @pytest.fixture

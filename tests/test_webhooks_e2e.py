@@ -9,7 +9,6 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
-from maxxton_async import MaxxtonClient, MemoryLedger
 from maxxton_async.models import WebhookEventType, WebhookNotification
 from maxxton_async.sandbox import Sandbox
 from maxxton_async.webhooks import BasicAuth, OAuth2Tokens, ReplayGuard, sign, webhook_app
@@ -29,9 +28,7 @@ def optional_reservation(sb: Sandbox) -> int:
 
 
 async def confirm(sb: Sandbox, res_id: int) -> None:
-    async with MaxxtonClient(
-        sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, ledger=MemoryLedger()
-    ) as client:
+    async with sb.client() as client:
         await client.reservations.confirm(res_id)
 
 
