@@ -1,5 +1,6 @@
 """Test helpers shared across files: a loopback client, injected time, bounded waits on a
-condition, exception chains, an aiohttp app on loopback, bookable stays of a sandbox."""
+condition, exception chains, an aiohttp app on loopback, bookable stays of a sandbox, the
+counting contract of a usage ledger."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +21,7 @@ from maxxton_async.models import (
     Subjects,
 )
 from maxxton_async.sandbox import Sandbox
+from maxxton_async.usage import Ledger, UsageKind
 
 FAST = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.002)
 
@@ -156,3 +159,37 @@ def booking(
 def with_status(sb: Sandbox, name: str) -> int:
     """The id of a sandbox reservation whose status is ``name``."""
     return next(r for r, rec in sb.data.reservations.items() if rec["statusValue"] == name)
+
+
+#: 23:00 UTC on the last day of March: the next hour is another day and another month.
+LEDGER_AT = datetime(2026, 3, 31, 23, 0, tzinfo=UTC)
+
+
+async def check_ledger_counts(ledger: Ledger) -> None:
+    """What the durable ledgers (SQLite, Redis) keep: day and month counts per scope and
+    environment that roll over at UTC midnight, per-day history, the monthly peak in flight,
+    the scopes seen."""
+    at = LEDGER_AT
+    rec = await ledger.record(scope="s", environment="production", kind=UsageKind.CALL, at=at)
+    assert (rec.day, rec.month) == (1, 1)
+    rec = await ledger.record(
+        scope="s", environment="production", kind=UsageKind.TOKEN, at=at, count=4
+    )
+    assert (rec.day, rec.month) == (5, 5)
+    # Next UTC day is in April: new day, new month.
+    april = datetime(2026, 4, 1, 0, 30, tzinfo=UTC)
+    rec = await ledger.record(scope="s", environment="production", kind=UsageKind.RETRY, at=april)
+    assert (rec.day, rec.month) == (1, 1)
+    # Other environment and scope are separate.
+    await ledger.record(scope="s", environment="test", kind=UsageKind.CALL, at=at)
+    await ledger.record(scope="t", environment="production", kind=UsageKind.CALL, at=at)
+    c = await ledger.counts(scope="s", environment="production", day=at.date())
+    assert (c.day, c.month) == (5, 5)
+    hist = await ledger.history(
+        scope="s", environment="production", start=date(2026, 3, 30), end=date(2026, 4, 1)
+    )
+    assert [(h.calls, h.tokens, h.retries) for h in hist] == [(0, 0, 0), (1, 4, 0), (0, 0, 1)]
+    await ledger.record_peak(scope="s", environment="production", month="2026-03", in_flight=9)
+    await ledger.record_peak(scope="s", environment="production", month="2026-03", in_flight=4)
+    assert await ledger.peak(scope="s", environment="production", month="2026-03") == 9
+    assert await ledger.scopes() == [("s", "production"), ("s", "test"), ("t", "production")]

@@ -9,7 +9,7 @@ import signal
 import socket
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
@@ -18,12 +18,12 @@ from maxxton_async import Budget, BudgetExceededError, LimiterUnavailableError
 from maxxton_async.auth import CachedToken
 from maxxton_async.usage import Usage, UsageKind
 from tests._redis_util import redis_time_passes, require_redis
-from tests._support import serve_app, settle, wait_until
+from tests._support import LEDGER_AT, check_ledger_counts, serve_app, settle, wait_until
 from tests.workers.run import run_workers, spawn
 
 pytestmark = pytest.mark.redis
 
-AT = datetime(2026, 3, 31, 23, 0, tzinfo=UTC)
+AT = LEDGER_AT
 
 
 def closed_port() -> int:
@@ -38,24 +38,7 @@ async def test_ledger_counts_history_peak_and_rollover(redis_prefix: tuple[str, 
 
     url, prefix = redis_prefix
     ledger = RedisLedger(url, prefix=prefix)
-    rec = await ledger.record(scope="s", environment="production", kind=UsageKind.CALL, at=AT)
-    assert (rec.day, rec.month) == (1, 1)
-    rec = await ledger.record(
-        scope="s", environment="production", kind=UsageKind.TOKEN, at=AT, count=2
-    )
-    assert (rec.day, rec.month) == (3, 3)
-    april = datetime(2026, 4, 1, 0, 1, tzinfo=UTC)
-    rec = await ledger.record(scope="s", environment="production", kind=UsageKind.RETRY, at=april)
-    assert (rec.day, rec.month) == (1, 1)
-    await ledger.record(scope="s", environment="test", kind=UsageKind.CALL, at=AT)
-    hist = await ledger.history(
-        scope="s", environment="production", start=date(2026, 3, 31), end=date(2026, 4, 1)
-    )
-    assert [(h.calls, h.tokens, h.retries) for h in hist] == [(1, 2, 0), (0, 0, 1)]
-    await ledger.record_peak(scope="s", environment="production", month="2026-03", in_flight=7)
-    await ledger.record_peak(scope="s", environment="production", month="2026-03", in_flight=3)
-    assert await ledger.peak(scope="s", environment="production", month="2026-03") == 7
-    assert await ledger.scopes() == [("s", "production"), ("s", "test")]
+    await check_ledger_counts(ledger)
     # Counters expire: day keys after ~40 days, month keys after ~400.
     import redis
 
