@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._server import ServerProcess
@@ -108,18 +109,34 @@ async def _sdk(spec: dict[str, Any], urls: list[str], *, sequential: bool) -> di
             "requests_sent": stats.requests_sent}  # fmt: skip
 
 
+def _token_form(spec: dict[str, Any]) -> dict[str, str]:
+    """The authenticate form a hand-written client posts."""
+    return {
+        "grant_type": "client_credentials",
+        "client_id": spec["client_id"],
+        "client_secret": spec["client_secret"],
+        "scope": spec["scope"],
+    }
+
+
+async def _all_at_once(
+    get: Callable[[str], Awaitable[Any]], urls: list[str], warmup: int
+) -> tuple[float, float, int]:
+    """Gather the first ``warmup`` calls, then time gathering the rest: (wall s, CPU s, calls)."""
+    await asyncio.gather(*(get(u) for u in urls[:warmup]))
+    timed = urls[warmup:]
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(get(u) for u in timed))
+    return time.perf_counter() - t0, time.process_time() - cpu0, len(timed)
+
+
 async def _aiohttp(spec: dict[str, Any], urls: list[str]) -> dict[str, Any]:
     import aiohttp
     import msgspec
 
     decode = msgspec.json.decode
     async with aiohttp.ClientSession() as session:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": spec["client_id"],
-            "client_secret": spec["client_secret"],
-            "scope": spec["scope"],
-        }
+        form = _token_form(spec)
         async with session.post(spec["base_url"] + "/maxxton/v2/authenticate", data=form) as resp:
             token = decode(await resp.read())
         headers = {"Authorization": f"Bearer {token['access_token']}"}
@@ -139,12 +156,8 @@ async def _aiohttp(spec: dict[str, Any], urls: list[str]) -> dict[str, Any]:
                 finally:
                     in_flight -= 1
 
-        await asyncio.gather(*(get(u) for u in urls[: spec["warmup"]]))
-        timed = urls[spec["warmup"] :]
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(get(u) for u in timed))
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {"wall": wall, "cpu": cpu, "n": len(timed), "peak_in_flight": peak,
+        wall, cpu, n = await _all_at_once(get, urls, spec["warmup"])
+    return {"wall": wall, "cpu": cpu, "n": n, "peak_in_flight": peak,
             "requests_sent": len(urls) + 1}  # fmt: skip
 
 
@@ -159,13 +172,7 @@ async def _httpx(spec: dict[str, Any], urls: list[str]) -> dict[str, Any]:
         limits=httpx.Limits(max_connections=spec["cap"]), timeout=httpx.Timeout(120.0)
     ) as client:
         resp = await client.post(
-            spec["base_url"] + "/maxxton/v2/authenticate",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": spec["client_id"],
-                "client_secret": spec["client_secret"],
-                "scope": spec["scope"],
-            },
+            spec["base_url"] + "/maxxton/v2/authenticate", data=_token_form(spec)
         )
         headers = {"Authorization": f"Bearer {decode(resp.content)['access_token']}"}
 
@@ -178,12 +185,8 @@ async def _httpx(spec: dict[str, Any], urls: list[str]) -> dict[str, Any]:
                 raise RuntimeError(f"HTTP {r.status_code}")
             return decode(r.content)
 
-        await asyncio.gather(*(get(u) for u in urls[: spec["warmup"]]))
-        timed = urls[spec["warmup"] :]
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(get(u) for u in timed))
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {"wall": wall, "cpu": cpu, "n": len(timed), "peak_in_flight": None,
+        wall, cpu, n = await _all_at_once(get, urls, spec["warmup"])
+    return {"wall": wall, "cpu": cpu, "n": n, "peak_in_flight": None,
             "requests_sent": len(urls) + 1}  # fmt: skip
 
 
