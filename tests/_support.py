@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from maxxton_async import MaxxtonClient, MemoryLedger, RetryPolicy
@@ -94,6 +95,34 @@ def chain(exc: BaseException) -> Iterator[BaseException]:
         yield e
         stack.extend(x for x in (e.__cause__, e.__context__) if x is not None)
         stack.extend(getattr(e, "exceptions", ()))
+
+
+def sandbox_fixture(seed: int, **options: Any) -> Any:
+    """A fixture ``sb``: a started :class:`Sandbox` of ``seed`` (and ``options``) for one test.
+
+    Assigned in a test module as ``sb = sandbox_fixture(seed=5)``.
+    """
+
+    @pytest.fixture(name="sb")
+    async def sb() -> AsyncIterator[Sandbox]:
+        async with Sandbox(seed=seed, **options) as sandbox:
+            yield sandbox
+
+    return sb
+
+
+def client_fixture(**options: Any) -> Any:
+    """A fixture ``client``: ``sb.client(**options)`` of the module's ``sb``, open for one test.
+
+    Assigned in a test module as ``client = client_fixture(retry=FAST)``.
+    """
+
+    @pytest.fixture(name="client")
+    async def client(sb: Sandbox) -> AsyncIterator[MaxxtonClient]:
+        async with sb.client(**options) as c:
+            yield c
+
+    return client
 
 
 def available_stays(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import urllib.parse
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -29,7 +28,15 @@ from maxxton_async.models import (
     StatusAction,
 )
 from maxxton_async.sandbox import Sandbox
-from tests._support import FAST, bookable_stay, booking, channel_code, with_status
+from tests._support import (
+    FAST,
+    bookable_stay,
+    booking,
+    channel_code,
+    client_fixture,
+    sandbox_fixture,
+    with_status,
+)
 
 PUT = "PUT /maxxton/v2/reservations/{reservationId}"
 GET_ONE = "GET /maxxton/v2/reservations/{reservationId}"
@@ -37,16 +44,8 @@ CREATE = "POST /maxxton/v2/reservations"
 PAY = "POST /maxxton/v2/reservations/{reservationId}/payments"
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=5) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-async def client(sb: Sandbox) -> AsyncIterator[MaxxtonClient]:
-    async with sb.client(retry=FAST) as c:
-        yield c
+sb = sandbox_fixture(seed=5)
+client = client_fixture(retry=FAST)
 
 
 async def test_proposal_create_confirm_check_in_check_out(

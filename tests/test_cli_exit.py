@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import pytest
 import maxxton_async
 from maxxton_async.cli import ExitCode
 from maxxton_async.sandbox import Sandbox
+from tests._support import sandbox_fixture
 
 # Signals to a child and pseudo-terminals are POSIX.
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and pty")
@@ -112,10 +113,7 @@ def _sigint_reaches_children() -> Iterator[None]:
     signal.signal(signal.SIGINT, previous)
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=3) as sandbox:
-        yield sandbox
+sb = sandbox_fixture(seed=3)
 
 
 def closed_port() -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from maxxton_async.events import (
 )
 from maxxton_async.models import Customer, Event, Reservation
 from maxxton_async.sandbox import Sandbox
+from tests._support import sandbox_fixture
 
 REFRESH_ROUTES = {
     f"GET {spec.path}"
@@ -31,10 +31,7 @@ REFRESH_ROUTES = {
 }
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=5) as sandbox:
-        yield sandbox
+sb = sandbox_fixture(seed=5)
 
 
 def refresh_calls_at_server(sb: Sandbox) -> int:

@@ -8,7 +8,6 @@ and bookings consuming units (Reservation Flow 6, Event Flow AVAILABILITY_EVENT)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -34,23 +33,15 @@ from maxxton_async.models import (
     allowed_actions,
 )
 from maxxton_async.sandbox import Sandbox, SandboxClient, generate
-from tests._support import bookable_stay, booking, with_status
+from tests._support import bookable_stay, booking, client_fixture, sandbox_fixture, with_status
 
 FAST = RetryPolicy(max_attempts=2, backoff_base=0.001, backoff_max=0.01)
 PUT = "PUT /maxxton/v2/reservations/{reservationId}"
 LIST = "GET /maxxton/v2/customers"
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=11) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-async def client(sb: Sandbox) -> AsyncIterator[MaxxtonClient]:
-    async with sb.client(retry=FAST) as c:
-        yield c
+sb = sandbox_fixture(seed=11)
+client = client_fixture(retry=FAST)
 
 
 def guide_stay(sb: Sandbox, **kw: Any) -> BookedAccommodationType:

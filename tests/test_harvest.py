@@ -8,7 +8,7 @@ import itertools
 import json
 import urllib.parse
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from contextlib import aclosing
 from pathlib import Path
 
@@ -31,16 +31,14 @@ from maxxton_async.harvest import (
 from maxxton_async.models import AvailabilityRecord
 from maxxton_async.sandbox import Sandbox
 from maxxton_async.usage import UsageSnapshot
+from tests._support import sandbox_fixture
 
 AVAIL_ROUTE = f"GET {AVAILABILITY_PATH}"
 PORTFOLIO_ROUTE = f"POST {AVAILABILITY_PATH}"
 DURATIONS = (3, 7, 14)
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=3) as sandbox:
-        yield sandbox
+sb = sandbox_fixture(seed=3)
 
 
 def client_for(sb: Sandbox, **kwargs: object) -> MaxxtonClient:

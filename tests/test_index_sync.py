@@ -24,6 +24,7 @@ from maxxton_async.harvest import (
 )
 from maxxton_async.models import AvailabilityRecord, StayImplies
 from maxxton_async.sandbox import Sandbox
+from tests._support import sandbox_fixture
 
 from ._pg_util import drop_schema, require_postgres, unique_schema
 
@@ -35,10 +36,7 @@ DAYS = 60  # two 30-day windows
 IndexFactory = Callable[[], Awaitable[PriceIndex]]
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=5) as sandbox:
-        yield sandbox
+sb = sandbox_fixture(seed=5)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

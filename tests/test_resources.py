@@ -24,6 +24,7 @@ from maxxton_async.models import (
 )
 from maxxton_async.resources import Found, ListResource, Missing
 from maxxton_async.sandbox import Sandbox
+from tests._support import sandbox_fixture
 
 FAST = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.01)
 
@@ -33,10 +34,7 @@ def make_client(sb: Sandbox, **kw: Any) -> MaxxtonClient:
     return sb.client(**kw)
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=3) as sandbox:
-        yield sandbox
+sb = sandbox_fixture(seed=3)
 
 
 @pytest.fixture
