@@ -305,17 +305,23 @@ async def test_checkpoint_in_a_missing_directory_is_a_usage_error(
 # -- interrupt -------------------------------------------------------------------------------
 
 
-async def test_ctrl_c_during_bench_exits_130_in_one_line(sb: Sandbox, tmp_path: Path) -> None:
+async def interrupted_mid_call(sb: Sandbox, *argv: str) -> Run:
+    """Run the CLI with ``argv`` while the sandbox holds its answers; Ctrl-C it once a call
+    is on the wire; what it printed and returned."""
     sb.faults.hold = asyncio.Event()
-    proc = await spawn(
-        "bench", *conn(sb, tmp_path, usage_db=False), "--requests", "50", "--ledger", "memory"
-    )
+    proc = await spawn(*argv)
     try:
         await wait_until(lambda: sb.statistics().in_flight >= 1, "a call on the wire", proc)
         proc.send_signal(signal.SIGINT)
-        run = await finish(proc)
+        return await finish(proc)
     finally:
         sb.faults.hold.set()
+
+
+async def test_ctrl_c_during_bench_exits_130_in_one_line(sb: Sandbox, tmp_path: Path) -> None:
+    run = await interrupted_mid_call(
+        sb, "bench", *conn(sb, tmp_path, usage_db=False), "--requests", "50", "--ledger", "memory"
+    )
     assert run.rc == ExitCode.INTERRUPTED
     assert_one_line_error(run, "maxxton-async bench: interrupted")
 
@@ -323,18 +329,11 @@ async def test_ctrl_c_during_bench_exits_130_in_one_line(sb: Sandbox, tmp_path: 
 async def test_ctrl_c_during_harvest_exits_130_without_traceback(
     sb: Sandbox, tmp_path: Path
 ) -> None:
-    sb.faults.hold = asyncio.Event()
     start = sb.data.start_date.isoformat()
-    proc = await spawn(
-        "harvest", *conn(sb, tmp_path), "--from", start, "--to", start, "--duration", "7",
+    run = await interrupted_mid_call(
+        sb, "harvest", *conn(sb, tmp_path), "--from", start, "--to", start, "--duration", "7",
         "--out", str(tmp_path / "prices.ndjson"), "--json",
     )  # fmt: skip
-    try:
-        await wait_until(lambda: sb.statistics().in_flight >= 1, "a call on the wire", proc)
-        proc.send_signal(signal.SIGINT)
-        run = await finish(proc)
-    finally:
-        sb.faults.hold.set()
     assert run.rc == ExitCode.INTERRUPTED
     assert "Traceback" not in run.err, run.err
     assert run.err_lines[-1].startswith("maxxton-async harvest: interrupted; "), run.err
