@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -95,6 +96,16 @@ def chain(exc: BaseException) -> Iterator[BaseException]:
         yield e
         stack.extend(x for x in (e.__cause__, e.__context__) if x is not None)
         stack.extend(getattr(e, "exceptions", ()))
+
+
+def skip_unless_up(reason: str | None, required_by: str) -> None:
+    """Nothing when ``reason`` is None (the service answered); else skip the test, or fail it
+    when the environment variable ``required_by`` is ``1`` (CI that must not skip)."""
+    if reason is None:
+        return
+    if os.environ.get(required_by) == "1":
+        pytest.fail(f"{required_by}=1 but {reason}")
+    pytest.skip(reason)
 
 
 def sandbox_fixture(seed: int, **options: Any) -> Any:
