@@ -251,13 +251,17 @@ class CountingServer:
 
 
 @contextlib.asynccontextmanager
-async def refusing_token_server(
-    creds: dict[str, str], status: int, **kw: Any
+async def failing_token_server(
+    creds: dict[str, str], fault: int | str, **kw: Any
 ) -> AsyncIterator[tuple[CountingServer, MaxxtonClient, FakeTime]]:
-    """A server whose token endpoint answers every mint with ``status``, a client of it (``kw``
-    for :func:`tests._support.make`) and the injected time both run on."""
+    """A server whose token endpoint answers every mint with the status ``fault``, or hangs
+    (``fault`` "hang" or "timeout"); a client of it (``kw`` for :func:`tests._support.make`)
+    and the injected time both run on."""
     time = FakeTime()
     async with CountingServer() as server:
-        server.auth_status = status
+        if fault in ("hang", "timeout"):
+            server.auth_hang = True
+        else:
+            server.auth_status = int(fault)
         async with make(server.base_url, creds, clock=time.clock, sleep=time.sleep, **kw) as client:
             yield server, client, time

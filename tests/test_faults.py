@@ -41,10 +41,10 @@ from tests._counting_server import (
     CLIENT_SECRET,
     CountingServer,
     Scripted,
-    refusing_token_server,
+    failing_token_server,
 )
 from tests._raw_server import TOKEN, RawRequest, RawServer, token_answer
-from tests._support import FAST, FakeTime, chain, make
+from tests._support import FAST, chain, make
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -308,24 +308,11 @@ async def test_connection_refused_is_never_sent(creds: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("fault", ["500", "401", "hang"])
 async def test_twenty_waiters_share_one_failed_mint(creds: dict[str, str], fault: str) -> None:
-    time = FakeTime()
-    async with CountingServer() as server:
-        if fault == "hang":
-            server.auth_hang = True
-        else:
-            server.auth_status = int(fault)
-        client = make(
-            server.base_url,
-            creds,
-            timeout=0.3,
-            retry=RetryPolicy(max_attempts=4, backoff_base=0.001, backoff_max=0.001),
-            clock=time.clock,
-            sleep=time.sleep,
+    retry = RetryPolicy(max_attempts=4, backoff_base=0.001, backoff_max=0.001)
+    async with failing_token_server(creds, fault, timeout=0.3, retry=retry) as (server, client, _):
+        results = await asyncio.gather(
+            *(client.request("GET", "ping") for _ in range(20)), return_exceptions=True
         )
-        async with client:
-            results = await asyncio.gather(
-                *(client.request("GET", "ping") for _ in range(20)), return_exceptions=True
-            )
     expected = {
         "500": ServerError,
         "401": AuthenticationError,
@@ -338,7 +325,7 @@ async def test_twenty_waiters_share_one_failed_mint(creds: dict[str, str], fault
 
 async def test_a_failing_token_endpoint_cools_down_then_gives_up(creds: dict[str, str]) -> None:
     # 500: the guide's answer to refused credentials.
-    async with refusing_token_server(creds, 500) as (server, client, time):
+    async with failing_token_server(creds, 500) as (server, client, time):
         errors = []
         for _ in range(5):
             try:
@@ -454,7 +441,7 @@ async def test_event_sync_run_ends_on_refused_credentials(
 ) -> None:
     from maxxton_async import EventSync
 
-    async with refusing_token_server(creds, status) as (server, client, _):
+    async with failing_token_server(creds, status) as (server, client, _):
         sync = EventSync(client)
         with pytest.raises(AuthenticationError):
             # Without the bound this would poll forever; max_passes is the backstop.
