@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -96,6 +97,15 @@ def chain(exc: BaseException) -> Iterator[BaseException]:
         yield e
         stack.extend(x for x in (e.__cause__, e.__context__) if x is not None)
         stack.extend(getattr(e, "exceptions", ()))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released): to refuse a connection, or
+    to start a server of one's own on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
 
 
 def skip_unless_up(reason: str | None, required_by: str) -> None:

@@ -21,7 +21,7 @@ import pytest
 import maxxton_async
 from maxxton_async.cli import ExitCode
 from maxxton_async.sandbox import Sandbox
-from tests._support import sandbox_fixture
+from tests._support import free_port, sandbox_fixture
 
 # Signals to a child and pseudo-terminals are POSIX.
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and pty")
@@ -114,14 +114,6 @@ def _sigint_reaches_children() -> Iterator[None]:
 
 
 sb = sandbox_fixture(seed=3)
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def conn(
@@ -223,7 +215,7 @@ async def test_credentials_answered_with_the_guides_500_exit_4_and_say_what_to_c
 async def test_unreachable_host_exits_4(tmp_path: Path) -> None:
     run = await cli(
         "events", "sync", "--once",
-        "--base-url", f"http://127.0.0.1:{closed_port()}",
+        "--base-url", f"http://127.0.0.1:{free_port()}",
         "--client-id", "x", "--client-secret", "y", "--scope", "z",
         "--usage-db", str(tmp_path / "u.sqlite3"),
         "--checkpoint", str(tmp_path / "events.sqlite"),
@@ -234,7 +226,7 @@ async def test_unreachable_host_exits_4(tmp_path: Path) -> None:
 
 async def test_bench_against_an_unreachable_host_exits_4(tmp_path: Path) -> None:
     run = await cli(
-        "bench", "--base-url", f"http://127.0.0.1:{closed_port()}",
+        "bench", "--base-url", f"http://127.0.0.1:{free_port()}",
         "--client-id", "x", "--client-secret", "y", "--scope", "z",
         "--ledger", "memory", "--requests", "3",
     )  # fmt: skip
@@ -243,7 +235,7 @@ async def test_bench_against_an_unreachable_host_exits_4(tmp_path: Path) -> None
 
 
 async def test_usage_with_redis_down_exits_4(tmp_path: Path) -> None:
-    run = await cli("usage", "--redis", f"redis://127.0.0.1:{closed_port()}/0")
+    run = await cli("usage", "--redis", f"redis://127.0.0.1:{free_port()}/0")
     assert run.rc == ExitCode.UNAVAILABLE
     assert_one_line_error(run, "maxxton-async usage: error:")
 

@@ -294,15 +294,6 @@ async def test_connect_timeout_is_known_as_never_sent(creds: dict[str, str]) -> 
         listener.close()
 
 
-async def test_connection_refused_is_never_sent(creds: dict[str, str]) -> None:
-    async with CountingServer() as server:
-        url = server.base_url
-    async with make(url, creds) as client:
-        with pytest.raises(ConnectError) as info:
-            await client.request("POST", "reservations", json={"a": 1})
-    assert info.value.sent is False
-
-
 # -- one mint failure, shared ----------------------------------------------------------
 
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -18,19 +17,12 @@ from maxxton_async import Budget, BudgetExceededError, LimiterUnavailableError
 from maxxton_async.auth import CachedToken
 from maxxton_async.usage import Usage, UsageKind
 from tests._redis_util import redis_time_passes, require_redis
-from tests._support import LEDGER_AT, check_ledger_counts, serve_app, settle, wait_until
+from tests._support import LEDGER_AT, check_ledger_counts, free_port, serve_app, settle, wait_until
 from tests.workers.run import run_workers, spawn
 
 pytestmark = pytest.mark.redis
 
 AT = LEDGER_AT
-
-
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_ledger_counts_history_peak_and_rollover(redis_prefix: tuple[str, str]) -> None:
@@ -248,7 +240,7 @@ async def test_killed_holder_slots_return_within_lease(redis_prefix: tuple[str, 
 async def test_unavailable_fail_raises_typed_error() -> None:
     from maxxton_async import RedisLimiter
 
-    limiter = RedisLimiter(f"redis://127.0.0.1:{closed_port()}/0", on_unavailable="fail")
+    limiter = RedisLimiter(f"redis://127.0.0.1:{free_port()}/0", on_unavailable="fail")
     with pytest.raises(LimiterUnavailableError, match="cannot reach Redis"):
         async with limiter.slot():
             pytest.fail("a slot must not be granted without Redis")
@@ -260,9 +252,7 @@ async def test_unavailable_local_falls_back_with_warning(
 ) -> None:
     from maxxton_async import RedisLimiter
 
-    limiter = RedisLimiter(
-        f"redis://127.0.0.1:{closed_port()}/0", permits=2, on_unavailable="local"
-    )
+    limiter = RedisLimiter(f"redis://127.0.0.1:{free_port()}/0", permits=2, on_unavailable="local")
     inside = 0
     peak = 0
     release = asyncio.Event()
@@ -350,7 +340,7 @@ async def test_four_processes_share_one_token(redis_prefix: tuple[str, str]) -> 
 
 
 def test_missing_redis_skips_or_fails_when_required(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MAXXTON_TEST_REDIS_URL", f"redis://127.0.0.1:{closed_port()}/15")
+    monkeypatch.setenv("MAXXTON_TEST_REDIS_URL", f"redis://127.0.0.1:{free_port()}/15")
     monkeypatch.delenv("MAXXTON_REQUIRE_REDIS", raising=False)
     with pytest.raises(pytest.skip.Exception, match="no Redis at"):
         require_redis()
