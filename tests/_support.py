@@ -9,14 +9,14 @@ import contextlib
 import datetime as dt
 import os
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from maxxton_async import MaxxtonClient, MemoryLedger, RetryPolicy
+from maxxton_async import Harvest, MaxxtonClient, MemoryLedger, RetryPolicy
 from maxxton_async.models import (
     BookedAccommodationType,
     PersonSubject,
@@ -186,6 +186,22 @@ def bookable_stay(
                 subjects=Subjects(persons=[persons or PersonSubject(age=30, quantity=2)]),
             )
     raise AssertionError("no such stay in the sandbox")
+
+
+def sandbox_harvest(
+    client: MaxxtonClient, sb: Sandbox, *, days: int, durations: Sequence[int], **kwargs: Any
+) -> Harvest:
+    """A harvest of the sandbox's first ``days`` arrival days on its WEB channel; ``kwargs``
+    add to or override the other :class:`Harvest` arguments."""
+    kwargs.setdefault("channel_code", "WEB")
+    start = sb.data.start_date
+    return Harvest(
+        client,
+        arrival_from=start,
+        arrival_to=start + dt.timedelta(days=days - 1),
+        durations=durations,
+        **kwargs,
+    )
 
 
 def channel_code(sb: Sandbox) -> str:

@@ -24,7 +24,7 @@ from maxxton_async.harvest import (
 )
 from maxxton_async.models import AvailabilityRecord, StayImplies
 from maxxton_async.sandbox import Sandbox
-from tests._support import sandbox_fixture
+from tests._support import sandbox_fixture, sandbox_harvest
 
 from ._pg_util import drop_schema, require_postgres, unique_schema
 
@@ -64,15 +64,7 @@ async def new_index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
 
 
 def make(client: MaxxtonClient, sb: Sandbox, **kwargs: Any) -> Harvest:
-    start = sb.data.start_date
-    return Harvest(
-        client,
-        arrival_from=start,
-        arrival_to=start + dt.timedelta(days=DAYS - 1),
-        durations=DURATIONS,
-        channel_code="WEB",
-        **kwargs,
-    )
+    return sandbox_harvest(client, sb, days=DAYS, durations=DURATIONS, **kwargs)
 
 
 def truth(sb: Sandbox) -> dict[tuple[int, dt.date, int], tuple[float, int]]:
