@@ -7,7 +7,10 @@ import subprocess
 import sys
 import urllib.request
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from maxxton_async import MaxxtonClient
 
 __all__ = ["ServerProcess"]
 
@@ -66,6 +69,17 @@ class ServerProcess:
             proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+    def client(self, **options: Any) -> MaxxtonClient:
+        """A ``MaxxtonClient`` of this server counting in a ``MemoryLedger`` (as ``Sandbox.client``
+        does); ``options`` go to the client."""
+        # Imported here: the server's child process never needs the client.
+        from maxxton_async import MaxxtonClient, MemoryLedger
+
+        options.setdefault("ledger", MemoryLedger())
+        return MaxxtonClient(
+            self.client_id, self.client_secret, self.scope, base_url=self.base_url, **options
+        )
 
     @property
     def pid(self) -> int:
