@@ -12,7 +12,29 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from maxxton_async import MaxxtonClient
 
-__all__ = ["ServerProcess"]
+__all__ = ["ServerProcess", "run_child"]
+
+
+def run_child(
+    module: str, spec: dict[str, Any], *, timeout: float, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``python -m module '<spec as JSON>'`` and return the JSON object it prints last.
+
+    Measurements run in a child so that each starts from a fresh interpreter (imports, RSS,
+    event loop) and nothing one leaves behind weighs on the next.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", module, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{module} child failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 class ServerProcess:

@@ -32,14 +32,13 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._server import ServerProcess
+from ._server import ServerProcess, run_child
 
 __all__ = ["CLIENTS", "measure_child", "run", "sweep_cap", "sweep_latency"]
 
@@ -251,17 +250,7 @@ def _run_child(
         env = {**os.environ, "MAXXTON_USAGE_DB": os.path.join(tmp, "usage.sqlite3"),
                "MAXXTON_TOKEN_DB": os.path.join(tmp, "tokens.sqlite3")}  # fmt: skip
         server.reset()
-        proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.throughput", json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=600,
-            check=False,
-        )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{client} child failed:\n{proc.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = run_child("benchmarks.throughput", spec, timeout=600, env=env)
     st = server.stats()
     result["server_peak_in_flight"] = st["peakInFlight"]
     result["server_rejected"] = st["rejectedInFlight"]
