@@ -336,6 +336,15 @@ def run(
     return {"rows": rows, "rounds": rounds, "cap": cap}
 
 
+def _point(
+    server: ServerProcess, client: str, latency: float, cap: int, quick: bool
+) -> dict[str, Any]:
+    """One sweep point: ``client``'s req/s at ``cap`` in flight against ``latency``."""
+    res = _run_child(server, client, _count(client, latency, cap, quick), cap)
+    return {"client": client, "cap": cap, "latency_ms": latency * 1e3, "rps": res["rps"],
+            "ceiling": cap / latency}  # fmt: skip
+
+
 def sweep_cap(
     caps: tuple[int, ...] = tuple(range(1, 16)),
     latency: float = 0.02,
@@ -343,14 +352,10 @@ def sweep_cap(
     quick: bool = False,
 ) -> list[dict[str, Any]]:
     """req/s against ``max_in_flight`` (one run per point; clients alternate per point)."""
-    out = []
+    out: list[dict[str, Any]] = []
     with ServerProcess("--size", "demo", "--latency", str(latency)) as server:
         for cap in caps:
-            for client in clients:
-                n = _count(client, latency, cap, quick)
-                res = _run_child(server, client, n, cap)
-                out.append({"client": client, "cap": cap, "latency_ms": latency * 1e3,
-                            "rps": res["rps"], "ceiling": cap / latency})  # fmt: skip
+            out += [_point(server, client, latency, cap, quick) for client in clients]
     return out
 
 
@@ -361,15 +366,11 @@ def sweep_latency(
     quick: bool = False,
 ) -> list[dict[str, Any]]:
     """req/s against the server's latency at ``cap`` in flight (one run per point)."""
-    out = []
+    out: list[dict[str, Any]] = []
     with ServerProcess("--size", "demo") as server:
         for latency in latencies:
             server.set_faults(latency=latency)
-            for client in clients:
-                n = _count(client, latency, cap, quick)
-                res = _run_child(server, client, n, cap)
-                out.append({"client": client, "cap": cap, "latency_ms": latency * 1e3,
-                            "rps": res["rps"], "ceiling": cap / latency})  # fmt: skip
+            out += [_point(server, client, latency, cap, quick) for client in clients]
     return out
 
 
