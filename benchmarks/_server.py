@@ -7,9 +7,34 @@ import subprocess
 import sys
 import urllib.request
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ServerProcess"]
+if TYPE_CHECKING:
+    from maxxton_async import MaxxtonClient
+
+__all__ = ["ServerProcess", "run_child"]
+
+
+def run_child(
+    module: str, spec: dict[str, Any], *, timeout: float, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``python -m module '<spec as JSON>'`` and return the JSON object it prints last.
+
+    Measurements run in a child so that each starts from a fresh interpreter (imports, RSS,
+    event loop) and nothing one leaves behind weighs on the next.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", module, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{module} child failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 class ServerProcess:
@@ -66,6 +91,17 @@ class ServerProcess:
             proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+    def client(self, **options: Any) -> MaxxtonClient:
+        """A ``MaxxtonClient`` of this server counting in a ``MemoryLedger`` (as ``Sandbox.client``
+        does); ``options`` go to the client."""
+        # Imported here: the server's child process never needs the client.
+        from maxxton_async import MaxxtonClient, MemoryLedger
+
+        options.setdefault("ledger", MemoryLedger())
+        return MaxxtonClient(
+            self.client_id, self.client_secret, self.scope, base_url=self.base_url, **options
+        )
 
     @property
     def pid(self) -> int:

@@ -19,12 +19,11 @@ import contextlib
 import datetime as dt
 import json
 import resource
-import subprocess
 import sys
 import time
 from typing import Any
 
-from ._server import ServerProcess
+from ._server import ServerProcess, run_child
 
 __all__ = ["TARGET_MB", "run"]
 
@@ -163,16 +162,7 @@ def run(records: int = 1_000_000) -> dict[str, Any]:
             "days": server.info["availability_days"],
             "records": records,
         }
-        proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.harvest_memory", json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"harvest child failed:\n{proc.stderr[-3000:]}")
-        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = run_child("benchmarks.harvest_memory", spec, timeout=1800)
         result["server_requests"] = server.stats()["requestsTotal"]
     result["target_records"] = records
     result["target_mb"] = TARGET_MB

@@ -46,14 +46,6 @@ def run(quick: bool = False) -> dict[str, Any]:
     return asyncio.run(_run(passes=1 if quick else 3))
 
 
-def _client(sb: Any) -> Any:
-    from maxxton_async import MaxxtonClient, MemoryLedger
-
-    return MaxxtonClient(
-        sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, ledger=MemoryLedger()
-    )
-
-
 def _harvest(client: Any, sb: Any, **kwargs: Any) -> Any:
     from maxxton_async.harvest import Harvest
 
@@ -111,7 +103,7 @@ async def _run(passes: int) -> dict[str, Any]:
             for mode in ("portfolio", "per-type"):
                 sb.reset_stats()
                 index = SQLitePriceIndex(Path(tmp) / f"{mode}.sqlite")
-                async with _client(sb) as client:
+                async with sb.client() as client:
                     job = _harvest(client, sb, mode=mode)
                     t0 = time.perf_counter()
                     result = await job.run(index)
@@ -134,7 +126,7 @@ async def _run(passes: int) -> dict[str, Any]:
             rows = []
             for refresh in ("auto", "per-type"):
                 for hours in INTERVALS_H:
-                    async with _client(sb) as client:
+                    async with sb.client() as client:
                         sync = IndexSync(
                             _harvest(client, sb, mode="portfolio"), index, refresh=refresh
                         )
@@ -184,7 +176,7 @@ async def _run(passes: int) -> dict[str, Any]:
             out["index_matches_sandbox"] = got == want
 
             # Time to reflect one change (one type, refreshed alone).
-            async with _client(sb) as client:
+            async with sb.client() as client:
                 sync = IndexSync(_harvest(client, sb, mode="portfolio"), index)
                 await sync.sync_once()
                 one: list[float] = []

@@ -14,7 +14,6 @@ import statistics
 import time
 from typing import Any
 
-from maxxton_async import MaxxtonClient, MemoryLedger
 from maxxton_async.models import Customer
 
 from ._server import ServerProcess
@@ -25,13 +24,7 @@ PATH = "/maxxton/v2/customers"
 
 
 async def _once(server: ServerProcess, page_size: int, prefetch: bool) -> dict[str, float]:
-    async with MaxxtonClient(
-        server.client_id,
-        server.client_secret,
-        server.scope,
-        base_url=server.base_url,
-        ledger=MemoryLedger(),
-    ) as client:
+    async with server.client() as client:
         await client.request("GET", PATH, params={"size": 1})  # token + a connection, untimed
         t0 = time.perf_counter()
         pages = items = 0
@@ -75,13 +68,7 @@ def run(pages: int = 50, latency: float = 0.02, rounds: int = 5) -> dict[str, An
 
 def _count_customers(server: ServerProcess) -> int:
     async def count() -> int:
-        async with MaxxtonClient(
-            server.client_id,
-            server.client_secret,
-            server.scope,
-            base_url=server.base_url,
-            ledger=MemoryLedger(),
-        ) as client:
+        async with server.client() as client:
             first = await client.request("GET", PATH, params={"size": 1})
             assert isinstance(first, dict)
             return int(first["totalElements"])

@@ -100,6 +100,14 @@ def write_chart(results: dict[str, Any], path: Path = HERE / "throughput.png") -
     return path
 
 
+def _per_call_md(
+    title: str, intro: str, label: str, us: dict[str, float], *, digits: int
+) -> list[str]:
+    """A section of one table: µs per call of each named step or component."""
+    rows = [f"| {k} | {v:.{digits}f} |" for k, v in us.items()]
+    return [f"## {title}", "", intro, "", f"| {label} | µs per call |", "|---|---:|", *rows, ""]
+
+
 def _throughput_md(tp: dict[str, Any]) -> list[str]:
     names = {
         "sdk-memory": "SDK, MemoryLedger",
@@ -174,9 +182,20 @@ def _throughput_md(tp: dict[str, Any]) -> list[str]:
     return out
 
 
-def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+Target = tuple[str, str, str, bool]
+
+
+def _at_least(what: str, value: float, target: float, digits: int) -> Target:
+    return what, f"{value:.{digits}f}", f"≥ {target}", value >= target
+
+
+def _at_most(what: str, value: float, target: float, digits: int) -> Target:
+    return what, f"{value:.{digits}f}", f"≤ {target}", value <= target
+
+
+def targets(results: dict[str, Any]) -> list[Target]:
     """``(what, measured, target, met)`` for every target that was measured."""
-    out: list[tuple[str, str, str, bool]] = []
+    out: list[Target] = []
     tp = results.get("throughput")
     if tp:
         rows = {(r["latency_ms"], r["client"]): r for r in tp["rows"]}
@@ -186,64 +205,29 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
                 continue
             tag = "MemoryLedger" if ledger == "sdk-memory" else "SQLite ledger"
             t = TARGETS
-            out.append(
-                (
-                    f"SDK ({tag}) req/s ÷ hand-written, 20 ms",
-                    f"{r['ratio']:.3f}",
-                    f"≥ {t['sdk_vs_handwritten']}",
-                    r["ratio"] >= t["sdk_vs_handwritten"],
-                )
-            )
-            out.append(
-                (
-                    f"SDK ({tag}) share of the 15/latency ceiling, 20 ms",
-                    f"{r['of_ceiling']:.3f}",
-                    f"≥ {t['of_ceiling']}",
-                    r["of_ceiling"] >= t["of_ceiling"],
-                )
-            )
-            out.append(
-                (
-                    f"(context) SDK ({tag}) share of the measured ceiling, 20 ms",
-                    f"{r['of_effective']:.3f}",
-                    "—",
-                    True,
-                )
-            )
-            out.append(
-                (
-                    f"SDK ({tag}) client CPU ÷ hand-written, 20 ms",
-                    f"{r['cpu_ratio']:.2f}",
-                    f"≤ {t['cpu_vs_handwritten']}",
-                    r["cpu_ratio"] <= t["cpu_vs_handwritten"],
-                )
-            )
+            out += [
+                _at_least(f"SDK ({tag}) req/s ÷ hand-written, 20 ms", r["ratio"],
+                          t["sdk_vs_handwritten"], 3),
+                _at_least(f"SDK ({tag}) share of the 15/latency ceiling, 20 ms", r["of_ceiling"],
+                          t["of_ceiling"], 3),
+                (f"(context) SDK ({tag}) share of the measured ceiling, 20 ms",
+                 f"{r['of_effective']:.3f}", "—", True),
+                _at_most(f"SDK ({tag}) client CPU ÷ hand-written, 20 ms", r["cpu_ratio"],
+                         t["cpu_vs_handwritten"], 2),
+            ]  # fmt: skip
             r2 = rows.get((2.0, ledger))
             if r2 is not None:
-                out.append((f"SDK ({tag}) client CPU ÷ hand-written, 2 ms",
-                            f"{r2['cpu_ratio']:.2f}", f"≤ {t['cpu_vs_handwritten']}",
-                            r2["cpu_ratio"] <= t["cpu_vs_handwritten"]))  # fmt: skip
+                out.append(_at_most(f"SDK ({tag}) client CPU ÷ hand-written, 2 ms",
+                                    r2["cpu_ratio"], t["cpu_vs_handwritten"], 2))  # fmt: skip
     dec = results.get("decode")
     if dec:
         row = next((r for r in dec if r["payload"] == "availability 1 MB"), None)
         if row:
             j, p = row["speedup"]["json.loads"], row["speedup"]["pydantic v2"]
-            out.append(
-                (
-                    "decode 1 MB availability, × faster than json.loads",
-                    f"{j:.2f}",
-                    f"≥ {TARGETS['decode_vs_json']}",
-                    j >= TARGETS["decode_vs_json"],
-                )
-            )
-            out.append(
-                (
-                    "decode 1 MB availability, × faster than pydantic v2",
-                    f"{p:.2f}",
-                    f"≥ {TARGETS['decode_vs_pydantic']}",
-                    p >= TARGETS["decode_vs_pydantic"],
-                )
-            )
+            out.append(_at_least("decode 1 MB availability, × faster than json.loads", j,
+                                 TARGETS["decode_vs_json"], 2))  # fmt: skip
+            out.append(_at_least("decode 1 MB availability, × faster than pydantic v2", p,
+                                 TARGETS["decode_vs_pydantic"], 2))  # fmt: skip
     hv = results.get("harvest")
     if hv:
         out.append(
@@ -322,20 +306,17 @@ def write_markdown(results: dict[str, Any], path: Path = HERE / "results.md") ->
         lines += ["## Fleet: processes sharing 15 slots", "", *fleet.markdown(results["fleet"]), ""]
     sp = results.get("sendpath")
     if sp:
-        lines += [
-            "## Where the SDK's per-call CPU goes (wire stubbed)",
-            "",
+        lines += _per_call_md(
+            "Where the SDK's per-call CPU goes (wire stubbed)",
             "`benchmarks/sendpath.py`: `client.request` with the aiohttp call replaced by a "
             "stub answering a canned 200, beside the hand-written equivalent; then each step "
             "alone. µs per call, medians of interleaved rounds. `gathered` rows run many calls "
             "at once behind the cap of 15 (the throughput benchmark's shape), each holding its "
             "slot across one event-loop pass.",
-            "",
-            "| step | µs per call |",
-            "|---|---:|",
-        ]
-        lines += [f"| {k} | {v:.2f} |" for k, v in sp.items()]
-        lines.append("")
+            "step",
+            sp,
+            digits=2,
+        )
     pg = results.get("pagination")
     if pg:
         lines += [
@@ -379,18 +360,15 @@ def write_markdown(results: dict[str, Any], path: Path = HERE / "results.md") ->
         lines.append("")
     ov = results.get("overhead")
     if ov:
-        lines += [
-            "## Ledger and limiter overhead",
-            "",
+        lines += _per_call_md(
+            "Ledger and limiter overhead",
             "µs per call, from `benchmarks/overhead.py` (`ledger.*`: one `Usage.before_send`; "
             "`.hard`: with a hard budget, an atomic check-and-count; `limiter.*`: one "
             "uncontended `slot()`). Redis rows appear when 127.0.0.1:6379 answers.",
-            "",
-            "| component | µs per call |",
-            "|---|---:|",
-        ]
-        lines += [f"| {k} | {v:.1f} |" for k, v in ov.items()]
-        lines.append("")
+            "component",
+            ov,
+            digits=1,
+        )
     hv = results.get("harvest")
     if hv:
         lines += [

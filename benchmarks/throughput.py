@@ -32,13 +32,13 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._server import ServerProcess
+from ._server import ServerProcess, run_child
 
 __all__ = ["CLIENTS", "measure_child", "run", "sweep_cap", "sweep_latency"]
 
@@ -108,18 +108,34 @@ async def _sdk(spec: dict[str, Any], urls: list[str], *, sequential: bool) -> di
             "requests_sent": stats.requests_sent}  # fmt: skip
 
 
+def _token_form(spec: dict[str, Any]) -> dict[str, str]:
+    """The authenticate form a hand-written client posts."""
+    return {
+        "grant_type": "client_credentials",
+        "client_id": spec["client_id"],
+        "client_secret": spec["client_secret"],
+        "scope": spec["scope"],
+    }
+
+
+async def _all_at_once(
+    get: Callable[[str], Awaitable[Any]], urls: list[str], warmup: int
+) -> tuple[float, float, int]:
+    """Gather the first ``warmup`` calls, then time gathering the rest: (wall s, CPU s, calls)."""
+    await asyncio.gather(*(get(u) for u in urls[:warmup]))
+    timed = urls[warmup:]
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(get(u) for u in timed))
+    return time.perf_counter() - t0, time.process_time() - cpu0, len(timed)
+
+
 async def _aiohttp(spec: dict[str, Any], urls: list[str]) -> dict[str, Any]:
     import aiohttp
     import msgspec
 
     decode = msgspec.json.decode
     async with aiohttp.ClientSession() as session:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": spec["client_id"],
-            "client_secret": spec["client_secret"],
-            "scope": spec["scope"],
-        }
+        form = _token_form(spec)
         async with session.post(spec["base_url"] + "/maxxton/v2/authenticate", data=form) as resp:
             token = decode(await resp.read())
         headers = {"Authorization": f"Bearer {token['access_token']}"}
@@ -139,12 +155,8 @@ async def _aiohttp(spec: dict[str, Any], urls: list[str]) -> dict[str, Any]:
                 finally:
                     in_flight -= 1
 
-        await asyncio.gather(*(get(u) for u in urls[: spec["warmup"]]))
-        timed = urls[spec["warmup"] :]
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(get(u) for u in timed))
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {"wall": wall, "cpu": cpu, "n": len(timed), "peak_in_flight": peak,
+        wall, cpu, n = await _all_at_once(get, urls, spec["warmup"])
+    return {"wall": wall, "cpu": cpu, "n": n, "peak_in_flight": peak,
             "requests_sent": len(urls) + 1}  # fmt: skip
 
 
@@ -159,13 +171,7 @@ async def _httpx(spec: dict[str, Any], urls: list[str]) -> dict[str, Any]:
         limits=httpx.Limits(max_connections=spec["cap"]), timeout=httpx.Timeout(120.0)
     ) as client:
         resp = await client.post(
-            spec["base_url"] + "/maxxton/v2/authenticate",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": spec["client_id"],
-                "client_secret": spec["client_secret"],
-                "scope": spec["scope"],
-            },
+            spec["base_url"] + "/maxxton/v2/authenticate", data=_token_form(spec)
         )
         headers = {"Authorization": f"Bearer {decode(resp.content)['access_token']}"}
 
@@ -178,12 +184,8 @@ async def _httpx(spec: dict[str, Any], urls: list[str]) -> dict[str, Any]:
                 raise RuntimeError(f"HTTP {r.status_code}")
             return decode(r.content)
 
-        await asyncio.gather(*(get(u) for u in urls[: spec["warmup"]]))
-        timed = urls[spec["warmup"] :]
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(get(u) for u in timed))
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {"wall": wall, "cpu": cpu, "n": len(timed), "peak_in_flight": None,
+        wall, cpu, n = await _all_at_once(get, urls, spec["warmup"])
+    return {"wall": wall, "cpu": cpu, "n": n, "peak_in_flight": None,
             "requests_sent": len(urls) + 1}  # fmt: skip
 
 
@@ -248,17 +250,7 @@ def _run_child(
         env = {**os.environ, "MAXXTON_USAGE_DB": os.path.join(tmp, "usage.sqlite3"),
                "MAXXTON_TOKEN_DB": os.path.join(tmp, "tokens.sqlite3")}  # fmt: skip
         server.reset()
-        proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.throughput", json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=600,
-            check=False,
-        )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{client} child failed:\n{proc.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = run_child("benchmarks.throughput", spec, timeout=600, env=env)
     st = server.stats()
     result["server_peak_in_flight"] = st["peakInFlight"]
     result["server_rejected"] = st["rejectedInFlight"]
@@ -344,6 +336,15 @@ def run(
     return {"rows": rows, "rounds": rounds, "cap": cap}
 
 
+def _point(
+    server: ServerProcess, client: str, latency: float, cap: int, quick: bool
+) -> dict[str, Any]:
+    """One sweep point: ``client``'s req/s at ``cap`` in flight against ``latency``."""
+    res = _run_child(server, client, _count(client, latency, cap, quick), cap)
+    return {"client": client, "cap": cap, "latency_ms": latency * 1e3, "rps": res["rps"],
+            "ceiling": cap / latency}  # fmt: skip
+
+
 def sweep_cap(
     caps: tuple[int, ...] = tuple(range(1, 16)),
     latency: float = 0.02,
@@ -351,14 +352,10 @@ def sweep_cap(
     quick: bool = False,
 ) -> list[dict[str, Any]]:
     """req/s against ``max_in_flight`` (one run per point; clients alternate per point)."""
-    out = []
+    out: list[dict[str, Any]] = []
     with ServerProcess("--size", "demo", "--latency", str(latency)) as server:
         for cap in caps:
-            for client in clients:
-                n = _count(client, latency, cap, quick)
-                res = _run_child(server, client, n, cap)
-                out.append({"client": client, "cap": cap, "latency_ms": latency * 1e3,
-                            "rps": res["rps"], "ceiling": cap / latency})  # fmt: skip
+            out += [_point(server, client, latency, cap, quick) for client in clients]
     return out
 
 
@@ -369,15 +366,11 @@ def sweep_latency(
     quick: bool = False,
 ) -> list[dict[str, Any]]:
     """req/s against the server's latency at ``cap`` in flight (one run per point)."""
-    out = []
+    out: list[dict[str, Any]] = []
     with ServerProcess("--size", "demo") as server:
         for latency in latencies:
             server.set_faults(latency=latency)
-            for client in clients:
-                n = _count(client, latency, cap, quick)
-                res = _run_child(server, client, n, cap)
-                out.append({"client": client, "cap": cap, "latency_ms": latency * 1e3,
-                            "rps": res["rps"], "ceiling": cap / latency})  # fmt: skip
+            out += [_point(server, client, latency, cap, quick) for client in clients]
     return out
 
 

@@ -8,18 +8,21 @@ requests, so a concurrency claim is checked by the server, not by the client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import secrets
 import sys
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from tests._support import wait_until
+from maxxton_async import MaxxtonClient
+from tests._support import FakeTime, make, wait_until
 
 CLIENT_ID = "tester"
 CLIENT_SECRET = "s3cr3t-value-never-shown"
@@ -245,3 +248,20 @@ class CountingServer:
     @staticmethod
     def _json(data: Any) -> web.Response:
         return web.Response(body=msgspec.json.encode(data), content_type="application/json")
+
+
+@contextlib.asynccontextmanager
+async def failing_token_server(
+    creds: dict[str, str], fault: int | str, **kw: Any
+) -> AsyncIterator[tuple[CountingServer, MaxxtonClient, FakeTime]]:
+    """A server whose token endpoint answers every mint with the status ``fault``, or hangs
+    (``fault`` "hang" or "timeout"); a client of it (``kw`` for :func:`tests._support.make`)
+    and the injected time both run on."""
+    time = FakeTime()
+    async with CountingServer() as server:
+        if fault in ("hang", "timeout"):
+            server.auth_hang = True
+        else:
+            server.auth_status = int(fault)
+        async with make(server.base_url, creds, clock=time.clock, sleep=time.sleep, **kw) as client:
+            yield server, client, time

@@ -14,12 +14,7 @@ import time
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests._support import free_port
 
 
 class OwnRedis:
@@ -33,7 +28,7 @@ class OwnRedis:
                 pytest.fail(f"MAXXTON_REQUIRE_REDIS=1 but {reason}")
             pytest.skip(reason)
         self.binary = binary
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 

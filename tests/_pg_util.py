@@ -12,7 +12,7 @@ import asyncio
 import os
 import secrets
 
-import pytest
+from tests._support import skip_unless_up
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -42,11 +42,7 @@ async def _ping(url: str) -> str | None:
 async def require_postgres() -> str:
     """Return the PostgreSQL URL; skip the test (or fail when MAXXTON_REQUIRE_POSTGRES=1)."""
     url = postgres_url()
-    reason = await _ping(url)
-    if reason is not None:
-        if os.environ.get("MAXXTON_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"MAXXTON_REQUIRE_POSTGRES=1 but {reason}")
-        pytest.skip(reason)
+    skip_unless_up(await _ping(url), "MAXXTON_REQUIRE_POSTGRES")
     return url
 
 

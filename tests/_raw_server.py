@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 CLIENT_SECRET = "s3cr3t-value-never-shown"
@@ -41,6 +41,13 @@ def token_answer() -> bytes:
 Answer = Callable[[RawRequest], bytes | None]
 
 
+async def start_loopback(serve: Callable[..., Awaitable[None]]) -> tuple[asyncio.Server, str]:
+    """Start an asyncio stream server for ``serve`` on a free loopback port; it and its
+    base URL."""
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
 @dataclass
 class RawServer:
     answer: Answer
@@ -53,9 +60,7 @@ class RawServer:
         return [r for r in self.seen if r.path != "/maxxton/v2/authenticate"]
 
     async def __aenter__(self) -> RawServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self._server, self.base_url = await start_loopback(self._serve)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

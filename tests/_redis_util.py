@@ -11,7 +11,7 @@ import asyncio
 import os
 import secrets
 
-import pytest
+from tests._support import skip_unless_up
 
 DEFAULT_URL = "redis://127.0.0.1:6379/15"
 
@@ -41,11 +41,7 @@ def _ping(url: str) -> str | None:
 def require_redis() -> str:
     """Return the Redis URL; skip the test (or fail when MAXXTON_REQUIRE_REDIS=1)."""
     url = redis_url()
-    reason = _ping(url)
-    if reason is not None:
-        if os.environ.get("MAXXTON_REQUIRE_REDIS") == "1":
-            pytest.fail(f"MAXXTON_REQUIRE_REDIS=1 but {reason}")
-        pytest.skip(reason)
+    skip_unless_up(_ping(url), "MAXXTON_REQUIRE_REDIS")
     return url
 
 

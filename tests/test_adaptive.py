@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from maxxton_async import LocalLimiter, MaxxtonClient, MemoryLedger, RetryPolicy
+from maxxton_async import LocalLimiter, RetryPolicy
 from maxxton_async.limits import AdaptiveCap
 from maxxton_async.sandbox import Sandbox
 
@@ -55,14 +55,7 @@ async def test_against_a_server_whose_other_tenant_holds_five_slots() -> None:
     """≤ 1% of our calls meet a 429 once we share the IP with a load holding 5 slots."""
     async with Sandbox(seed=1, latency=0.004) as sb:
         sb.faults.update(foreign_in_flight=5, retry_after=0)
-        client = MaxxtonClient(
-            sb.client_id,
-            sb.client_secret,
-            sb.scope,
-            base_url=sb.base_url,
-            ledger=MemoryLedger(),
-            retry=RetryPolicy(max_attempts=6, backoff_base=0.001, backoff_max=0.002),
-        )
+        client = sb.client(retry=RetryPolicy(max_attempts=6, backoff_base=0.001, backoff_max=0.002))
         async with client:
             for _ in range(3):  # bounded: 3 × 1,000 calls
                 await asyncio.gather(

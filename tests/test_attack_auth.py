@@ -17,8 +17,8 @@ from maxxton_async import (
     MaxxtonError,
     RetryPolicy,
 )
-from tests._attack import FakeTime, make
-from tests._counting_server import CountingServer, Scripted
+from tests._attack import make
+from tests._counting_server import CountingServer, Scripted, failing_token_server
 
 ONE_TRY = RetryPolicy(max_attempts=1)
 
@@ -27,24 +27,16 @@ ONE_TRY = RetryPolicy(max_attempts=1)
 async def test_a_token_endpoint_outage_is_not_a_refused_credential(
     creds: dict[str, str], outage: int | str
 ) -> None:
-    time = FakeTime()
-    async with CountingServer() as server:
-        if outage == "timeout":
-            server.auth_hang = True
-        else:
-            server.auth_status = int(outage)
-        client = make(
-            server.base_url, creds, retry=ONE_TRY, timeout=0.2, clock=time.clock, sleep=time.sleep
-        )
-        async with client:
-            failures = []
-            for _ in range(4):  # a gateway outage of a few seconds
-                with pytest.raises(MaxxtonError) as info:
-                    await client.request("GET", "ping")
-                failures.append(info.value)
-            server.auth_status = None  # the gateway is back
-            server.auth_hang = False
-            result = await client.request("GET", "ping")
+    failing = failing_token_server(creds, outage, retry=ONE_TRY, timeout=0.2)
+    async with failing as (server, client, _):
+        failures = []
+        for _ in range(4):  # a gateway outage of a few seconds
+            with pytest.raises(MaxxtonError) as info:
+                await client.request("GET", "ping")
+            failures.append(info.value)
+        server.auth_status = None  # the gateway is back
+        server.auth_hang = False
+        result = await client.request("GET", "ping")
     assert result == {"ok": True, "path": "/maxxton/v2/ping"}
     assert not any(isinstance(f, AuthenticationError) for f in failures), failures
 
@@ -57,21 +49,17 @@ async def test_index_sync_run_ends_on_refused_credentials(
 
     from maxxton_async import Harvest, IndexSync
 
-    time = FakeTime()
-    async with CountingServer() as server:
-        server.auth_status = status
-        client = make(server.base_url, creds, clock=time.clock, sleep=time.sleep)
-        async with client:
-            harvest = Harvest(
-                client,
-                arrival_from=date(2027, 1, 1),
-                arrival_to=date(2027, 1, 10),
-                durations=[7],
-                clock=time.clock,
-            )
-            sync = IndexSync(harvest, f"{tmp_path}/index.sqlite3", clock=time.clock)
-            with pytest.raises(AuthenticationError):
-                await asyncio.wait_for(sync.run(interval=0, max_passes=30), 30)
+    async with failing_token_server(creds, status) as (server, client, time):
+        harvest = Harvest(
+            client,
+            arrival_from=date(2027, 1, 1),
+            arrival_to=date(2027, 1, 10),
+            durations=[7],
+            clock=time.clock,
+        )
+        sync = IndexSync(harvest, f"{tmp_path}/index.sqlite3", clock=time.clock)
+        with pytest.raises(AuthenticationError):
+            await asyncio.wait_for(sync.run(interval=0, max_passes=30), 30)
     assert server.auth_calls <= 3
     assert server.api_calls() == []
 
@@ -82,22 +70,18 @@ async def test_harvest_ends_on_refused_credentials(creds: dict[str, str], status
 
     from maxxton_async import Harvest
 
-    time = FakeTime()
-    async with CountingServer() as server:
-        server.auth_status = status
-        client = make(server.base_url, creds, clock=time.clock, sleep=time.sleep)
-        async with client:
-            harvest = Harvest(
-                client,
-                arrival_from=date(2027, 1, 1),
-                arrival_to=date(2027, 3, 1),
-                durations=[7, 14],
-                clock=time.clock,
-            )
-            try:
-                result = await asyncio.wait_for(harvest.run(), 30)
-            except AuthenticationError:
-                result = None
+    async with failing_token_server(creds, status) as (server, client, time):
+        harvest = Harvest(
+            client,
+            arrival_from=date(2027, 1, 1),
+            arrival_to=date(2027, 3, 1),
+            durations=[7, 14],
+            clock=time.clock,
+        )
+        try:
+            result = await asyncio.wait_for(harvest.run(), 30)
+        except AuthenticationError:
+            result = None
     # It ends: refused at once (401/403), or after the token manager gave up or the
     # chunks' retry round was spent (500, which may be a passing fault).
     if status != 500:

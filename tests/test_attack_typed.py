@@ -28,7 +28,7 @@ from maxxton_async import (
 )
 from tests._attack import FAST, make
 from tests._counting_server import CountingServer, Scripted
-from tests._raw_server import RawRequest, RawServer, token_answer
+from tests._raw_server import RawRequest, RawServer, start_loopback, token_answer
 
 _GZ = gzip.compress(b'{"a": 1, "b": "' + b"x" * 2000 + b'"}')
 
@@ -184,9 +184,7 @@ class ResetServer:
         self._release = asyncio.Event()
 
     async def __aenter__(self) -> ResetServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self._server, self.base_url = await start_loopback(self._serve)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -32,15 +32,7 @@ FAST = RetryPolicy(max_attempts=2, backoff_base=0.001, backoff_max=0.001)
 @pytest.mark.parametrize("names", ["snake_case", "camelCase"])
 async def test_each_spelling_and_transport_authenticates(transport: str, names: str) -> None:
     async with Sandbox(seed=3, auth_names=(names,)) as sb:
-        client = MaxxtonClient(
-            sb.client_id,
-            sb.client_secret,
-            sb.scope,
-            base_url=sb.base_url,
-            ledger=MemoryLedger(),
-            auth_transport=transport,
-            auth_names=names,
-        )
+        client = sb.client(auth_transport=transport, auth_names=names)
         async with client:
             await client.request("GET", "customers", params={"size": 1})
             details = await client.auth_details()
@@ -53,16 +45,7 @@ async def test_each_spelling_and_transport_authenticates(transport: str, names: 
 async def test_the_wrong_spelling_is_refused_with_500_then_reported_as_refused() -> None:
     time = FakeTime()
     async with Sandbox(seed=3, auth_names=("snake_case",)) as sb:
-        client = MaxxtonClient(
-            sb.client_id,
-            sb.client_secret,
-            sb.scope,
-            base_url=sb.base_url,
-            ledger=MemoryLedger(),
-            auth_names="camelCase",
-            retry=FAST,
-            sleep=time.sleep,
-        )
+        client = sb.client(auth_names="camelCase", retry=FAST, sleep=time.sleep)
         async with client:
             errors = []
             for _ in range(4):

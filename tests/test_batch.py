@@ -9,7 +9,6 @@ resend.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -36,7 +35,7 @@ from maxxton_async.models import (
 from maxxton_async.resources import BatchResult, BatchResults
 from maxxton_async.resources._batch import run_batch
 from maxxton_async.sandbox import Sandbox
-from tests._support import wait_until
+from tests._support import sandbox_fixture, wait_until
 
 FAST = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.01)
 PUT = "PUT /maxxton/v2/reservations/{reservationId}"
@@ -45,10 +44,7 @@ PUT = "PUT /maxxton/v2/reservations/{reservationId}"
 # -- the sandbox and clients of it ------------------------------------------------------------
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=11) as sandbox:
-        yield sandbox
+sb = sandbox_fixture(seed=11)
 
 
 def sandbox_client(sb: Sandbox, **kw: Any) -> MaxxtonClient:

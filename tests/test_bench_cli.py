@@ -13,15 +13,22 @@ from maxxton_async.cli._bench import is_production
 from maxxton_async.sandbox import Sandbox
 
 
+def sandbox_args(sb: Sandbox) -> list[str]:
+    """The CLI options that point it at ``sb`` with its credentials."""
+    return [
+        "--base-url", sb.base_url,
+        "--client-id", sb.client_id,
+        "--client-secret", sb.client_secret,
+        "--scope", sb.scope,
+    ]  # fmt: skip
+
+
 async def test_bench_counts_every_call(capsys: pytest.CaptureFixture[str]) -> None:
     async with Sandbox(seed=1) as sb:
         customer_id = next(iter(sb.data.customers))
         args = [
             "bench",
-            "--base-url", sb.base_url,
-            "--client-id", sb.client_id,
-            "--client-secret", sb.client_secret,
-            "--scope", sb.scope,
+            *sandbox_args(sb),
             "--requests", "60",
             "--max-in-flight", "15",
             "--path", f"/maxxton/v2/customers/{customer_id}",
@@ -48,10 +55,7 @@ async def test_bench_plain_output_with_query_path(capsys: pytest.CaptureFixture[
     async with Sandbox(seed=1) as sb:
         args = [
             "bench",
-            "--base-url", sb.base_url,
-            "--client-id", sb.client_id,
-            "--client-secret", sb.client_secret,
-            "--scope", sb.scope,
+            *sandbox_args(sb),
             "--requests", "5",
             "--max-in-flight", "2",
             "--path", "/maxxton/v2/customers?size=1",

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import urllib.parse
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -20,84 +18,40 @@ from maxxton_async import (
     MaxxtonClient,
     NotFoundError,
     OutcomeUnknownError,
-    RetryPolicy,
 )
 from maxxton_async.models import (
-    BookedAccommodationType,
     PayerType,
     PaymentResult,
-    PersonSubject,
     Reservation,
-    ReservationCreateRequest,
     ReservationProposalRequest,
     ReservationStatus,
     StatusAction,
-    Subjects,
 )
 from maxxton_async.sandbox import Sandbox
+from tests._support import (
+    FAST,
+    bookable_stay,
+    booking,
+    channel_code,
+    client_fixture,
+    sandbox_fixture,
+    with_status,
+)
 
-FAST = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.01)
 PUT = "PUT /maxxton/v2/reservations/{reservationId}"
 GET_ONE = "GET /maxxton/v2/reservations/{reservationId}"
 CREATE = "POST /maxxton/v2/reservations"
 PAY = "POST /maxxton/v2/reservations/{reservationId}/payments"
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=5) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-async def client(sb: Sandbox) -> AsyncIterator[MaxxtonClient]:
-    async with sb.client(retry=FAST) as c:
-        yield c
-
-
-def a_stay(sb: Sandbox, skip: int = 0) -> BookedAccommodationType:
-    """An accommodation type, arrival and duration the sandbox can book."""
-    data = sb.data
-    found = 0
-    for rid in data.accommodation_types:
-        cfg = data.resource_config[rid]
-        for day in range(60):
-            arrival = data.start_date + dt.timedelta(days=day)
-            for duration in cfg.durations:
-                if data.availability(rid, arrival, duration) is None:
-                    continue
-                if found == skip:
-                    return BookedAccommodationType(
-                        resource_id=rid,
-                        arrival_date=arrival,
-                        duration=duration,
-                        subjects=Subjects(persons=[PersonSubject(age=30, quantity=2)]),
-                    )
-                found += 1
-    raise AssertionError("no bookable stay in the sandbox")
-
-
-def channel_code(sb: Sandbox) -> str:
-    code: str = next(iter(sb.data.distribution_channels.values()))["code"]
-    return code
-
-
-def booking(sb: Sandbox, **kw: Any) -> ReservationCreateRequest:
-    kw.setdefault("accommodation_types", [a_stay(sb)])
-    kw.setdefault("customer_id", next(iter(sb.data.customers)))
-    return ReservationCreateRequest(
-        distribution_channel_code=channel_code(sb), category_code="DEFAULT", **kw
-    )
-
-
-def with_status(sb: Sandbox, name: str) -> int:
-    return next(r for r, rec in sb.data.reservations.items() if rec["statusValue"] == name)
+sb = sandbox_fixture(seed=5)
+client = client_fixture(retry=FAST)
 
 
 async def test_proposal_create_confirm_check_in_check_out(
     sb: Sandbox, client: MaxxtonClient
 ) -> None:
-    stay = a_stay(sb)
+    stay = bookable_stay(sb)
     customer_id = next(iter(sb.data.customers))
     count = len(sb.data.reservations)
     proposal = await client.reservations.propose(
@@ -324,7 +278,7 @@ async def test_proposal_is_retried_because_it_is_read_only(
     request = ReservationProposalRequest(
         distribution_channel_code=channel_code(sb),
         category_code="DEFAULT",
-        accommodation_types=[a_stay(sb, skip=3)],
+        accommodation_types=[bookable_stay(sb, skip=3)],
         customer_id=next(iter(sb.data.customers)),
     )
     proposal = await client.reservations.propose(request, returnUnits=True)

@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,9 @@ import pytest
 
 from maxxton_async.cli import main
 from maxxton_async.sandbox import Sandbox
+from tests._support import sandbox_fixture
 
-
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=7) as sandbox:
-        yield sandbox
+sb = sandbox_fixture(seed=7)
 
 
 def connection(sb: Sandbox, tmp_path: Path) -> list[str]:

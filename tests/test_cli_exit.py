@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import pytest
 import maxxton_async
 from maxxton_async.cli import ExitCode
 from maxxton_async.sandbox import Sandbox
+from tests._support import free_port, sandbox_fixture
 
 # Signals to a child and pseudo-terminals are POSIX.
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and pty")
@@ -112,18 +113,7 @@ def _sigint_reaches_children() -> Iterator[None]:
     signal.signal(signal.SIGINT, previous)
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=3) as sandbox:
-        yield sandbox
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+sb = sandbox_fixture(seed=3)
 
 
 def conn(
@@ -225,7 +215,7 @@ async def test_credentials_answered_with_the_guides_500_exit_4_and_say_what_to_c
 async def test_unreachable_host_exits_4(tmp_path: Path) -> None:
     run = await cli(
         "events", "sync", "--once",
-        "--base-url", f"http://127.0.0.1:{closed_port()}",
+        "--base-url", f"http://127.0.0.1:{free_port()}",
         "--client-id", "x", "--client-secret", "y", "--scope", "z",
         "--usage-db", str(tmp_path / "u.sqlite3"),
         "--checkpoint", str(tmp_path / "events.sqlite"),
@@ -236,7 +226,7 @@ async def test_unreachable_host_exits_4(tmp_path: Path) -> None:
 
 async def test_bench_against_an_unreachable_host_exits_4(tmp_path: Path) -> None:
     run = await cli(
-        "bench", "--base-url", f"http://127.0.0.1:{closed_port()}",
+        "bench", "--base-url", f"http://127.0.0.1:{free_port()}",
         "--client-id", "x", "--client-secret", "y", "--scope", "z",
         "--ledger", "memory", "--requests", "3",
     )  # fmt: skip
@@ -245,7 +235,7 @@ async def test_bench_against_an_unreachable_host_exits_4(tmp_path: Path) -> None
 
 
 async def test_usage_with_redis_down_exits_4(tmp_path: Path) -> None:
-    run = await cli("usage", "--redis", f"redis://127.0.0.1:{closed_port()}/0")
+    run = await cli("usage", "--redis", f"redis://127.0.0.1:{free_port()}/0")
     assert run.rc == ExitCode.UNAVAILABLE
     assert_one_line_error(run, "maxxton-async usage: error:")
 
@@ -307,17 +297,23 @@ async def test_checkpoint_in_a_missing_directory_is_a_usage_error(
 # -- interrupt -------------------------------------------------------------------------------
 
 
-async def test_ctrl_c_during_bench_exits_130_in_one_line(sb: Sandbox, tmp_path: Path) -> None:
+async def interrupted_mid_call(sb: Sandbox, *argv: str) -> Run:
+    """Run the CLI with ``argv`` while the sandbox holds its answers; Ctrl-C it once a call
+    is on the wire; what it printed and returned."""
     sb.faults.hold = asyncio.Event()
-    proc = await spawn(
-        "bench", *conn(sb, tmp_path, usage_db=False), "--requests", "50", "--ledger", "memory"
-    )
+    proc = await spawn(*argv)
     try:
         await wait_until(lambda: sb.statistics().in_flight >= 1, "a call on the wire", proc)
         proc.send_signal(signal.SIGINT)
-        run = await finish(proc)
+        return await finish(proc)
     finally:
         sb.faults.hold.set()
+
+
+async def test_ctrl_c_during_bench_exits_130_in_one_line(sb: Sandbox, tmp_path: Path) -> None:
+    run = await interrupted_mid_call(
+        sb, "bench", *conn(sb, tmp_path, usage_db=False), "--requests", "50", "--ledger", "memory"
+    )
     assert run.rc == ExitCode.INTERRUPTED
     assert_one_line_error(run, "maxxton-async bench: interrupted")
 
@@ -325,18 +321,11 @@ async def test_ctrl_c_during_bench_exits_130_in_one_line(sb: Sandbox, tmp_path: 
 async def test_ctrl_c_during_harvest_exits_130_without_traceback(
     sb: Sandbox, tmp_path: Path
 ) -> None:
-    sb.faults.hold = asyncio.Event()
     start = sb.data.start_date.isoformat()
-    proc = await spawn(
-        "harvest", *conn(sb, tmp_path), "--from", start, "--to", start, "--duration", "7",
+    run = await interrupted_mid_call(
+        sb, "harvest", *conn(sb, tmp_path), "--from", start, "--to", start, "--duration", "7",
         "--out", str(tmp_path / "prices.ndjson"), "--json",
     )  # fmt: skip
-    try:
-        await wait_until(lambda: sb.statistics().in_flight >= 1, "a call on the wire", proc)
-        proc.send_signal(signal.SIGINT)
-        run = await finish(proc)
-    finally:
-        sb.faults.hold.set()
     assert run.rc == ExitCode.INTERRUPTED
     assert "Traceback" not in run.err, run.err
     assert run.err_lines[-1].startswith("maxxton-async harvest: interrupted; "), run.err

@@ -17,7 +17,6 @@ import pytest
 from maxxton_async import (
     F,
     MaxxtonClient,
-    MemoryLedger,
     RetryPolicy,
     SQLiteLedger,
 )
@@ -28,9 +27,8 @@ FAST = RetryPolicy(backoff_base=0.001, backoff_max=0.01)
 
 
 def client_for(sb: Sandbox, **kw: Any) -> MaxxtonClient:
-    kw.setdefault("ledger", MemoryLedger())
     kw.setdefault("retry", FAST)
-    return MaxxtonClient(sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, **kw)
+    return sb.client(**kw)
 
 
 async def test_thousand_awaits_stay_within_the_servers_cap() -> None:

@@ -31,9 +31,8 @@ FAST = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.001)
 
 
 def client_for(sb: Sandbox, **kw: Any) -> MaxxtonClient:
-    kw.setdefault("ledger", MemoryLedger())
     kw.setdefault("retry", FAST)
-    return MaxxtonClient(sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, **kw)
+    return sb.client(**kw)
 
 
 async def test_raw_responses_for_any_call_resource_methods_included() -> None:

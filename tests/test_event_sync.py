@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from maxxton_async import MaxxtonClient, MemoryLedger
 from maxxton_async.events import (
     DEFAULT_REFRESH,
     EVENTS_PATH,
@@ -23,6 +21,7 @@ from maxxton_async.events import (
 )
 from maxxton_async.models import Customer, Event, Reservation
 from maxxton_async.sandbox import Sandbox
+from tests._support import sandbox_fixture
 
 REFRESH_ROUTES = {
     f"GET {spec.path}"
@@ -32,16 +31,7 @@ REFRESH_ROUTES = {
 }
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=5) as sandbox:
-        yield sandbox
-
-
-def client_for(sb: Sandbox) -> MaxxtonClient:
-    return MaxxtonClient(
-        sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, ledger=MemoryLedger()
-    )
+sb = sandbox_fixture(seed=5)
 
 
 def refresh_calls_at_server(sb: Sandbox) -> int:
@@ -88,7 +78,7 @@ def test_group_events_dedupes_ids_and_handles_merge() -> None:
 
 
 async def test_sync_matches_mutations_including_merge(sb: Sandbox) -> None:
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         sync = EventSync(client, MemoryCheckpointStore())
         latest = await sync.start_at_latest()
         assert latest == len(sb.data.events)
@@ -126,7 +116,7 @@ async def test_sync_matches_mutations_including_merge(sb: Sandbox) -> None:
 
 async def test_crash_before_commit_redelivers_the_same_batch(sb: Sandbox, tmp_path: Path) -> None:
     path = tmp_path / "events.sqlite"
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         async with EventSync(client, path, batch_size=100) as sync:
             first_ids: list[int] = []
 
@@ -159,7 +149,7 @@ async def test_crash_before_commit_redelivers_the_same_batch(sb: Sandbox, tmp_pa
 
 
 async def test_batching_costs_at_most_a_tenth_of_per_event_refresh(sb: Sandbox) -> None:
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         sync = EventSync(client)
         events = 0
         async for batch in sync.batches():
@@ -175,7 +165,7 @@ async def test_batching_costs_at_most_a_tenth_of_per_event_refresh(sb: Sandbox) 
 
 
 async def test_run_polls_until_stopped_and_commits(sb: Sandbox) -> None:
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         sync = EventSync(client, batch_size=400)
         await sync.start_at_latest()
         seen: list[int] = []
@@ -199,7 +189,7 @@ async def test_run_polls_until_stopped_and_commits(sb: Sandbox) -> None:
 
 
 async def test_run_with_external_stop_event_and_max_passes(sb: Sandbox) -> None:
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         sync = EventSync(client)
         stop = asyncio.Event()
         stop.set()
@@ -214,7 +204,7 @@ async def test_run_with_external_stop_event_and_max_passes(sb: Sandbox) -> None:
 async def test_availability_events_can_be_refreshed(sb: Sandbox) -> None:
     start = sb.data.start_date
     query = AvailabilityRefresh(start, start + dt.timedelta(days=13), (7,), channel_code="WEB")
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         sync = EventSync(client, availability=query)
         await sync.start_at_latest()
         sb.mutate(4)  # the 4th type of the guide's list is AVAILABILITY_EVENT

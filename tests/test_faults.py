@@ -37,9 +37,14 @@ from maxxton_async import (
     TransportError,
 )
 from maxxton_async.transport import Request, Response
-from tests._counting_server import CLIENT_SECRET, CountingServer, Scripted
+from tests._counting_server import (
+    CLIENT_SECRET,
+    CountingServer,
+    Scripted,
+    failing_token_server,
+)
 from tests._raw_server import TOKEN, RawRequest, RawServer, token_answer
-from tests._support import FAST, FakeTime, chain, make
+from tests._support import FAST, chain, make
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -289,38 +294,16 @@ async def test_connect_timeout_is_known_as_never_sent(creds: dict[str, str]) -> 
         listener.close()
 
 
-async def test_connection_refused_is_never_sent(creds: dict[str, str]) -> None:
-    async with CountingServer() as server:
-        url = server.base_url
-    async with make(url, creds) as client:
-        with pytest.raises(ConnectError) as info:
-            await client.request("POST", "reservations", json={"a": 1})
-    assert info.value.sent is False
-
-
 # -- one mint failure, shared ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("fault", ["500", "401", "hang"])
 async def test_twenty_waiters_share_one_failed_mint(creds: dict[str, str], fault: str) -> None:
-    time = FakeTime()
-    async with CountingServer() as server:
-        if fault == "hang":
-            server.auth_hang = True
-        else:
-            server.auth_status = int(fault)
-        client = make(
-            server.base_url,
-            creds,
-            timeout=0.3,
-            retry=RetryPolicy(max_attempts=4, backoff_base=0.001, backoff_max=0.001),
-            clock=time.clock,
-            sleep=time.sleep,
+    retry = RetryPolicy(max_attempts=4, backoff_base=0.001, backoff_max=0.001)
+    async with failing_token_server(creds, fault, timeout=0.3, retry=retry) as (server, client, _):
+        results = await asyncio.gather(
+            *(client.request("GET", "ping") for _ in range(20)), return_exceptions=True
         )
-        async with client:
-            results = await asyncio.gather(
-                *(client.request("GET", "ping") for _ in range(20)), return_exceptions=True
-            )
     expected = {
         "500": ServerError,
         "401": AuthenticationError,
@@ -332,17 +315,14 @@ async def test_twenty_waiters_share_one_failed_mint(creds: dict[str, str], fault
 
 
 async def test_a_failing_token_endpoint_cools_down_then_gives_up(creds: dict[str, str]) -> None:
-    time = FakeTime()
-    async with CountingServer() as server:
-        server.auth_status = 500  # the guide's answer to refused credentials
-        client = make(server.base_url, creds, clock=time.clock, sleep=time.sleep)
-        async with client:
-            errors = []
-            for _ in range(5):
-                try:
-                    await client.request("GET", "ping")
-                except MaxxtonError as exc:
-                    errors.append(exc)
+    # 500: the guide's answer to refused credentials.
+    async with failing_token_server(creds, 500) as (server, client, time):
+        errors = []
+        for _ in range(5):
+            try:
+                await client.request("GET", "ping")
+            except MaxxtonError as exc:
+                errors.append(exc)
     assert [type(e) for e in errors[:2]] == [ServerError, ServerError]
     assert all(isinstance(e, AuthenticationError) for e in errors[2:])
     assert server.auth_calls == 3  # then refused without another billed call
@@ -452,15 +432,11 @@ async def test_event_sync_run_ends_on_refused_credentials(
 ) -> None:
     from maxxton_async import EventSync
 
-    time = FakeTime()
-    async with CountingServer() as server:
-        server.auth_status = status
-        client = make(server.base_url, creds, clock=time.clock, sleep=time.sleep)
-        async with client:
-            sync = EventSync(client)
-            with pytest.raises(AuthenticationError):
-                # Without the bound this would poll forever; max_passes is the backstop.
-                await sync.run(lambda batch: None, interval=0, max_passes=50)
+    async with failing_token_server(creds, status) as (server, client, _):
+        sync = EventSync(client)
+        with pytest.raises(AuthenticationError):
+            # Without the bound this would poll forever; max_passes is the backstop.
+            await sync.run(lambda batch: None, interval=0, max_passes=50)
     assert server.auth_calls <= 3
     assert sync.statistics().passes < 50
 

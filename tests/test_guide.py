@@ -8,7 +8,6 @@ and bookings consuming units (Reservation Flow 6, Event Flow AVAILABILITY_EVENT)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -31,58 +30,23 @@ from maxxton_async.models import (
     ReservationStatus,
     SearchRequest,
     StatusAction,
-    Subjects,
     allowed_actions,
 )
 from maxxton_async.sandbox import Sandbox, SandboxClient, generate
+from tests._support import bookable_stay, booking, client_fixture, sandbox_fixture, with_status
 
 FAST = RetryPolicy(max_attempts=2, backoff_base=0.001, backoff_max=0.01)
 PUT = "PUT /maxxton/v2/reservations/{reservationId}"
 LIST = "GET /maxxton/v2/customers"
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=11) as sandbox:
-        yield sandbox
+sb = sandbox_fixture(seed=11)
+client = client_fixture(retry=FAST)
 
 
-@pytest.fixture
-async def client(sb: Sandbox) -> AsyncIterator[MaxxtonClient]:
-    async with sb.client(retry=FAST) as c:
-        yield c
-
-
-def _with_status(sb: Sandbox, name: str) -> int:
-    return next(r for r, rec in sb.data.reservations.items() if rec["statusValue"] == name)
-
-
-def _stay(sb: Sandbox, *, min_units: int = 1, max_units: int = 99) -> BookedAccommodationType:
-    data = sb.data
-    for rid in data.accommodation_types:
-        for day in range(90):
-            arrival = data.start_date + dt.timedelta(days=day)
-            for duration in data.resource_config[rid].durations:
-                rec = data.availability(rid, arrival, duration)
-                if rec is not None and min_units <= len(rec["units"]) <= max_units:
-                    return BookedAccommodationType(
-                        resource_id=rid,
-                        arrival_date=arrival,
-                        duration=duration,
-                        subjects=Subjects(persons=[PersonSubject(age=40, quantity=1)]),
-                    )
-    raise AssertionError("no such stay in the sandbox")
-
-
-def _booking(sb: Sandbox, stay: BookedAccommodationType, **kw: Any) -> ReservationCreateRequest:
-    channel = next(iter(sb.data.distribution_channels.values()))["code"]
-    return ReservationCreateRequest(
-        distribution_channel_code=channel,
-        category_code="DEFAULT",
-        accommodation_types=[stay],
-        customer_id=next(iter(sb.data.customers)),
-        **kw,
-    )
+def guide_stay(sb: Sandbox, **kw: Any) -> BookedAccommodationType:
+    """A bookable stay for one adult of 40 in the first 90 days."""
+    return bookable_stay(sb, days=90, persons=PersonSubject(age=40, quantity=1), **kw)
 
 
 # -- item 1: the status chart of sections 5 and 6 --------------------------------------------
@@ -100,14 +64,14 @@ def test_status_flow_models_section_6() -> None:
 
 
 async def test_cancelled_can_be_cancelled_absolutely(sb: Sandbox, client: MaxxtonClient) -> None:
-    res_id = _with_status(sb, "CANCELLED")
+    res_id = with_status(sb, "CANCELLED")
     result = await client.reservations.cancel(res_id, current=ReservationStatus.CANCELLED)
     assert result.status_value == "DEFINITIVE_CANCELLED"
     assert sb.data.reservations[res_id]["status"] == ReservationStatus.DEF_CANCELLED
 
 
 async def test_cancelled_can_be_booked_again(sb: Sandbox, client: MaxxtonClient) -> None:
-    res_id = _with_status(sb, "CANCELLED")
+    res_id = with_status(sb, "CANCELLED")
     result = await client.reservations.confirm(res_id)  # checked after one GET
     assert result.status_value in ("PROVISIONAL", "DEFINITIVE")
 
@@ -115,7 +79,7 @@ async def test_cancelled_can_be_booked_again(sb: Sandbox, client: MaxxtonClient)
 async def test_unknown_move_needs_an_override_and_the_server_judges(
     sb: Sandbox, client: MaxxtonClient
 ) -> None:
-    res_id = _with_status(sb, "DEFINITIVE")
+    res_id = with_status(sb, "DEFINITIVE")
     with pytest.raises(IllegalTransitionError):
         await client.reservations.update_status(res_id, "EXPIRE", current=21)
     assert sb.statistics().per_endpoint[PUT] == 0
@@ -132,7 +96,7 @@ async def test_unknown_move_needs_an_override_and_the_server_judges(
 async def test_expected_times_are_put_in_the_guides_format(
     sb: Sandbox, client: MaxxtonClient
 ) -> None:
-    res_id = _with_status(sb, "DEFINITIVE")
+    res_id = with_status(sb, "DEFINITIVE")
     arrival = dt.datetime(2027, 3, 1, 15, 30, 0, 123456, tzinfo=dt.UTC)
     departure = dt.datetime(2027, 3, 8, 11, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     await client.reservations.update(res_id, expected_arrival=arrival, expected_departure=departure)
@@ -149,8 +113,8 @@ async def test_expected_times_are_put_in_the_guides_format(
 
 
 async def test_reservation_date_is_read(sb: Sandbox, client: MaxxtonClient) -> None:
-    stay = _stay(sb)
-    created = await client.reservations.create(_booking(sb, stay))
+    stay = guide_stay(sb)
+    created = await client.reservations.create(booking(sb, stay))
     assert created.reservation_date == sb.state.utcnow().date()
     assert created.undecoded is None
     details = await client.reservations.details(created.reservation_id)
@@ -198,36 +162,36 @@ async def test_nested_filter_is_refused_before_the_wire(sb: Sandbox, client: Max
 async def test_booked_unit_is_gone_and_double_booking_is_refused(
     sb: Sandbox, client: MaxxtonClient
 ) -> None:
-    stay = _stay(sb, min_units=2)
+    stay = guide_stay(sb, min_units=2)
     before = sb.data.availability(stay.resource_id, stay.arrival_date, stay.duration)
     assert before is not None
-    first = await client.reservations.create(_booking(sb, stay))
+    first = await client.reservations.create(booking(sb, stay))
     after = sb.data.availability(stay.resource_id, stay.arrival_date, stay.duration)
     assert after is not None
     assert first.unit_id not in [u["unitId"] for u in after["units"]]
     assert len(after["units"]) == len(before["units"]) - 1
     taken = msgspec.structs.replace(stay, unit_id=first.unit_id)
     with pytest.raises(BadRequestError, match="not available"):
-        await client.reservations.create(_booking(sb, taken))
+        await client.reservations.create(booking(sb, taken))
 
 
 async def test_last_unit_emits_availability_event(sb: Sandbox, client: MaxxtonClient) -> None:
-    stay = _stay(sb, max_units=1)
+    stay = guide_stay(sb, max_units=1)
     events = len(sb.data.events)
-    await client.reservations.create(_booking(sb, stay))
+    await client.reservations.create(booking(sb, stay))
     new = sb.data.events[events:]
     assert [e["eventType"] for e in new][-1] == "AVAILABILITY_EVENT"
     assert new[-1]["entityId"] == stay.resource_id
     assert sb.data.availability(stay.resource_id, stay.arrival_date, stay.duration) is None
     with pytest.raises(BadRequestError, match="not available"):
-        await client.reservations.create(_booking(sb, stay))
+        await client.reservations.create(booking(sb, stay))
 
 
 async def test_optional_holds_quotation_does_not(sb: Sandbox, client: MaxxtonClient) -> None:
-    stay = _stay(sb, max_units=1)
-    quote = await client.reservations.create(_booking(sb, stay, status_value="QUOTATION"))
+    stay = guide_stay(sb, max_units=1)
+    quote = await client.reservations.create(booking(sb, stay, status_value="QUOTATION"))
     assert sb.data.availability(stay.resource_id, stay.arrival_date, stay.duration) is not None
-    optional = await client.reservations.create(_booking(sb, stay, status_value="OPTIONAL"))
+    optional = await client.reservations.create(booking(sb, stay, status_value="OPTIONAL"))
     assert sb.data.availability(stay.resource_id, stay.arrival_date, stay.duration) is None
     # "some other guests can also book the reservation and then it is no longer available to
     # the guest who created a QUOTATION reservation" (guide, 6).
@@ -276,19 +240,21 @@ async def test_a_key_with_a_predefined_channel_and_category_sees_and_books_only_
             await client.reservations.add_payment(foreign, 10.0, "CASH")
         channels_seen = await client.distribution_channels.list()
         assert [c.distribution_channel_id for c in channels_seen.content] == [own]
-        stay = _stay(sb)
+        stay = guide_stay(sb)
         own_code = sb.data.distribution_channels[own]["code"]
         other_code = sb.data.distribution_channels[other]["code"]
-        booking = msgspec.structs.replace(_booking(sb, stay), distribution_channel_code=other_code)
+        foreign_booking = msgspec.structs.replace(
+            booking(sb, stay), distribution_channel_code=other_code
+        )
         with pytest.raises(BadRequestError, match="distribution channel"):
-            await client.reservations.create(booking)
+            await client.reservations.create(foreign_booking)
         wrong_category = msgspec.structs.replace(
-            _booking(sb, stay), distribution_channel_code=own_code, category_code="OTHER"
+            booking(sb, stay), distribution_channel_code=own_code, category_code="OTHER"
         )
         with pytest.raises(BadRequestError, match="reservation category"):
             await client.reservations.create(wrong_category)
         made = await client.reservations.create(
-            msgspec.structs.replace(_booking(sb, stay), distribution_channel_code=own_code)
+            msgspec.structs.replace(booking(sb, stay), distribution_channel_code=own_code)
         )
         assert made.distribution_channel_id == own
         # The search needs no distributionChannelId: the token carries it (reference).
@@ -311,8 +277,8 @@ async def test_not_found_carries_the_references_text(sb: Sandbox, client: Maxxto
 
 
 async def test_the_sandbox_refuses_a_person_without_age(sb: Sandbox, client: MaxxtonClient) -> None:
-    stay = _stay(sb)
-    body = msgspec.json.decode(msgspec.json.encode(_booking(sb, stay)))
+    stay = guide_stay(sb)
+    body = msgspec.json.decode(msgspec.json.encode(booking(sb, stay)))
     body["accommodationTypes"][0]["subjects"] = {"persons": [{"quantity": 2}]}
     with pytest.raises(BadRequestError, match="age"):
         await client.request("POST", "/maxxton/v2/reservations/proposals", json=body)

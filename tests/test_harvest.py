@@ -8,9 +8,10 @@ import itertools
 import json
 import urllib.parse
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from contextlib import aclosing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,16 +32,14 @@ from maxxton_async.harvest import (
 from maxxton_async.models import AvailabilityRecord
 from maxxton_async.sandbox import Sandbox
 from maxxton_async.usage import UsageSnapshot
+from tests._support import sandbox_fixture, sandbox_harvest
 
 AVAIL_ROUTE = f"GET {AVAILABILITY_PATH}"
 PORTFOLIO_ROUTE = f"POST {AVAILABILITY_PATH}"
 DURATIONS = (3, 7, 14)
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=3) as sandbox:
-        yield sandbox
+sb = sandbox_fixture(seed=3)
 
 
 def client_for(sb: Sandbox, **kwargs: object) -> MaxxtonClient:
@@ -82,15 +81,8 @@ def truth(
     return out
 
 
-def make(client: MaxxtonClient, sb: Sandbox, days: int = 90, **kwargs: object) -> Harvest:
-    start = sb.data.start_date
-    return Harvest(
-        client,
-        arrival_from=start,
-        arrival_to=start + dt.timedelta(days=days - 1),
-        durations=DURATIONS,
-        **{"channel_code": "WEB", **kwargs},  # type: ignore[arg-type]
-    )
+def make(client: MaxxtonClient, sb: Sandbox, days: int = 90, **kwargs: Any) -> Harvest:
+    return sandbox_harvest(client, sb, days=days, durations=DURATIONS, **kwargs)
 
 
 # -- planning (pure) --------------------------------------------------------------------

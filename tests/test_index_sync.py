@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from maxxton_async import IndexSync, MaxxtonClient, MemoryLedger
+from maxxton_async import IndexSync, MaxxtonClient
 from maxxton_async.events import SQLiteCheckpointStore
 from maxxton_async.harvest import (
     AVAILABILITY_PATH,
@@ -24,6 +24,7 @@ from maxxton_async.harvest import (
 )
 from maxxton_async.models import AvailabilityRecord, StayImplies
 from maxxton_async.sandbox import Sandbox
+from tests._support import sandbox_fixture, sandbox_harvest
 
 from ._pg_util import drop_schema, require_postgres, unique_schema
 
@@ -35,10 +36,7 @@ DAYS = 60  # two 30-day windows
 IndexFactory = Callable[[], Awaitable[PriceIndex]]
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=5) as sandbox:
-        yield sandbox
+sb = sandbox_fixture(seed=5)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -65,22 +63,8 @@ async def new_index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         await drop_schema(url, schema)
 
 
-def client_for(sb: Sandbox) -> MaxxtonClient:
-    return MaxxtonClient(
-        sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, ledger=MemoryLedger()
-    )
-
-
 def make(client: MaxxtonClient, sb: Sandbox, **kwargs: Any) -> Harvest:
-    start = sb.data.start_date
-    return Harvest(
-        client,
-        arrival_from=start,
-        arrival_to=start + dt.timedelta(days=DAYS - 1),
-        durations=DURATIONS,
-        channel_code="WEB",
-        **kwargs,
-    )
+    return sandbox_harvest(client, sb, days=DAYS, durations=DURATIONS, **kwargs)
 
 
 def truth(sb: Sandbox) -> dict[tuple[int, dt.date, int], tuple[float, int]]:
@@ -124,7 +108,7 @@ async def test_full_harvest_in_each_mode_equals_the_truth_at_the_planned_calls(
     sb: Sandbox, new_index: IndexFactory, mode: str
 ) -> None:
     index = await new_index()
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         job = make(client, sb, mode=mode)
         result = await job.run(index)
         again = await make(client, sb, mode=mode).run(index)  # resumes: nothing left
@@ -144,6 +128,19 @@ async def test_full_harvest_in_each_mode_equals_the_truth_at_the_planned_calls(
 # -- freshness from events ----------------------------------------------------------------
 
 
+def week_booking(sb: Sandbox, rid: int, arrival: dt.date, **stay: Any) -> dict[str, Any]:
+    """A POST /reservations body for a week at ``rid`` from ``arrival``; ``stay`` adds to its
+    accommodation type (a unit, subjects)."""
+    return {
+        "distributionChannelCode": "WEB",
+        "categoryCode": "STD",
+        "customerId": next(iter(sb.data.customers)),
+        "accommodationTypes": [
+            {"resourceId": rid, "arrivalDate": arrival.isoformat(), "duration": 7, **stay}
+        ],
+    }
+
+
 async def book_the_last_unit(client: MaxxtonClient, sb: Sandbox) -> tuple[int, dt.date, int]:
     """Book every free unit of one stay; returns the stay (it leaves the availability)."""
     start = sb.data.start_date
@@ -154,19 +151,7 @@ async def book_the_last_unit(client: MaxxtonClient, sb: Sandbox) -> tuple[int, d
             if rec is None or len(rec["units"]) > 2:
                 continue
             for unit in rec["units"]:
-                body = {
-                    "distributionChannelCode": "WEB",
-                    "categoryCode": "STD",
-                    "customerId": next(iter(sb.data.customers)),
-                    "accommodationTypes": [
-                        {
-                            "resourceId": rid,
-                            "arrivalDate": arrival.isoformat(),
-                            "duration": 7,
-                            "unitId": unit["unitId"],
-                        }
-                    ],
-                }
+                body = week_booking(sb, rid, arrival, unitId=unit["unitId"])
                 await client.request("POST", "/maxxton/v2/reservations", json=body)
             assert sb.data.availability(rid, arrival, 7) is None
             return rid, arrival, 7
@@ -178,7 +163,7 @@ async def test_after_changes_one_pass_makes_the_index_equal_a_fresh_harvest(
     sb: Sandbox, new_index: IndexFactory, tmp_path: Path, refresh: str
 ) -> None:
     index = await new_index()
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         sync = IndexSync(make(client, sb), index, tmp_path / "events.sqlite", refresh=refresh)  # type: ignore[arg-type]
         first = await sync.sync_once()  # marks the feed's end, then the full harvest
         assert first.full
@@ -222,7 +207,7 @@ async def test_after_changes_one_pass_makes_the_index_equal_a_fresh_harvest(
 
 async def test_one_changed_type_is_refetched_alone(sb: Sandbox, tmp_path: Path) -> None:
     index = SQLitePriceIndex(tmp_path / "p.sqlite")
-    async with client_for(sb) as client, IndexSync(make(client, sb), index) as sync:
+    async with sb.client() as client, IndexSync(make(client, sb), index) as sync:
         await sync.sync_once()
         rid = next(iter(sb.data.resource_config))
         sb.data.resource_config[rid].revision += 1
@@ -272,7 +257,7 @@ async def test_a_crash_between_fetch_and_write_loses_nothing(
 ) -> None:
     index = await new_index()
     checkpoint = tmp_path / "events.sqlite"
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         crashing = CrashingIndex(index)
         sync = IndexSync(make(client, sb), crashing, checkpoint)  # type: ignore[arg-type]
         await sync.sync_once()
@@ -297,7 +282,7 @@ async def test_a_crash_between_fetch_and_write_loses_nothing(
 async def test_max_age_forces_a_full_refresh(sb: Sandbox, tmp_path: Path) -> None:
     now = [1_800_000_000.0]
     index = SQLitePriceIndex(tmp_path / "p.sqlite")
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         harvest = make(client, sb, clock=lambda: now[0])
         sync = IndexSync(harvest, index, max_age=3600, clock=lambda: now[0])
         await sync.sync_once()
@@ -320,7 +305,7 @@ async def test_implied_costs_are_stored_and_returned_by_the_query_helpers(
     sb: Sandbox, new_index: IndexFactory
 ) -> None:
     index = await new_index()
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         result = await make(client, sb, implies=True).run(index)
     assert result.plan.calls == 4  # 2 windows x (availability + implies)
     assert len(sb.statistics().requests_to(f"POST {IMPLIES_PATH}")) == 2
@@ -361,7 +346,7 @@ async def test_implied_costs_are_stored_and_returned_by_the_query_helpers(
 
 async def test_an_imply_event_refreshes_the_mandatory_costs(sb: Sandbox, tmp_path: Path) -> None:
     index = SQLitePriceIndex(tmp_path / "p.sqlite")
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         sync = IndexSync(make(client, sb, implies=True), index)
         await sync.sync_once()
         rid = next(
@@ -389,7 +374,7 @@ async def test_several_writers_of_overlapping_chunks_leave_one_consistent_window
     a, b = await new_index(), await new_index()
     if isinstance(a, PostgresPriceIndex) and isinstance(b, PostgresPriceIndex):
         b = PostgresPriceIndex(a.dsn, schema=a.schema)  # a second pool on the same tables
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         job = make(client, sb)
         chunk = job.chunks_for(None)[0]
         records = await job.fetch(chunk)
@@ -414,7 +399,7 @@ async def test_client_availability_implies_answers_every_stays_costs(sb: Sandbox
         duration=[7],
         distribution_channel_code="WEB",
     )
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         items = await client.availability.implies(request)
         stays = await client.availability.query(request, method="POST")
     assert {(i.resource_id, i.arrival_date) for i in items} == {
@@ -430,7 +415,7 @@ async def test_client_availability_implies_answers_every_stays_costs(sb: Sandbox
 async def test_a_forced_full_pass_and_a_subset_of_types(sb: Sandbox, tmp_path: Path) -> None:
     index = SQLitePriceIndex(tmp_path / "p.sqlite")
     ids = sorted(sb.data.resource_config)[:2]
-    async with client_for(sb) as client:
+    async with sb.client() as client:
         sync = IndexSync(make(client, sb, resource_ids=ids), index)  # per-type, two types
         first = await sync.sync_once()
         assert first.chunks == 4  # 2 types x 2 windows
@@ -458,7 +443,7 @@ async def test_bookings_and_cancellations_reach_the_index(
 ) -> None:
     index = await new_index()
     start = sb.data.start_date
-    async with client_for(sb) as client, IndexSync(make(client, sb), index) as sync:
+    async with sb.client() as client, IndexSync(make(client, sb), index) as sync:
         await sync.sync_once()
         # A stay with several free units: booking one changes the count, not the stay's presence.
         rid, arrival = next(
@@ -468,19 +453,7 @@ async def test_bookings_and_cancellations_reach_the_index(
             if (rec := sb.data.availability(r, start + dt.timedelta(days=i), 7))
             and len(rec["units"]) >= 3
         )
-        body = {
-            "distributionChannelCode": "WEB",
-            "categoryCode": "STD",
-            "customerId": next(iter(sb.data.customers)),
-            "accommodationTypes": [
-                {
-                    "resourceId": rid,
-                    "arrivalDate": arrival.isoformat(),
-                    "duration": 7,
-                    "subjects": {"persons": [{"age": 30, "quantity": 1}]},
-                }
-            ],
-        }
+        body = week_booking(sb, rid, arrival, subjects={"persons": [{"age": 30, "quantity": 1}]})
         created = await client.request("POST", "/maxxton/v2/reservations", json=body)
         booked = await sync.sync_once()
         units_booked = (await index.availability(rid, arrival, arrival, 7))[0].units

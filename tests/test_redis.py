@@ -6,10 +6,9 @@ import asyncio
 import contextlib
 import json
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
@@ -18,19 +17,12 @@ from maxxton_async import Budget, BudgetExceededError, LimiterUnavailableError
 from maxxton_async.auth import CachedToken
 from maxxton_async.usage import Usage, UsageKind
 from tests._redis_util import redis_time_passes, require_redis
-from tests._support import settle, wait_until
+from tests._support import LEDGER_AT, check_ledger_counts, free_port, serve_app, settle, wait_until
 from tests.workers.run import run_workers, spawn
 
 pytestmark = pytest.mark.redis
 
-AT = datetime(2026, 3, 31, 23, 0, tzinfo=UTC)
-
-
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+AT = LEDGER_AT
 
 
 async def test_ledger_counts_history_peak_and_rollover(redis_prefix: tuple[str, str]) -> None:
@@ -38,24 +30,7 @@ async def test_ledger_counts_history_peak_and_rollover(redis_prefix: tuple[str, 
 
     url, prefix = redis_prefix
     ledger = RedisLedger(url, prefix=prefix)
-    rec = await ledger.record(scope="s", environment="production", kind=UsageKind.CALL, at=AT)
-    assert (rec.day, rec.month) == (1, 1)
-    rec = await ledger.record(
-        scope="s", environment="production", kind=UsageKind.TOKEN, at=AT, count=2
-    )
-    assert (rec.day, rec.month) == (3, 3)
-    april = datetime(2026, 4, 1, 0, 1, tzinfo=UTC)
-    rec = await ledger.record(scope="s", environment="production", kind=UsageKind.RETRY, at=april)
-    assert (rec.day, rec.month) == (1, 1)
-    await ledger.record(scope="s", environment="test", kind=UsageKind.CALL, at=AT)
-    hist = await ledger.history(
-        scope="s", environment="production", start=date(2026, 3, 31), end=date(2026, 4, 1)
-    )
-    assert [(h.calls, h.tokens, h.retries) for h in hist] == [(1, 2, 0), (0, 0, 1)]
-    await ledger.record_peak(scope="s", environment="production", month="2026-03", in_flight=7)
-    await ledger.record_peak(scope="s", environment="production", month="2026-03", in_flight=3)
-    assert await ledger.peak(scope="s", environment="production", month="2026-03") == 7
-    assert await ledger.scopes() == [("s", "production"), ("s", "test")]
+    await check_ledger_counts(ledger)
     # Counters expire: day keys after ~40 days, month keys after ~400.
     import redis
 
@@ -151,13 +126,9 @@ async def concurrency_server() -> AsyncIterator[ConcurrencyServer]:
     srv = ConcurrencyServer()
     app = web.Application()
     app.router.add_get("/", srv.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    srv.url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
-    yield srv
-    await runner.cleanup()
+    async with serve_app(app) as base_url:
+        srv.url = f"{base_url}/"
+        yield srv
 
 
 @pytest.mark.slow
@@ -269,7 +240,7 @@ async def test_killed_holder_slots_return_within_lease(redis_prefix: tuple[str, 
 async def test_unavailable_fail_raises_typed_error() -> None:
     from maxxton_async import RedisLimiter
 
-    limiter = RedisLimiter(f"redis://127.0.0.1:{closed_port()}/0", on_unavailable="fail")
+    limiter = RedisLimiter(f"redis://127.0.0.1:{free_port()}/0", on_unavailable="fail")
     with pytest.raises(LimiterUnavailableError, match="cannot reach Redis"):
         async with limiter.slot():
             pytest.fail("a slot must not be granted without Redis")
@@ -281,9 +252,7 @@ async def test_unavailable_local_falls_back_with_warning(
 ) -> None:
     from maxxton_async import RedisLimiter
 
-    limiter = RedisLimiter(
-        f"redis://127.0.0.1:{closed_port()}/0", permits=2, on_unavailable="local"
-    )
+    limiter = RedisLimiter(f"redis://127.0.0.1:{free_port()}/0", permits=2, on_unavailable="local")
     inside = 0
     peak = 0
     release = asyncio.Event()
@@ -371,7 +340,7 @@ async def test_four_processes_share_one_token(redis_prefix: tuple[str, str]) -> 
 
 
 def test_missing_redis_skips_or_fails_when_required(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MAXXTON_TEST_REDIS_URL", f"redis://127.0.0.1:{closed_port()}/15")
+    monkeypatch.setenv("MAXXTON_TEST_REDIS_URL", f"redis://127.0.0.1:{free_port()}/15")
     monkeypatch.delenv("MAXXTON_REQUIRE_REDIS", raising=False)
     with pytest.raises(pytest.skip.Exception, match="no Redis at"):
         require_redis()

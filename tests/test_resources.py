@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from maxxton_async import F, MaxxtonClient, MemoryLedger, NotFoundError, RetryPolicy
+from maxxton_async import F, MaxxtonClient, NotFoundError, RetryPolicy
 from maxxton_async.models import (
     ArrivalRangeSearchRequest,
     AvailabilityRecord,
@@ -24,20 +24,17 @@ from maxxton_async.models import (
 )
 from maxxton_async.resources import Found, ListResource, Missing
 from maxxton_async.sandbox import Sandbox
+from tests._support import sandbox_fixture
 
 FAST = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.01)
 
 
 def make_client(sb: Sandbox, **kw: Any) -> MaxxtonClient:
     kw.setdefault("retry", FAST)
-    kw.setdefault("ledger", MemoryLedger())
-    return MaxxtonClient(sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, **kw)
+    return sb.client(**kw)
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=3) as sandbox:
-        yield sandbox
+sb = sandbox_fixture(seed=3)
 
 
 @pytest.fixture

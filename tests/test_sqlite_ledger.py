@@ -6,7 +6,7 @@ import os
 import sqlite3
 import stat
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,9 +14,10 @@ import pytest
 from maxxton_async import Budget, SQLiteLedger, SQLiteTokenCache
 from maxxton_async.auth import CachedToken
 from maxxton_async.usage import Usage, UsageKind, default_usage_path
+from tests._support import LEDGER_AT, check_ledger_counts
 from tests.workers.run import run_workers
 
-AT = datetime(2026, 3, 31, 23, 0, tzinfo=UTC)
+AT = LEDGER_AT
 
 
 def test_default_path_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -30,29 +31,7 @@ def test_default_path_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
 async def test_record_counts_history_peak(tmp_path: Path) -> None:
     ledger = SQLiteLedger(tmp_path / "u.db")
-    rec = await ledger.record(scope="s", environment="production", kind=UsageKind.CALL, at=AT)
-    assert (rec.day, rec.month) == (1, 1)
-    rec = await ledger.record(
-        scope="s", environment="production", kind=UsageKind.TOKEN, at=AT, count=4
-    )
-    assert (rec.day, rec.month) == (5, 5)
-    # Next UTC day is in April: new day, new month.
-    april = datetime(2026, 4, 1, 0, 30, tzinfo=UTC)
-    rec = await ledger.record(scope="s", environment="production", kind=UsageKind.RETRY, at=april)
-    assert (rec.day, rec.month) == (1, 1)
-    # Other environment and scope are separate.
-    await ledger.record(scope="s", environment="test", kind=UsageKind.CALL, at=AT)
-    await ledger.record(scope="t", environment="production", kind=UsageKind.CALL, at=AT)
-    c = await ledger.counts(scope="s", environment="production", day=AT.date())
-    assert (c.day, c.month) == (5, 5)
-    hist = await ledger.history(
-        scope="s", environment="production", start=date(2026, 3, 30), end=date(2026, 4, 1)
-    )
-    assert [(h.calls, h.tokens, h.retries) for h in hist] == [(0, 0, 0), (1, 4, 0), (0, 0, 1)]
-    await ledger.record_peak(scope="s", environment="production", month="2026-03", in_flight=9)
-    await ledger.record_peak(scope="s", environment="production", month="2026-03", in_flight=4)
-    assert await ledger.peak(scope="s", environment="production", month="2026-03") == 9
-    assert await ledger.scopes() == [("s", "production"), ("s", "test"), ("t", "production")]
+    await check_ledger_counts(ledger)
     await ledger.aclose()
     await ledger.aclose()  # idempotent
     # Durable: a new ledger on the same file sees everything.

@@ -180,9 +180,7 @@ async def test_a_harvest_goes_on_when_units_are_plain_ids(server: CountingServer
 async def test_an_event_batch_goes_on_and_moves_past_the_odd_event() -> None:
     async with (
         Sandbox(seed=3) as sb,
-        MaxxtonClient(
-            sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, ledger=MemoryLedger()
-        ) as client,
+        sb.client() as client,
     ):
         sync = EventSync(client, MemoryCheckpointStore())
         start = await sync.start_at_latest()

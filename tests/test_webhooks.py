@@ -25,6 +25,7 @@ from maxxton_async.webhooks import (
     verify_signature,
     webhook_app,
 )
+from tests._support import serve_app
 
 SECRET = "whsec-test-0123456789"
 BODY = (
@@ -154,15 +155,8 @@ class Recorder:
 
 
 async def _serve(app: web.Application) -> AsyncIterator[str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/webhooks"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as base_url:
+        yield f"{base_url}/webhooks"
 
 
 @pytest.fixture

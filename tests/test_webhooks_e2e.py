@@ -9,24 +9,18 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
-from maxxton_async import MaxxtonClient, MemoryLedger
 from maxxton_async.models import WebhookEventType, WebhookNotification
 from maxxton_async.sandbox import Sandbox
 from maxxton_async.webhooks import BasicAuth, OAuth2Tokens, ReplayGuard, sign, webhook_app
+from tests._support import serve_app
 
 SECRET = "whsec-test-secret"
 
 
 @asynccontextmanager
 async def receiver(app: web.Application) -> AsyncIterator[str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as base_url:
+        yield f"{base_url}/webhooks"
 
 
 def optional_reservation(sb: Sandbox) -> int:
@@ -34,9 +28,7 @@ def optional_reservation(sb: Sandbox) -> int:
 
 
 async def confirm(sb: Sandbox, res_id: int) -> None:
-    async with MaxxtonClient(
-        sb.client_id, sb.client_secret, sb.scope, base_url=sb.base_url, ledger=MemoryLedger()
-    ) as client:
+    async with sb.client() as client:
         await client.reservations.confirm(res_id)
 
 

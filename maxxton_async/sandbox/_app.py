@@ -795,36 +795,45 @@ def _search_answer(request: web.Request, body: Record, items: list[Record]) -> w
     return json_response(answer)
 
 
-async def _search(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
+async def _search_body(request: web.Request) -> dict[str, Any] | web.Response:
+    """The JSON body of a search, or the 400 the reference gives for its channel."""
     body = await read_json_object(request)
     # distributionChannelId is required unless the token carries one (reference, search).
     if body.get("distributionChannelId") is None and token_channel(request) is None:
         return spring_error(request, 400, "distributionChannelId is required")
-    error = _check_channel(state, body)
+    error = _check_channel(_state(request), body)
     if error:
         return spring_error(request, 400, error)
+    return body
+
+
+def _search_arrivals(
+    request: web.Request, body: dict[str, Any], arrivals: list[dt.date]
+) -> web.StreamResponse:
+    try:
+        items = _search_items(_state(request), body, arrivals)
+    except (TypeError, ValueError) as exc:
+        return spring_error(request, 400, f"Invalid search body: {exc}")
+    return _search_answer(request, body, items)
+
+
+async def _search(request: web.Request) -> web.StreamResponse:
+    body = await _search_body(request)
+    if isinstance(body, web.Response):
+        return body
     try:
         arrival = dt.date.fromisoformat(str(body["arrivalDate"]))
     except KeyError:
         return spring_error(request, 400, "arrivalDate is required")
     except ValueError:
         return spring_error(request, 400, "arrivalDate must be yyyy-MM-dd")
-    try:
-        items = _search_items(state, body, [arrival])
-    except (TypeError, ValueError) as exc:
-        return spring_error(request, 400, f"Invalid search body: {exc}")
-    return _search_answer(request, body, items)
+    return _search_arrivals(request, body, [arrival])
 
 
 async def _arrival_range_search(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    body = await read_json_object(request)
-    if body.get("distributionChannelId") is None and token_channel(request) is None:
-        return spring_error(request, 400, "distributionChannelId is required")
-    error = _check_channel(state, body)
-    if error:
-        return spring_error(request, 400, error)
+    body = await _search_body(request)
+    if isinstance(body, web.Response):
+        return body
     try:
         first = dt.date.fromisoformat(str(body["arrivalDateFrom"]))
         days = int(body.get("numberOfDaysInResult") or 1)
@@ -838,8 +847,4 @@ async def _arrival_range_search(request: web.Request) -> web.StreamResponse:
             request, 400, f"numberOfDaysInResult must be between 1 and {MAX_ARRIVAL_RANGE_DAYS}"
         )
     arrivals = [first + dt.timedelta(days=i) for i in range(days)]
-    try:
-        items = _search_items(state, body, arrivals)
-    except (TypeError, ValueError) as exc:
-        return spring_error(request, 400, f"Invalid search body: {exc}")
-    return _search_answer(request, body, items)
+    return _search_arrivals(request, body, arrivals)

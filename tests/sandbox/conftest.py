@@ -8,14 +8,12 @@ import aiohttp
 import pytest
 
 from maxxton_async.sandbox import Sandbox
+from tests._support import sandbox_fixture
 
 API = "/maxxton/v2"
 
 
-@pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    async with Sandbox(seed=7) as sandbox:
-        yield sandbox
+sb = sandbox_fixture(seed=7)
 
 
 @pytest.fixture

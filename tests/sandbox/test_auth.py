@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import pytest
 
@@ -57,18 +59,10 @@ async def test_only_the_accepted_spelling_authenticates(
 async def test_refused_credentials_500_as_the_guide_documents(
     sb: Sandbox, http: aiohttp.ClientSession, change: dict[str, str]
 ) -> None:
-    fields = {
-        "grant_type": "client_credentials",
-        "client_id": sb.client_id,
-        "client_secret": sb.client_secret,
-        "scope": sb.scope,
-        **change,
-    }
-    async with http.post(f"{API}/authenticate", data=fields) as resp:
-        assert resp.status == 500
-        body = await resp.json()
-        assert body["status"] == 500
-        assert body["message"] == "Error occurred while processing"
+    status, body = await _authenticate(sb, http, change)
+    assert status == 500
+    assert body["status"] == 500
+    assert body["message"] == "Error occurred while processing"
     assert sb.statistics().token_calls == 1
 
 
@@ -84,6 +78,16 @@ async def test_refused_credentials_401_when_configured(change: dict[str, str]) -
 
 
 async def _refused_401(sb: Sandbox, http: aiohttp.ClientSession, change: dict[str, str]) -> None:
+    status, body = await _authenticate(sb, http, change)
+    assert status == 401
+    assert body == {"error": "invalid_client", "error_description": "Bad client credentials"}
+    assert sb.statistics().token_calls == 1
+
+
+async def _authenticate(
+    sb: Sandbox, http: aiohttp.ClientSession, change: dict[str, str]
+) -> tuple[int, Any]:
+    """POST the sandbox's own credentials, with ``change`` applied; the status and JSON body."""
     fields = {
         "grant_type": "client_credentials",
         "client_id": sb.client_id,
@@ -92,12 +96,7 @@ async def _refused_401(sb: Sandbox, http: aiohttp.ClientSession, change: dict[st
         **change,
     }
     async with http.post(f"{API}/authenticate", data=fields) as resp:
-        assert resp.status == 401
-        assert await resp.json() == {
-            "error": "invalid_client",
-            "error_description": "Bad client credentials",
-        }
-    assert sb.statistics().token_calls == 1
+        return resp.status, await resp.json()
 
 
 async def test_missing_and_unknown_token_401(http: aiohttp.ClientSession) -> None:

@@ -15,6 +15,7 @@ from maxxton_async.models import WebhookEventType, WebhookNotification
 from maxxton_async.sandbox import Sandbox, sign, verify
 from maxxton_async.webhooks import is_valid_signature, webhook_app
 from maxxton_async.webhooks import sign as sdk_sign
+from tests._support import serve_app
 
 from ._helpers import booking_body
 from .conftest import API
@@ -44,14 +45,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
     app = web.Application()
     app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    rec.url = f"http://127.0.0.1:{port}/hook"
-    yield rec
-    await runner.cleanup()
+    async with serve_app(app) as base_url:
+        rec.url = f"{base_url}/hook"
+        yield rec
 
 
 def test_signature_matches_the_guides_format() -> None:
@@ -154,20 +150,14 @@ async def test_stay_period_and_bill_changes_reach_an_sdk_receiver(sb: Sandbox) -
     app = webhook_app(
         SECRET, {WebhookEventType.STAY_PERIOD_CHANGE: record, WebhookEventType.BILL_CHANGE: record}
     )
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks"
+    async with serve_app(app) as base_url:
+        url = f"{base_url}/webhooks"
         sb.register_webhook(
             url, SECRET, types=("reservation.stay_period_change", "reservation.bill_change")
         )
         before = {rid: dict(r) for rid, r in sb.data.reservations.items()}
         events = sb.mutate(48)  # three rounds: status, stay period, bill change
         await sb.wait_webhooks()
-    finally:
-        await runner.cleanup()
     changed = [e["entityId"] for e in events if e["eventType"] == "RESERVATION_EVENT"]
     assert len(changed) == 3
     deliveries = list(sb.statistics().webhooks)
