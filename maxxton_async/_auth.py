@@ -24,7 +24,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
 
-from ._errors import AuthenticationError, ClientClosedError, MaxxtonError, TransportError
+from ._errors import (
+    AuthenticationError,
+    BudgetExceededError,
+    ClientClosedError,
+    MaxxtonError,
+    TransportError,
+)
 from .models._token import Token
 
 __all__ = [
@@ -325,6 +331,10 @@ class TokenManager:
         except AuthenticationError as exc:
             self._failures += 1
             self._refused = exc
+            raise
+        except BudgetExceededError:
+            # Refused by our own budget before it was sent: the endpoint was never asked,
+            # so no cool-down and no doubt about the credentials.
             raise
         except MaxxtonError as exc:
             self._failures += 1

@@ -3,7 +3,8 @@
 Every call takes the same path, one :class:`~maxxton_async.transport.Request` value
 carried through named steps (``docs/architecture.md``)::
 
-    request() ─► pace         (optional Pacing: spread calls over time)
+    request() ─► (no token)   (the mint runs first: its own unit before this call's)
+              ─► pace         (optional Pacing: spread calls over time)
               ─► reserve      (budget checked, the attempt counted; a spent budget fails fast)
               ─► commit       (the count is durable: group commit, one write per loop turn)
               ─► authorize    (token, single flight; the token call takes this same path)
@@ -740,6 +741,11 @@ class MaxxtonClient:
             while True:
                 if is_call and self._hooks_request:
                     await _call_hooks(self._hooks_request, request)
+                if request.authenticated and self._tokens.current() is None:
+                    # Authorize before counting this call: the token call needs a unit of
+                    # its own, and callers that reserved first could take a hard budget's
+                    # last units and leave none for the token they all wait for.
+                    await self._tokens.token()
                 reservation = await self._reserve(
                     request, kind if attempt == 0 else UsageKind.RETRY
                 )

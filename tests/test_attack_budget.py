@@ -70,3 +70,62 @@ async def test_units_given_back_by_cancelled_calls_are_spendable_at_once(
         snap = await client.usage.snapshot()
     assert all(r == {} for r in results), results
     assert transport.sent == snap.today == 10
+
+
+async def test_the_token_is_minted_before_callers_take_the_last_units(
+    creds: dict[str, str],
+) -> None:
+    """Budget 5, no token yet, 5 calls at once. Reserving first, the 5 calls took every
+    unit and the token call they all needed was refused: nothing went out. Minting first,
+    the token takes one unit and 4 calls go; only the 5th is refused."""
+    transport = Gated()
+    transport.gate.set()
+    client = make(
+        "http://127.0.0.1:9",
+        creds,
+        transport=transport,
+        ledger=MemoryLedger(),
+        budget=Budget(daily=5, hard=True, bill_acceptance=True),
+    )
+    async with client:
+        results = await asyncio.gather(
+            *(client.request("GET", "ping") for _ in range(5)), return_exceptions=True
+        )
+        snap = await client.usage.snapshot()
+    assert sum(r == {} for r in results) == 4, results
+    assert sum(isinstance(r, BudgetExceededError) for r in results) == 1, results
+    assert transport.sent == snap.today == 5
+
+
+async def test_a_budget_refusal_of_the_token_call_is_no_credential_failure(
+    creds: dict[str, str],
+) -> None:
+    """A spent budget refuses the token call itself, again and again: each caller gets
+    BudgetExceededError at once (no cool-down: the endpoint was never asked), and the
+    client never concludes that the credentials are bad. Once the budget allows, the
+    same client mints and calls."""
+    transport = Gated()
+    transport.gate.set()
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    budget = Budget(daily=0, hard=True, bill_acceptance=True)
+    client = make(
+        "http://127.0.0.1:9",
+        creds,
+        transport=transport,
+        ledger=MemoryLedger(),
+        budget=budget,
+        sleep=sleep,
+    )
+    async with client:
+        for _ in range(5):
+            with pytest.raises(BudgetExceededError):
+                await client.request("GET", "ping")
+        assert transport.sent == 0
+        assert sleeps == []  # no cool-down after a refusal that never reached the server
+        budget.daily = 10
+        assert await client.request("GET", "ping") == {}
+    assert transport.sent == 2  # the token, then the call
