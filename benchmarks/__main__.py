@@ -36,6 +36,7 @@ SECTIONS = (
     "pending",
     "ceiling",
     "engines",
+    "instructions",
 )
 
 
@@ -131,6 +132,14 @@ def main(argv: list[str] | None = None) -> int:
         from . import harvest_ceiling
 
         results["ceiling"] = harvest_ceiling.run(windows=12 if quick else 24)
+    if "instructions" in sections:
+        step("instructions per call under callgrind (SDK, transport, hand-written)")
+        from . import instructions
+
+        results["instructions"] = (
+            instructions.run(small=100, large=500) if quick else instructions.run()
+        )
+
     if "engines" in sections:
         step("HTTP engines: SDK on aiohttp vs on pyreqwest (interleaved rounds)")
         from . import engines

@@ -427,6 +427,15 @@ def write_markdown(results: dict[str, Any], path: Path = HERE / "results.md") ->
         from .index_economy import markdown
 
         lines += markdown(results["index"])
+    if results.get("instructions"):
+        from . import instructions
+
+        lines += [
+            "## Client cost in instructions (load-independent)",
+            "",
+            *instructions.markdown(results["instructions"]),
+            "",
+        ]
     if results.get("engines"):
         from . import engines
 
