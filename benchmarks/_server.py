@@ -6,13 +6,14 @@ import json
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from maxxton_async import MaxxtonClient
 
-__all__ = ["ServerProcess", "run_child"]
+__all__ = ["ServerProcess", "run_child", "start_workers"]
 
 
 def run_child(
@@ -35,6 +36,34 @@ def run_child(
         raise RuntimeError(f"{module} child failed:\n{proc.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
+
+
+def start_workers(module: str, specs: list[dict[str, Any]]) -> list[subprocess.Popen[str]]:
+    """Start ``python -m module worker '<spec>'`` per spec and wait until each prints
+    ``ready``; then they wait for the caller's ``go`` line on stdin, so that all start at
+    once. A worker that fails to get ready stops them all, with its error output."""
+    root = Path(__file__).resolve().parents[1]  # ``-m benchmarks.x`` runs from here
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", module, "worker", json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=root,
+        )
+        for spec in specs
+    ]
+    for child in children:
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != "ready":
+            err = child.communicate(timeout=30)[1]
+            for other in children:
+                if other.poll() is None:
+                    other.kill()
+                    other.wait(timeout=10)
+            raise RuntimeError(f"{module} worker failed:\n{err[-3000:]}")
+    return children
 
 
 class ServerProcess:

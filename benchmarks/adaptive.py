@@ -30,17 +30,14 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from ._server import ServerProcess
+from ._server import ServerProcess, start_workers
 
 __all__ = ["FLEET_CLIENTS", "run", "run_fleet"]
 
-ROOT = Path(__file__).resolve().parents[1]  # children run ``-m benchmarks.adaptive`` from here
 
 CLIENTS = ("adaptive", "fixed-15", "oracle-10")
 
@@ -212,7 +209,7 @@ def _fleet_round(
     server: ServerProcess, limiter: str, procs: int, n: int, redis_client: Any
 ) -> dict[str, Any]:
     key = f"maxxton-bench:adaptive:{secrets.token_hex(6)}"
-    children = []
+    specs = []
     for i in range(procs):
         spec = {
             "limiter": limiter,
@@ -225,22 +222,9 @@ def _fleet_round(
             "scope": server.scope,
             "customer_ids": server.customer_ids[:50],
         }
-        children.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.adaptive", "worker", json.dumps(spec)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=ROOT,
-            )
-        )
+        specs.append(spec)
+    children = start_workers("benchmarks.adaptive", specs)
     try:
-        for child in children:
-            assert child.stdout is not None
-            if child.stdout.readline().strip() != "ready":
-                err = child.communicate(timeout=30)[1]
-                raise RuntimeError(f"adaptive worker failed:\n{err[-3000:]}")
         server.reset()
         start_at = time.time() + 0.3
         for child in children:

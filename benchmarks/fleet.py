@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ._server import start_workers
+
 __all__ = ["CONFIGS", "GOALS", "run"]
 
 ROOT = Path(__file__).resolve().parents[1]  # children run ``-m benchmarks.fleet`` from here
@@ -243,25 +245,10 @@ def _measure(
 ) -> dict[str, Any]:
     key = f"maxxton-bench:fleet:{secrets.token_hex(6)}"
     caps = [CAP // procs + (1 if i < CAP % procs else 0) for i in range(procs)]
-    children = []
-    for i in range(procs):
-        spec = {"limiter": kind, "cap": caps[i], "worker": i, "base_url": server.base_url,
-                "redis_url": _redis_url(), "key": key}  # fmt: skip
-        children.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.fleet", "worker", json.dumps(spec)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=ROOT,
-            )
-        )
+    specs = [{"limiter": kind, "cap": caps[i], "worker": i, "base_url": server.base_url,
+              "redis_url": _redis_url(), "key": key} for i in range(procs)]  # fmt: skip
+    children = start_workers("benchmarks.fleet", specs)
     try:
-        for c in children:
-            assert c.stdout is not None
-            if c.stdout.readline().strip() != "ready":
-                raise RuntimeError(f"fleet worker failed:\n{c.communicate(timeout=30)[1][-3000:]}")
         server.admin(reset=True)
         cpu_redis0 = _redis_cpu(redis_client) if kind == "redis" else 0.0
         start_at = time.time() + 0.3

@@ -18,13 +18,10 @@ import asyncio
 import re
 import zlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._errors import ConfigurationError
 from ._harvest_sinks import ChunkRows, IndexCore
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["PostgresPriceIndex"]
 

@@ -261,11 +261,7 @@ class AiohttpTransport:
             # Covers refused connections, DNS failures and TLS handshakes: no request
             # bytes are written before the connection is established.
             error = ConnectError(f"cannot connect: {_detail(exc)}", sent=False)
-        except (
-            aiohttp.ClientPayloadError,
-            aiohttp.ClientResponseError,
-            HttpProcessingError,
-        ) as exc:
+        except _INVALID_ANSWER as exc:
             # Without redirects or raise_for_status, ClientResponseError only reports an
             # answer that is not valid HTTP (e.g. "HTTP/1.1 2OO NOT OK"); HttpProcessingError
             # is the parser's own, should one escape aiohttp's wrapping.

@@ -6,15 +6,12 @@ Never the shared one: these tests kill -9 the server. Skips (or fails, when
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
 import time
 
-import pytest
-
-from tests._support import free_port
+from tests._support import free_port, skip_unless_up
 
 
 class OwnRedis:
@@ -23,10 +20,8 @@ class OwnRedis:
     def __init__(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            reason = "redis-server is not installed"
-            if os.environ.get("MAXXTON_REQUIRE_REDIS") == "1":
-                pytest.fail(f"MAXXTON_REQUIRE_REDIS=1 but {reason}")
-            pytest.skip(reason)
+            skip_unless_up("redis-server is not installed", "MAXXTON_REQUIRE_REDIS")
+            raise AssertionError("unreachable: skip_unless_up skips or fails")
         self.binary = binary
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from typing import Any
 
 from tests._support import skip_unless_up
 
@@ -84,3 +85,21 @@ async def redis_time_passes(url: str, seconds: float, limit: float = 30.0) -> No
     finally:
         await client.aclose()
     raise AssertionError(f"Redis TIME did not advance {seconds} s within {limit} s")
+
+
+async def mint_fleet_token(sandbox: Any, url: str, prefix: str) -> None:
+    """Mint the token a fleet of workers will share through ``RedisTokenCache`` at
+    ``prefix:token``, so that every worker request is an API call (no authenticate call
+    can be trapped behind a cap the test holds full)."""
+    from maxxton_async import MaxxtonClient, MemoryLedger
+    from maxxton_async.auth import RedisTokenCache
+
+    async with MaxxtonClient(
+        sandbox.client_id,
+        sandbox.client_secret,
+        sandbox.scope,
+        base_url=sandbox.base_url,
+        ledger=MemoryLedger(),
+        token_cache=RedisTokenCache(url, prefix=prefix + ":token"),
+    ) as minter:
+        await minter.tokens.token()

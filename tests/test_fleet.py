@@ -14,8 +14,8 @@ import textwrap
 
 import pytest
 
-from maxxton_async import MaxxtonClient, MemoryLedger
 from maxxton_async.sandbox import Sandbox
+from tests._redis_util import mint_fleet_token
 from tests._support import wait_until
 
 _WORKER = textwrap.dedent(
@@ -50,21 +50,12 @@ _WORKER = textwrap.dedent(
 
 @pytest.mark.slow
 async def test_four_processes_share_the_cap_and_the_token(redis_prefix: tuple[str, str]) -> None:
-    from maxxton_async import RedisLimiter, RedisTokenCache
+    from maxxton_async import RedisLimiter
 
     url, prefix = redis_prefix
     async with Sandbox(seed=3) as sb:
-        # Mint the fleet's token here, so that every worker request is an API call and the
-        # hold below cannot trap the authenticate call.
-        async with MaxxtonClient(
-            sb.client_id,
-            sb.client_secret,
-            sb.scope,
-            base_url=sb.base_url,
-            ledger=MemoryLedger(),
-            token_cache=RedisTokenCache(url, prefix=prefix + ":token"),
-        ) as minter:
-            await minter.tokens.token()
+        # Every worker request an API call: no authenticate call behind a full cap.
+        await mint_fleet_token(sb, url, prefix)
         hold = asyncio.Event()
         sb.faults.hold = hold  # requests pile up in flight until 15 are held
         procs = [

@@ -13,9 +13,10 @@ import json
 
 import pytest
 
-from maxxton_async import MaxxtonClient, MemoryLedger, RedisLimiter, RedisTokenCache
+from maxxton_async import RedisLimiter
 from maxxton_async.limits import AdaptiveCap
 from maxxton_async.sandbox import Sandbox
+from tests._redis_util import mint_fleet_token
 from tests.workers.run import finish, spawn
 
 pytestmark = pytest.mark.redis
@@ -221,15 +222,8 @@ async def test_processes_share_what_the_foreign_load_leaves(
     warm, measured = 300, 1500  # calls per worker, before and after the counters reset
     async with Sandbox(seed=5, latency=0.004) as sb:
         sb.faults.update(foreign_in_flight=5, retry_after=0)
-        async with MaxxtonClient(  # mint the fleet's token: every worker call is an API call
-            sb.client_id,
-            sb.client_secret,
-            sb.scope,
-            base_url=sb.base_url,
-            ledger=MemoryLedger(),
-            token_cache=RedisTokenCache(url, prefix=prefix + ":token"),
-        ) as minter:
-            await minter.tokens.token()
+        # Every worker request an API call: no authenticate call behind a full cap.
+        await mint_fleet_token(sb, url, prefix)
         args = [sb.base_url, sb.client_id, sb.client_secret, sb.scope, url, prefix]
         workers = [
             await spawn("client", *args, str(warm), str(measured), stdin=True) for _ in range(procs)
