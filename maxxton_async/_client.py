@@ -36,6 +36,7 @@ import contextlib
 import dataclasses
 import logging
 import platform
+import sys
 import time
 import urllib.parse
 import warnings
@@ -154,15 +155,6 @@ class _Counters:
     def __init__(self) -> None:
         self.sent = 0
         self.retries = 0
-
-
-class _Flag:
-    """Set when the caller of an exchange is gone (cancelled)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value = False
 
 
 _N = TypeVar("_N")
@@ -354,7 +346,9 @@ class MaxxtonClient:
         # then finishes and frees its slot on its own): aclose() lets them end before
         # it drops the connections, since the server goes on working on a request whose
         # connection was closed, and the freed slot may go to a client sharing the limiter.
-        self._live: set[asyncio.Task[None]] = set()
+        # Exchanges on the wire, by the future their caller awaits (the task is filled in
+        # once started); their number is this client's in-flight count.
+        self._live: dict[asyncio.Future[Response], asyncio.Task[None] | None] = {}
         self._chores: set[asyncio.Task[None]] = set()
         self._last_token: CachedToken | None = None
         self._defaults_key: tuple[str | None, bool | None] | None = None
@@ -405,7 +399,8 @@ class MaxxtonClient:
         # are refused: ClientClosedError, not billed); their slots and counts must land
         # before the transport and the ledger go away.
         while self._live or self._chores:
-            await asyncio.gather(*self._live, *self._chores, return_exceptions=True)
+            exchanges = [task for task in self._live.values() if task is not None]
+            await asyncio.gather(*exchanges, *self._chores, return_exceptions=True)
         await self._transport.aclose()
         if self._owns_limiter:
             await self._limiter.aclose()
@@ -863,7 +858,6 @@ class MaxxtonClient:
         so the server never sees more than the cap (a cancelled call's request is still
         being worked on over there). Not yet on the wire: its unit is given back.
         """
-        abandoned = _Flag()
         watch = None
         if self._observer is not None:
             shown = request
@@ -877,23 +871,17 @@ class MaxxtonClient:
             except Exception:
                 # Telemetry must not fail a call, nor keep the slot it holds.
                 logger.exception("observer failed; the attempt goes on unobserved")
-        # The task hands its outcome to ``answer`` itself and leaves ``_live`` itself: no
-        # shield and no done-callbacks, so the caller wakes one event-loop pass sooner and
-        # a call costs two fewer scheduled callbacks. Cancelling the caller cancels only
-        # ``answer``, never the task.
+        # The task hands its outcome to ``answer`` and leaves ``_live`` by itself: no
+        # shield and no done-callbacks. Cancelling the caller cancels only ``answer``
+        # (which is how the task learns its caller is gone), never the task.
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Response] = loop.create_future()
-        task = loop.create_task(
-            self._deliver(
-                self._on_wire(request, token, reservation, permit, abandoned, watch), answer
-            )
-        )
-        self._live.add(task)
-        try:
-            return await answer
-        except asyncio.CancelledError:
-            abandoned.value = True
-            raise
+        live = self._live
+        live[answer] = None  # on the wire from here: counted in flight (see _on_wire)
+        task = _start_task(loop, self._on_wire(request, token, reservation, permit, answer, watch))
+        if answer in live:  # an eager start may already have finished and left
+            live[answer] = task
+        return await answer
 
     async def _on_wire(
         self,
@@ -901,15 +889,16 @@ class MaxxtonClient:
         token: CachedToken | None,
         reservation: Reservation,
         permit: object,
-        abandoned: _Flag,
+        answer: asyncio.Future[Response],
         watch: AttemptObserver | None,
-    ) -> Response:
+    ) -> None:
+        """The exchange task: send, hand the outcome to ``answer``, release the slot."""
         response: Response | None = None
         error: BaseException | None = None
         debug = logger.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
         try:
-            if abandoned.value:
+            if answer.cancelled():
                 # Cancelled before this task ran: nothing left, so nothing is billed.
                 reservation.give_back()
                 raise asyncio.CancelledError
@@ -927,7 +916,6 @@ class MaxxtonClient:
             if token is not None:
                 wire = request.with_header("Authorization", token.authorization)
             response = await self._transport.send(wire)
-            return response
         except BaseException as exc:
             error = exc
             if (isinstance(exc, TransportError) and not exc.sent) or isinstance(
@@ -936,8 +924,17 @@ class MaxxtonClient:
                 # Provably never left (no connection, or a request the transport could
                 # not express): nothing reached the server, so nothing is billed.
                 reservation.give_back()
-            raise
+            if isinstance(exc, asyncio.CancelledError):
+                answer.cancel()
+            elif not answer.done():
+                answer.set_exception(exc)
+            if not isinstance(exc, Exception | asyncio.CancelledError):
+                raise  # KeyboardInterrupt, SystemExit: not ours to swallow
+        else:
+            if not answer.done():
+                answer.set_result(response)
         finally:
+            # Runs before the caller wakes (setting ``answer`` only schedules it).
             reservation.keep()  # sent, or may have been (no-op after a give-back)
             adaptive = self._adaptive
             if adaptive is not None and response is not None:
@@ -945,10 +942,11 @@ class MaxxtonClient:
                 # server's 429s down and grow back slowly (AIMD). Told before the slot is
                 # released, so the freed slot is not handed to the next waiter first.
                 if response.status == 429:
-                    adaptive.throttled()
+                    adaptive.throttled(permit)
                 else:
                     adaptive.succeeded()
             self._limiter.release(permit)
+            del self._live[answer]
             if watch is not None:
                 try:
                     watch.end(response, error)
@@ -965,25 +963,6 @@ class MaxxtonClient:
                     outcome,
                     (time.perf_counter() - started) * 1e3,
                 )
-
-    async def _deliver(
-        self, exchange: Awaitable[Response], answer: asyncio.Future[Response]
-    ) -> None:
-        """Run the exchange and hand its outcome to ``answer`` (unless the caller has gone)."""
-        try:
-            response = await exchange
-        except asyncio.CancelledError:
-            answer.cancel()
-        except BaseException as exc:
-            if not answer.done():
-                answer.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise  # KeyboardInterrupt, SystemExit: not ours to swallow
-        else:
-            if not answer.done():
-                answer.set_result(response)
-        finally:
-            self._live.discard(asyncio.current_task())
 
     def _chore(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -1181,6 +1160,27 @@ class MaxxtonClient:
                 if isinstance(value, str) and value:
                     return value
         return text[:200].decode("utf-8", "replace")
+
+
+if sys.version_info >= (3, 12):
+
+    def _start_task(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
+        """Start the exchange task eagerly: it runs up to its first real wait (the
+        socket) now instead of one event-loop pass later. A loop with its own task
+        factory (tracing, context propagation) keeps it."""
+        if loop.get_task_factory() is not None:
+            return loop.create_task(coro)
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+
+else:
+
+    def _start_task(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
+        """Start the exchange task (Python 3.11 has no eager start)."""
+        return loop.create_task(coro)
 
 
 def _name(type_: Any) -> str:

@@ -98,8 +98,8 @@ class Limiter(Protocol):
 class AdaptiveLimiter(Limiter, Protocol):
     """A :class:`Limiter` that adapts its cap to the server's answers."""
 
-    def throttled(self) -> None:
-        """The server answered 429."""
+    def throttled(self, permit: object = None) -> None:
+        """The server answered 429 to the attempt that holds ``permit`` (``None``: unknown)."""
         ...
 
     def succeeded(self) -> None:
@@ -137,15 +137,15 @@ _LOCAL_PERMIT: object = object()
 class AdaptiveCap:
     """Additive increase, multiplicative decrease of the cap, on the server's 429s.
 
-    Other software behind the same IP may hold some of Maxxton's 15 slots. A 429 while
-    we hold fewer than our cap means the real cap is lower: the effective cap drops to
+    Other software behind the same IP may hold some of Maxxton's 15 slots. A 429 while we
+    hold fewer than our cap means the real cap is lower: the effective cap drops to
     ``decrease`` times what was in flight, rounded up but at least one below it (and at
-    least 1), once per window (429s answering requests sent before the drop do not drop it
-    again). It then grows by one slot for every ``increase_every`` answers that were not
-    429, back up to the configured cap; the step back to the level that met the last 429
-    takes ``PROBE_FACTOR`` times as many (that probe costs a 429 whenever the other
-    software still holds its slots). botocore's adaptive retry mode is the model; this one
-    adapts concurrency, not rate.
+    least 1), once per window: 429s answering requests sent before the drop do not drop it
+    again, while one answering a request sent since does, at once. It then grows by one slot
+    for every ``increase_every`` answers that were not 429, back up to the configured cap;
+    the step back to the level that met the last 429 takes ``PROBE_FACTOR`` times as many
+    (that probe costs a 429 whenever the other software still holds its slots). botocore's
+    adaptive retry mode is the model; this one adapts concurrency, not rate.
 
     Pure bookkeeping (no I/O, no clock): :class:`LocalLimiter` applies it in-process, and
     a fleet limiter can keep the same figures in Redis.
@@ -178,9 +178,21 @@ class AdaptiveCap:
     def __repr__(self) -> str:
         return f"<AdaptiveCap {self.cap}/{self.ceiling}>"
 
-    def throttled(self, in_flight: int) -> int:
-        """A 429 arrived while ``in_flight`` requests (its own included) were held."""
-        if self._due > 0:
+    def throttled(self, in_flight: int, *, sent_at: int | None = None) -> int:
+        """A 429 arrived while ``in_flight`` requests (its own included) were held.
+
+        ``sent_at`` is what :attr:`decreases` was when the refused request took its slot,
+        for a limiter that keeps it per request: sent before the last drop, the 429 says
+        nothing new; sent since, it says the cap is still too high. Without it the window
+        is counted instead: the next ``in_flight - 1`` answers are taken as sent before
+        the drop (which also swallows the 429s of requests sent after it, so the cap
+        comes down more slowly: measured 31 refusals to settle 15 -> 10, against 11 with
+        ``sent_at``).
+        """
+        if sent_at is not None:
+            if sent_at < self.decreases:
+                return self.cap  # sent before the last drop: already accounted for
+        elif self._due > 0:
             self._due -= 1  # sent before the last drop: already accounted for
             return self.cap
         # Rounded up, and at least one below what was in flight: rounding down dropped two
@@ -189,7 +201,7 @@ class AdaptiveCap:
         lower = min(in_flight - 1, math.ceil(in_flight * self.decrease - 1e-9))
         self.cap = max(1, min(self.cap, lower))
         self._good = 0
-        self._due = in_flight - 1
+        self._due = 0 if sent_at is not None else in_flight - 1
         self._failed = in_flight
         self.decreases += 1
         return self.cap
@@ -236,6 +248,9 @@ class LocalLimiter:
             adaptive = AdaptiveCap(capacity)
         self._adaptive: AdaptiveCap | None = adaptive or None
         self._limit = capacity if self._adaptive is None else self._adaptive.cap
+        # The permit a call takes: when adaptive, the number of drops so far, so that a 429
+        # can tell whether its request went out before the last drop (see throttled()).
+        self._permit: object = _LOCAL_PERMIT if self._adaptive is None else self._adaptive.decreases
         self._in_flight = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._peak = 0
@@ -278,7 +293,7 @@ class LocalLimiter:
                 raise
         if self._in_flight > self._peak:
             self._peak = self._in_flight
-        return _LOCAL_PERMIT
+        return self._permit
 
     def _wake(self) -> None:
         waiters = self._waiters
@@ -297,12 +312,17 @@ class LocalLimiter:
         """Give a slot back."""
         self._release()
 
-    def throttled(self) -> None:
-        """The server answered 429: lower the effective cap (when adaptive)."""
+    def throttled(self, permit: object = None) -> None:
+        """The server answered 429 to the attempt holding ``permit``: lower the effective
+        cap (when adaptive), unless that attempt went out before the last drop."""
         adaptive = self._adaptive
         if adaptive is not None:
             # Called while the attempt that got the 429 still holds its slot.
-            self._limit = adaptive.throttled(min(self._limit, self._in_flight))
+            self._limit = adaptive.throttled(
+                min(self._limit, self._in_flight),
+                sent_at=permit if type(permit) is int else None,
+            )
+            self._permit = adaptive.decreases
 
     def succeeded(self) -> None:
         """An answer that was not 429: let the effective cap grow back (when adaptive)."""

@@ -298,7 +298,7 @@ def _client(url: str, *, connect_timeout: float, read_timeout: float) -> aioredi
 class _Permit:
     """One slot: a permit id in Redis, or a local one taken while Redis was unreachable."""
 
-    __slots__ = ("extra", "id", "registered", "since", "uses")
+    __slots__ = ("extra", "gen", "id", "registered", "since", "uses")
 
     def __init__(self, permit_id: str, *, registered: bool, since: float) -> None:
         self.id = permit_id
@@ -308,6 +308,9 @@ class _Permit:
         # Beyond this process's fair share: here for one turn (``handoff_limit`` uses,
         # ``handoff_time`` seconds), then back to Redis. Permits within the share have no turn.
         self.extra = True
+        # The fleet's cap generation when the current holder took it: a 429 to a request
+        # sent before the last drop says nothing new.
+        self.gen = -1
 
     def __repr__(self) -> str:
         return f"<permit {self.id}>"
@@ -581,16 +584,21 @@ class RedisLimiter:
         self._to_release.append(permit)
         self._kick()
 
-    def throttled(self) -> None:
-        """The server answered 429: lower the fleet's cap (when adaptive).
+    def throttled(self, permit: object = None) -> None:
+        """The server answered 429 to the attempt holding ``permit``: lower the fleet's
+        cap (when adaptive).
 
         Reported to Redis on the next event-loop turn (a 429 is rare; its call is the
-        one round trip). Ignored for answers to requests sent before the last drop this
-        process saw, and while a report is already on its way: one drop per window.
+        one round trip). Ignored for a request sent before the last drop this process
+        saw (told by the permit's generation, or, without a permit, by counting the
+        answers still due), and while a report is already on its way: one drop per window.
         """
         if self._adaptive is None:
             return
-        if self._old_answers > 0:
+        if isinstance(permit, _Permit):
+            if 0 <= permit.gen < self._cap_gen:
+                return
+        elif self._old_answers > 0:
             self._old_answers -= 1
             return
         if not self._drop:
@@ -684,6 +692,7 @@ class RedisLimiter:
     # ------------------------------------------------------------------ local bookkeeping
 
     def _enter(self, permit: _Permit) -> _Permit:
+        permit.gen = self._cap_gen
         self._held[permit.id] = permit
         self._in_flight += 1
         if self._in_flight > self._peak:

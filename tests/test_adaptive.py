@@ -37,6 +37,33 @@ def test_a_drop_is_at_least_one_slot_and_rounded_up() -> None:
     assert AdaptiveCap(15, decrease=0.5).throttled(in_flight=1) == 1
 
 
+def test_a_429_to_a_request_sent_since_the_drop_drops_again_at_once() -> None:
+    cap = AdaptiveCap(15, decrease=0.8)
+    assert cap.throttled(in_flight=15, sent_at=0) == 12
+    # The other 14 were sent before the drop (at 0 drops): nothing new.
+    for _ in range(14):
+        assert cap.throttled(in_flight=12, sent_at=0) == 12
+    # Sent since (at 1 drop): the cap is still too high, whatever answers are still due.
+    assert cap.throttled(in_flight=12, sent_at=1) == 10
+    assert cap.decreases == 2
+
+
+async def test_the_limiters_permit_says_when_its_request_went_out() -> None:
+    limiter = LocalLimiter(15)
+    before = [await limiter.acquire() for _ in range(12)]
+    limiter.throttled(before[0])
+    assert limiter.statistics().effective_capacity == 11  # 12 x 0.85, rounded up
+    for permit in before[1:4]:
+        limiter.throttled(permit)  # on the wire before the drop: nothing new
+    assert limiter.statistics().effective_capacity == 11
+    for permit in before:
+        limiter.release(permit)
+    after = await limiter.acquire()
+    limiter.throttled(after)  # sent since the drop: drops again at once
+    assert limiter.statistics().effective_capacity == 1  # one in flight met a 429
+    limiter.release(after)
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="decrease"):
         AdaptiveCap(15, decrease=1.5)

@@ -261,3 +261,30 @@ async def test_processes_share_what_the_foreign_load_leaves(
     assert peak >= 8  # and the fleet did use what the foreign load left
     caps = [r["effective_cap"] for r in results]
     assert all(6 <= c <= 11 for c in caps), caps
+
+
+async def test_a_429_tells_by_its_permit_whether_it_was_sent_before_the_drop(
+    redis_prefix: tuple[str, str],
+) -> None:
+    """The client passes the refused attempt's permit: a request that went out before the
+    fleet's last drop says nothing new; one sent after it drops the cap again at once,
+    even while answers to older requests are still due."""
+    url, prefix = redis_prefix
+    limiter = _limiter(url, f"{prefix}:gen")
+    old = [await limiter.acquire() for _ in range(8)]
+    limiter.throttled(old[0])  # 8 in flight met a 429
+    assert (await limiter.refresh()).effective_capacity == 4
+    for p in old[1:4]:  # the other requests on the wire then: nothing new
+        limiter.throttled(p)
+        assert (await limiter.refresh()).effective_capacity == 4
+    for p in old:
+        limiter.release(p)
+    await limiter.refresh()
+    fresh = [await asyncio.wait_for(limiter.acquire(), 10) for _ in range(4)]
+    limiter.throttled(fresh[0])  # sent after the drop: the cap is still too high
+    assert (await limiter.refresh()).effective_capacity == 2  # half of the 4 in flight
+    assert limiter.adaptive is not None
+    assert limiter.adaptive.decreases == 2
+    for p in fresh:
+        limiter.release(p)
+    await limiter.aclose()
