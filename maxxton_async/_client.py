@@ -351,7 +351,8 @@ class MaxxtonClient:
         self._live: dict[asyncio.Future[Response], asyncio.Task[None] | None] = {}
         self._chores: set[asyncio.Task[None]] = set()
         self._last_token: CachedToken | None = None
-        self._defaults_key: tuple[str | None, bool | None] | None = None
+        # Built on first use: a sentinel no attribute can be.
+        self._defaults_key: tuple[object, object] = (_RAW, _RAW)
         self._defaults: tuple[dict[str, str], dict[str, str]] = ({}, {})
         self._closed = False
         self._counters = _Counters()
@@ -632,15 +633,20 @@ class MaxxtonClient:
         Returns:
             The decoded body, or ``None`` for 204 or an empty body.
         """
-        self._check_open()
+        if self._root._closed:
+            self._check_open()
         method = method.upper()
-        path = normalise_path(path)
+        if path[:1] != "/":
+            path = normalise_path(path)
         body = None if json is None else _encoder.encode(json)
+        query: Sequence[tuple[str, str]] = ()
+        if params is not None or filter is not None or sort is not None:
+            query = build_query(params, filter=filter, sort=sort)
         request = Request(
             method,
             path,
             self.base_url,
-            build_query(params, filter=filter, sort=sort) or (),
+            query,
             self._headers(headers, has_json=body is not None),
             body,
             self._timeout,
@@ -692,8 +698,8 @@ class MaxxtonClient:
     def _headers(self, extra: Mapping[str, str | None] | None, *, has_json: bool) -> dict[str, str]:
         """The headers of one call. Without per-call extras this is a cached dict (the
         common case, on the hot path); the send path copies it before adding the token."""
-        key = (self.locale, self.show_archived)
-        if key != self._defaults_key:
+        locale, archived = self._defaults_key
+        if self.locale is not locale or self.show_archived is not archived:
             # Guide, "Headers": `locale` filters translations; `x-show-archived` includes
             # archived data. Rebuilt only when a user changes either attribute.
             base = {"Accept": "application/json", "User-Agent": USER_AGENT}
@@ -702,7 +708,7 @@ class MaxxtonClient:
             if self.show_archived is not None:
                 base["x-show-archived"] = "true" if self.show_archived else "false"
             self._defaults = (base, {**base, "Content-Type": "application/json"})
-            self._defaults_key = key
+            self._defaults_key = (self.locale, self.show_archived)
         defaults = self._defaults[1] if has_json else self._defaults[0]
         if not extra:
             return defaults
@@ -806,6 +812,8 @@ class MaxxtonClient:
         if usage.pacing is not None:
             await usage.pace()
         reservation = await usage.reserve(kind, method=request.method, path=request.path)
+        if reservation.durable:
+            return reservation  # counted already (memory, or a write that has landed)
         try:
             await reservation.commit()
         except LedgerUnavailableError:
@@ -1050,7 +1058,8 @@ class MaxxtonClient:
 
     def _decode(self, response: Response, type_: Any, request: Request) -> Any:
         body = response.body
-        if response.status == 204 or not body.strip():
+        # strip() copies: only a body that starts with white space may be all of it.
+        if response.status == 204 or not body or (body[:1].isspace() and not body.strip()):
             return None
         try:
             if type_ is None:

@@ -115,6 +115,15 @@ class Reservation:
         """What the attempt is for."""
         return self._kind
 
+    @property
+    def durable(self) -> bool:
+        """Whether the count is already written, so :meth:`commit` has nothing to wait for
+        (a memory ledger, or a batch that has landed). Read without I/O on the hot path."""
+        future = self._future
+        return future is None or (
+            future.done() and not future.cancelled() and future.exception() is None
+        )
+
     async def commit(self) -> None:
         """Wait until the count is durable in the ledger.
 
