@@ -9,6 +9,7 @@ hard, to refuse an attempt before it is sent.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -60,6 +61,12 @@ class Budget:
     on_warning: Callable[[str, float, int, int], None] | None = None
     hard_daily: bool | None = None
     _warned: set[tuple[str, str, float]] = field(default_factory=set, init=False, repr=False)
+    # (day, daily count, monthly count, daily, monthly, warn_at): counts below the two
+    # figures cross no threshold not yet warned about on that day with those settings.
+    # observe() runs for every billed call; this keeps it to a few comparisons.
+    _quiet: tuple[date, float, float, int, int, tuple[float, ...]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def enforces_daily(self) -> bool:
@@ -109,6 +116,18 @@ class Budget:
 
     def observe(self, counts: UsageCounts, *, day: date) -> None:
         """Emit the warnings that ``counts`` crosses, once per threshold and period."""
+        quiet = self._quiet
+        if (
+            quiet is not None
+            and counts.day < quiet[1]
+            and counts.month < quiet[2]
+            and quiet[0] == day
+            and quiet[3] == self.daily
+            and quiet[4] == self.monthly
+            and quiet[5] == self.warn_at
+        ):
+            return
+        below = {"daily": math.inf, "monthly": math.inf}
         for name, used, limit, period in (
             ("daily", counts.day, self.daily, day.isoformat()),
             ("monthly", counts.month, self.monthly, month_key(day)),
@@ -128,3 +147,13 @@ class Budget:
                     )
                     if self.on_warning is not None:
                         self.on_warning(name, fraction, used, limit)
+                elif key not in self._warned:
+                    below[name] = min(below[name], fraction * limit)
+        self._quiet = (
+            day,
+            below["daily"],
+            below["monthly"],
+            self.daily,
+            self.monthly,
+            self.warn_at,
+        )

@@ -392,7 +392,7 @@ class MemoryLedger:
 
     def _add(
         self, scope: str, environment: str, kind: UsageKind, at: datetime, count: int
-    ) -> UsageCounts:
+    ) -> tuple[defaultdict[UsageKind, int], tuple[str, str, str]]:
         day = (at if at.tzinfo is UTC else at.astimezone(UTC)).date()
         per_kind = self._days[(scope, environment, day)]
         per_kind[kind] += count
@@ -401,13 +401,19 @@ class MemoryLedger:
             month = self._month_keys[day] = month_key(day)
         mkey = (scope, environment, month)
         self._months[mkey] += count
+        return per_kind, mkey
+
+    def _counts(
+        self, added: tuple[defaultdict[UsageKind, int], tuple[str, str, str]]
+    ) -> UsageCounts:
+        per_kind, mkey = added
         return UsageCounts(day=sum(per_kind.values()), month=self._months[mkey])
 
     async def record(
         self, *, scope: str, environment: str, kind: UsageKind, at: datetime, count: int = 1
     ) -> UsageCounts:
         """Add ``count`` attempts and return the new totals."""
-        return self._add(scope, environment, kind, at, count)
+        return self._counts(self._add(scope, environment, kind, at, count))
 
     def record_later(
         self,
@@ -420,9 +426,11 @@ class MemoryLedger:
         on_counted: Callable[[UsageCounts], None] | None = None,
     ) -> asyncio.Future[None]:
         """Count now (memory needs no batching); the returned future is already done."""
-        counts = self._add(scope, environment, kind, at, count)
+        added = self._add(scope, environment, kind, at, count)
         if on_counted is not None:
-            on_counted(counts)
+            # Totals only for a listener (a billed call's budget warnings): summing them
+            # for every unbilled call would be wasted.
+            on_counted(self._counts(added))
         done = self._done
         if done is None:
             done = self._done = asyncio.get_running_loop().create_future()

@@ -191,6 +191,34 @@ async def test_warnings_once_per_threshold(
     await ledger.aclose()
 
 
+def test_warnings_follow_a_new_day_and_changed_settings() -> None:
+    """observe() skips the threshold loop while nothing can be crossed; a new day, a new
+    month or a changed figure must still warn."""
+    seen: list[tuple[str, float, int]] = []
+
+    def record(name: str, fraction: float, used: int, limit: int) -> None:
+        seen.append((name, fraction, used))
+
+    budget = Budget(daily=10, monthly=100, warn_at=(0.5,), on_warning=record)
+    day = date(2026, 3, 30)
+    for used in range(1, 8):
+        budget.observe(UsageCounts(day=used, month=used), day=day)
+    assert seen == [("daily", 0.5, 5)]
+    day += timedelta(days=1)  # a new day: its own warnings
+    for used in range(1, 6):
+        budget.observe(UsageCounts(day=used, month=10 + used), day=day)
+    assert seen == [("daily", 0.5, 5)] * 2
+    budget.warn_at = (0.5, 0.7, 0.9)  # new thresholds, one of them passed at 7
+    budget.observe(UsageCounts(day=7, month=17), day=day)
+    assert seen[-1] == ("daily", 0.7, 7)
+    budget.daily = 7  # a lower figure: 7 is past 90% of it
+    budget.observe(UsageCounts(day=7, month=17), day=day)
+    assert seen[-1] == ("daily", 0.9, 7)
+    budget.observe(UsageCounts(day=1, month=50), day=day + timedelta(days=1))  # April
+    assert seen[-1] == ("monthly", 0.5, 50)
+    assert len(seen) == 5
+
+
 async def test_peak_in_flight_recorded_per_month() -> None:
     clock = Clock(datetime(2026, 5, 31, tzinfo=UTC))
     usage = Usage(MemoryLedger(), scope="s", environment="production", clock=clock)
