@@ -377,3 +377,8 @@ def sweep_latency(
 if __name__ == "__main__":
     # Child mode: one JSON spec in, one JSON result line out.
     sys.stdout.write(json.dumps(measure_child(json.loads(sys.argv[1]))) + "\n")
+    sys.stdout.flush()
+    # No interpreter shutdown: pyreqwest's Rust I/O threads may call into Python while it
+    # finalizes ("PyGILState_Release: thread state must be current"), which killed about
+    # 1 child in 40 after its result was written. Everything is closed by now.
+    os._exit(0)

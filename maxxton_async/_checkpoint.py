@@ -120,7 +120,7 @@ CREATE TABLE IF NOT EXISTS finished_chunk (
 """
 
 _PUT_SQL = """
-INSERT INTO cursor (name, value, updated_at) VALUES (?1, ?2, ?3)
+INSERT INTO cursor (name, value, updated_at) VALUES (?, ?, ?)
 ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
 """
 

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 import msgspec
 
@@ -49,6 +49,7 @@ __all__ = [
     "PriceIndex",
     "SQLitePriceIndex",
     "TypeAge",
+    "is_price_index",
     "open_sink",
     "stay_rows",
 ]
@@ -272,6 +273,21 @@ class PriceIndex(Protocol):
     async def aclose(self) -> None:
         """Release resources. Idempotent."""
         ...
+
+
+_PRICE_INDEX_METHODS = tuple(
+    name for name, value in vars(PriceIndex).items() if inspect.iscoroutinefunction(value)
+)
+
+
+def is_price_index(sink: object) -> TypeGuard[PriceIndex]:
+    """Whether ``sink`` is a :class:`PriceIndex`, a wrapper that forwards to one through
+    ``__getattr__`` included. ``isinstance()`` alone differs by Python version: from 3.12
+    a runtime protocol looks only at the class's own attributes, so such a wrapper would
+    pass for a plain sink (and a harvest would drop its ``fetched_at``)."""
+    return isinstance(sink, PriceIndex) or all(
+        callable(getattr(sink, name, None)) for name in _PRICE_INDEX_METHODS
+    )
 
 
 StayRow = tuple[Any, ...]

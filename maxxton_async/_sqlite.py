@@ -209,30 +209,35 @@ CREATE TABLE IF NOT EXISTS peak (
 
 _RECORD_SQL = """
 INSERT INTO usage (scope, environment, month, day, kind, n)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6), (?1, ?2, ?3, ?4, '', ?6), (?1, ?2, ?3, '', '', ?6)
+VALUES (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, '', ?), (?, ?, ?, '', '', ?)
 ON CONFLICT (scope, environment, month, day, kind) DO UPDATE SET n = n + excluded.n
 RETURNING day, kind, n
 """
 
 _COUNTS_SQL = """
 SELECT day, n FROM usage
-WHERE scope = ?1 AND environment = ?2 AND month = ?3 AND kind = '' AND day IN (?4, '')
+WHERE scope = ? AND environment = ? AND month = ? AND kind = '' AND day IN (?, '')
 """
 
 _HISTORY_SQL = """
 SELECT day, kind, n FROM usage
-WHERE scope = ?1 AND environment = ?2 AND day BETWEEN ?3 AND ?4 AND kind != ''
+WHERE scope = ? AND environment = ? AND day BETWEEN ? AND ? AND kind != ''
 """
 
 _PEAK_SQL = """
-INSERT INTO peak (scope, environment, month, n) VALUES (?1, ?2, ?3, ?4)
+INSERT INTO peak (scope, environment, month, n) VALUES (?, ?, ?, ?)
 ON CONFLICT (scope, environment, month) DO UPDATE SET n = max(n, excluded.n)
 """
 
 
 def _record(conn: sqlite3.Connection, args: tuple[str, str, str, str, str, int]) -> UsageCounts:
     day_total = month_total = 0
-    for day, kind, n in conn.execute(_RECORD_SQL, args).fetchall():
+    # Plain "?" placeholders, the values repeated: numbered ones ("?1") bound from a
+    # sequence are deprecated since Python 3.13 and refused from 3.14.
+    scope, environment, month, day_iso, kind_name, count = args
+    values = [scope, environment, month, day_iso, kind_name, count]
+    values += [scope, environment, month, day_iso, count, scope, environment, month, count]
+    for day, kind, n in conn.execute(_RECORD_SQL, values).fetchall():
         if kind == "":
             if day == "":
                 month_total = n

@@ -92,6 +92,7 @@ from ._harvest_sinks import (
     PriceIndex,
     SQLitePriceIndex,
     TypeAge,
+    is_price_index,
     open_sink,
 )
 from ._lookup import gather_or_cancel
@@ -611,7 +612,7 @@ class Harvest:
                 await sink.aclose()
 
     async def _write(self, sink: HarvestSink, result: ChunkResult) -> None:
-        if isinstance(sink, PriceIndex):
+        if is_price_index(sink):
             await sink.write(
                 result.chunk, result.records, costs=result.costs, fetched_at=result.fetched_at
             )

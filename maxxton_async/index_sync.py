@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from ._checkpoint import CheckpointStore
 from ._errors import RateLimitError, ServerError, TransportError
-from ._harvest_sinks import PriceIndex, open_sink
+from ._harvest_sinks import PriceIndex, is_price_index, open_sink
 from .events import EventSync
 from .harvest import Harvest, HarvestChunk, is_fatal
 from .models import Event
@@ -190,11 +190,12 @@ class IndexSync:
         if max_pages < 1:
             raise ValueError(f"max_pages must be at least 1, got {max_pages}")
         self.harvest = harvest
-        self._owns_index = not isinstance(index, PriceIndex)
+        # A path or URL is opened here; anything else is the caller's index.
+        self._owns_index = isinstance(index, str | os.PathLike)
         sink: HarvestSink | PriceIndex = (
-            index if isinstance(index, PriceIndex) else open_sink(index)
+            open_sink(index) if isinstance(index, str | os.PathLike) else index
         )
-        if not isinstance(sink, PriceIndex):
+        if not is_price_index(sink):
             raise ValueError(
                 f"an index sync needs a price index (SQLite or PostgreSQL), not {sink!r}"
             )

@@ -197,6 +197,7 @@ async def test_connection_refused_is_a_connect_error(creds: dict[str, str]) -> N
         with pytest.raises(ConnectError):
             await client.request("GET", "ping")
         assert client.statistics().requests_sent == 2  # the token call, retried once
+        assert client.statistics().token_calls == 2  # attempts, failed ones included
 
 
 async def test_retry_after_is_honoured_and_capped(

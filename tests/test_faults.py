@@ -119,6 +119,37 @@ async def test_a_call_cancelled_while_queued_is_not_billed(creds: dict[str, str]
     assert snap.today == 2  # the five cancelled calls gave their units back
 
 
+async def test_a_call_already_cancelled_or_past_its_deadline_is_not_sent(
+    creds: dict[str, str],
+) -> None:
+    """A cancellation or deadline pending when the call starts lands before the exchange
+    starts: nothing is sent, nothing billed. (An eager exchange task, Python 3.12+, would
+    send first: why the client does not use one.)"""
+    transport = GatedTransport()
+    transport.gate.set()
+    ledger = MemoryLedger()
+    client = make("http://127.0.0.1:9", creds, transport=transport, ledger=ledger)
+    async with client:
+        await client.request("GET", "ping")  # token and one call
+        for _ in range(5):
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0):
+                    await client.request("GET", "ping")
+
+        async def cancelled_before_it_calls() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            await client.request("GET", "ping")
+
+        for _ in range(5):
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.create_task(cancelled_before_it_calls())
+        snap = await client.usage.snapshot()
+    assert transport.started == 2
+    assert snap.today == 2
+
+
 async def test_cancellation_storm_keeps_cap_count_and_budget(
     creds: dict[str, str], tmp_path: Path
 ) -> None:
