@@ -13,12 +13,13 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import Literal
 
 from maxxton_async.sandbox import Sandbox, SandboxSize
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    size: str | SandboxSize = args.size
+    size: Literal["demo", "large"] | SandboxSize = "large" if args.size == "large" else "demo"
     if args.accommodation_types or args.availability_days:
         # A harvest-sized dataset: many types and days, few of everything else, so the
         # server starts fast and spends its time answering availability calls.

@@ -169,7 +169,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     and ``speedup`` (``{case: case ms / sdk ms}``: how many times faster the SDK is).
     """
     rows: list[dict[str, Any]] = []
-    specs = [
+    specs: list[tuple[str, Callable[[], bytes], Any, Any, int]] = [
         ("availability 1 MB", lambda: availability_payload(MB), list[AvailabilityRecord],
          list[PAvailabilityRecord], 9 if quick else 25),
         ("events 1 MB", lambda: events_payload(MB), Page[Event], PPage[PEvent],

@@ -127,8 +127,8 @@ async def _work(spec: dict[str, Any]) -> dict[str, Any]:
         knobs = os.environ.get("MAXXTON_BENCH_HANDOFF")
         extra: dict[str, Any] = {}
         if knobs:
-            limit, seconds = knobs.split(",")
-            extra = {"handoff_limit": int(limit), "handoff_time": float(seconds)}
+            limit, hold = knobs.split(",")
+            extra = {"handoff_limit": int(limit), "handoff_time": float(hold)}
         limiter = RedisLimiter(spec["redis_url"], CAP, key=spec["key"], **extra)
     else:
         limiter = LocalLimiter(spec["cap"])
