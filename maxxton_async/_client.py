@@ -947,7 +947,9 @@ class MaxxtonClient:
             if not answer.done():
                 answer.set_result(response)
         finally:
-            # Runs before the caller wakes (setting ``answer`` only schedules it).
+            # Runs before the caller wakes (setting ``answer`` only schedules it). Leaves
+            # ``_live`` first, whatever fails below: aclose() waits for what is in it.
+            del self._live[answer]
             reservation.keep()  # sent, or may have been (no-op after a give-back)
             adaptive = self._adaptive
             if adaptive is not None and response is not None:
@@ -959,7 +961,6 @@ class MaxxtonClient:
                 else:
                     adaptive.succeeded()
             self._limiter.release(permit)
-            del self._live[answer]
             if watch is not None:
                 try:
                     watch.end(response, error)
