@@ -9,7 +9,12 @@ call, start-up and warm-up cancelled out. Clients:
 * ``hand-written``: aiohttp + ``asyncio.Semaphore(15)`` + ``msgspec.json.decode``;
 * ``transport``: the same, sending through the SDK's ``AiohttpTransport`` (its typed errors
   and ``sent`` tracking are what it adds);
-* ``sdk``: ``MaxxtonClient.request`` with a ``MemoryLedger``.
+* ``sdk``: ``MaxxtonClient.request`` with a ``MemoryLedger``;
+* ``hand-stubbed`` and ``sdk-stubbed``: the first and the last with the wire replaced by
+  :class:`benchmarks.sendpath.StubTransport` (a canned answer after one event-loop pass).
+  Only client code runs, so these two counts repeat to within about 0.5% from run
+  to run, where the loopback ones move by about 5% with how many answers each ``select()``
+  returns: compare send-path changes with these.
 
 Skipped, with a note, where valgrind is not installed.
 """
@@ -27,7 +32,15 @@ from ._server import ServerProcess
 
 __all__ = ["CLIENTS", "available", "markdown", "run"]
 
-CLIENTS = ("hand-written", "transport", "sdk")
+CLIENTS = ("hand-written", "transport", "sdk", "hand-stubbed", "sdk-stubbed")
+#: Each client's count is divided by its baseline's.
+BASELINE = {
+    "hand-written": "hand-written",
+    "transport": "hand-written",
+    "sdk": "hand-written",
+    "hand-stubbed": "hand-stubbed",
+    "sdk-stubbed": "hand-stubbed",
+}
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 
@@ -43,9 +56,16 @@ async def _child(client: str, n: int, base_url: str, creds: list[str], path: str
     from maxxton_async import MaxxtonClient, MemoryLedger
     from maxxton_async.transport import AiohttpTransport, Request
 
+    from .sendpath import StubTransport
+
     decode = msgspec.json.decode
     sem = asyncio.Semaphore(15)
-    sdk = MaxxtonClient(*creds, base_url=base_url, ledger=MemoryLedger())
+    stub = StubTransport()
+    stub.yielding = True  # one event-loop pass per exchange, as the wire would take
+    stubbed = client.endswith("-stubbed")
+    sdk = MaxxtonClient(
+        *creds, base_url=base_url, ledger=MemoryLedger(), transport=stub if stubbed else None
+    )
     authorization = (await sdk.tokens.token()).authorization
     headers = {"Accept": "application/json", "Authorization": authorization}
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=19))
@@ -65,7 +85,18 @@ async def _child(client: str, n: int, base_url: str, creds: list[str], path: str
     async def through_sdk() -> Any:
         return await sdk.request("GET", path)
 
-    one = {"hand-written": hand_written, "transport": through_transport, "sdk": through_sdk}
+    async def hand_stubbed() -> Any:
+        async with sem:
+            response = await stub.send(request)
+        return decode(response.body)
+
+    one = {
+        "hand-written": hand_written,
+        "transport": through_transport,
+        "sdk": through_sdk,
+        "hand-stubbed": hand_stubbed,
+        "sdk-stubbed": through_sdk,
+    }
     call = one[client]
     try:
         await asyncio.gather(*(call() for _ in range(30)))  # connections and caches warm
@@ -100,7 +131,8 @@ def _instructions(client: str, n: int, server: ServerProcess) -> int:
 
 
 def run(*, small: int = 300, large: int = 1500) -> dict[str, Any]:
-    """Instructions per call of each client, and each as a ratio to the hand-written one.
+    """Instructions per call of each client, and each as a ratio to its hand-written
+    baseline (:data:`BASELINE`: on loopback, or with the wire stubbed).
 
     Returns ``{"rows": [{"client", "per_call", "ratio"}], "calls": large - small}``, or
     ``{"skipped": reason}`` without valgrind.
@@ -115,8 +147,10 @@ def run(*, small: int = 300, large: int = 1500) -> dict[str, Any]:
             low = _instructions(client, small, server)
             high = _instructions(client, large, server)
             per_call[client] = (high - low) / (large - small)
-    base = per_call["hand-written"]
-    rows = [{"client": c, "per_call": per_call[c], "ratio": per_call[c] / base} for c in CLIENTS]
+    rows = [
+        {"client": c, "per_call": per_call[c], "ratio": per_call[c] / per_call[BASELINE[c]]}
+        for c in CLIENTS
+    ]
     return {"rows": rows, "calls": large - small}
 
 
@@ -128,7 +162,12 @@ def markdown(result: dict[str, Any]) -> list[str]:
         "`benchmarks/instructions.py`: instructions per call counted by callgrind in the "
         f"client process (the difference between two runs, {result['calls']:,} calls apart; "
         "15 in flight; sandbox in its own process at 0 ms). Unlike CPU seconds, these do "
-        "not move with the machine's load.",
+        "not move with the machine's load; the loopback rows still move by about 5% between "
+        "runs with how many answers each `select()` returns. The two stubbed rows run only "
+        "client code (a canned answer after one event-loop pass) and repeat to within about "
+        "0.5%: compare "
+        "send-path changes with those. Each ratio is against the hand-written client of the "
+        "same kind (loopback or stubbed).",
         "",
         "| client | instructions per call | × hand-written |",
         "|---|---:|---:|",
@@ -137,6 +176,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
         "hand-written": "hand-written aiohttp + Semaphore(15) + msgspec",
         "transport": "the same through the SDK's AiohttpTransport",
         "sdk": "SDK: client.request (MemoryLedger)",
+        "hand-stubbed": "hand-written Semaphore(15) + msgspec, wire stubbed",
+        "sdk-stubbed": "SDK: client.request (MemoryLedger), wire stubbed",
     }
     for row in result["rows"]:
         lines.append(f"| {names[row['client']]} | {row['per_call']:,.0f} | {row['ratio']:.2f} |")

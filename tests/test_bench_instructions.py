@@ -23,12 +23,14 @@ def test_instructions_section_counts_each_client() -> None:
     rows = {r["client"]: r for r in res["rows"]}
     assert set(rows) == set(instructions.CLIENTS)
     assert rows["hand-written"]["ratio"] == 1.0
+    assert rows["hand-stubbed"]["ratio"] == 1.0  # the stubbed rows have their own baseline
     for row in rows.values():
         # An aiohttp exchange alone runs well over 10,000 instructions: a count of zero or
         # less would mean the two runs were not told apart.
         assert row["per_call"] > 10_000, row
     md = "\n".join(instructions.markdown(res))
     assert "| SDK: client.request (MemoryLedger) |" in md
+    assert "| SDK: client.request (MemoryLedger), wire stubbed |" in md
     assert "30 calls apart" in md
 
 
