@@ -61,10 +61,10 @@ class Budget:
     on_warning: Callable[[str, float, int, int], None] | None = None
     hard_daily: bool | None = None
     _warned: set[tuple[str, str, float]] = field(default_factory=set, init=False, repr=False)
-    # (day, daily count, monthly count, daily, monthly, warn_at): counts below the two
+    # ((day, daily, monthly, warn_at), day count, month count): counts below the two
     # figures cross no threshold not yet warned about on that day with those settings.
     # observe() runs for every billed call; this keeps it to a few comparisons.
-    _quiet: tuple[date, float, float, int, int, tuple[float, ...]] | None = field(
+    _quiet: tuple[tuple[date, int, int, tuple[float, ...]], float, float] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -116,15 +116,13 @@ class Budget:
 
     def observe(self, counts: UsageCounts, *, day: date) -> None:
         """Emit the warnings that ``counts`` crosses, once per threshold and period."""
+        settings = (day, self.daily, self.monthly, self.warn_at)
         quiet = self._quiet
         if (
             quiet is not None
             and counts.day < quiet[1]
             and counts.month < quiet[2]
-            and quiet[0] == day
-            and quiet[3] == self.daily
-            and quiet[4] == self.monthly
-            and quiet[5] == self.warn_at
+            and quiet[0] == settings
         ):
             return
         below = {"daily": math.inf, "monthly": math.inf}
@@ -149,11 +147,4 @@ class Budget:
                         self.on_warning(name, fraction, used, limit)
                 elif key not in self._warned:
                     below[name] = min(below[name], fraction * limit)
-        self._quiet = (
-            day,
-            below["daily"],
-            below["monthly"],
-            self.daily,
-            self.monthly,
-            self.warn_at,
-        )
+        self._quiet = (settings, below["daily"], below["monthly"])

@@ -352,8 +352,8 @@ class MaxxtonClient:
         self._live: dict[asyncio.Future[Response], asyncio.Task[None]] = {}
         self._chores: set[asyncio.Task[None]] = set()
         self._last_token: CachedToken | None = None
-        # Built on first use: a sentinel no attribute can be.
-        self._defaults_key: tuple[object, object] = (_RAW, _RAW)
+        # (locale, show_archived) the cached headers were built for; None until first use.
+        self._defaults_key: tuple[str | None, bool | None] | None = None
         self._defaults: tuple[dict[str, str], dict[str, str]] = ({}, {})
         self._closed = False
         self._counters = _Counters()
@@ -698,8 +698,8 @@ class MaxxtonClient:
     def _headers(self, extra: Mapping[str, str | None] | None, *, has_json: bool) -> dict[str, str]:
         """The headers of one call. Without per-call extras this is a cached dict (the
         common case, on the hot path); the send path copies it before adding the token."""
-        locale, archived = self._defaults_key
-        if self.locale is not locale or self.show_archived is not archived:
+        key = self._defaults_key
+        if key is None or self.locale is not key[0] or self.show_archived is not key[1]:
             # Guide, "Headers": `locale` filters translations; `x-show-archived` includes
             # archived data. Rebuilt only when a user changes either attribute.
             base = {"Accept": "application/json", "User-Agent": USER_AGENT}

@@ -285,9 +285,8 @@ def is_price_index(sink: object) -> TypeGuard[PriceIndex]:
     ``__getattr__`` included. ``isinstance()`` alone differs by Python version: from 3.12
     a runtime protocol looks only at the class's own attributes, so such a wrapper would
     pass for a plain sink (and a harvest would drop its ``fetched_at``)."""
-    return isinstance(sink, PriceIndex) or all(
-        callable(getattr(sink, name, None)) for name in _PRICE_INDEX_METHODS
-    )
+    # The check isinstance() made up to 3.11, through getattr() so __getattr__ counts.
+    return all(callable(getattr(sink, name, None)) for name in _PRICE_INDEX_METHODS)
 
 
 StayRow = tuple[Any, ...]

@@ -392,7 +392,8 @@ class MemoryLedger:
 
     def _add(
         self, scope: str, environment: str, kind: UsageKind, at: datetime, count: int
-    ) -> tuple[defaultdict[UsageKind, int], tuple[str, str, str]]:
+    ) -> tuple[dict[UsageKind, int], tuple[str, str, str]]:
+        """Count; return the day's per-kind counts and the month's key (for :meth:`_counts`)."""
         day = (at if at.tzinfo is UTC else at.astimezone(UTC)).date()
         per_kind = self._days[(scope, environment, day)]
         per_kind[kind] += count
@@ -403,17 +404,14 @@ class MemoryLedger:
         self._months[mkey] += count
         return per_kind, mkey
 
-    def _counts(
-        self, added: tuple[defaultdict[UsageKind, int], tuple[str, str, str]]
-    ) -> UsageCounts:
-        per_kind, mkey = added
+    def _counts(self, per_kind: dict[UsageKind, int], mkey: tuple[str, str, str]) -> UsageCounts:
         return UsageCounts(day=sum(per_kind.values()), month=self._months[mkey])
 
     async def record(
         self, *, scope: str, environment: str, kind: UsageKind, at: datetime, count: int = 1
     ) -> UsageCounts:
         """Add ``count`` attempts and return the new totals."""
-        return self._counts(self._add(scope, environment, kind, at, count))
+        return self._counts(*self._add(scope, environment, kind, at, count))
 
     def record_later(
         self,
@@ -426,11 +424,11 @@ class MemoryLedger:
         on_counted: Callable[[UsageCounts], None] | None = None,
     ) -> asyncio.Future[None]:
         """Count now (memory needs no batching); the returned future is already done."""
-        added = self._add(scope, environment, kind, at, count)
+        per_kind, mkey = self._add(scope, environment, kind, at, count)
         if on_counted is not None:
             # Totals only for a listener (a billed call's budget warnings): summing them
             # for every unbilled call would be wasted.
-            on_counted(self._counts(added))
+            on_counted(self._counts(per_kind, mkey))
         done = self._done
         if done is None:
             done = self._done = asyncio.get_running_loop().create_future()

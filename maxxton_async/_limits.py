@@ -186,8 +186,8 @@ class AdaptiveCap:
         nothing new; sent since, it says the cap is still too high. Without it the window
         is counted instead: the next ``in_flight - 1`` answers are taken as sent before
         the drop (which also swallows the 429s of requests sent after it, so the cap
-        comes down more slowly: measured 31 refusals to settle 15 -> 10, against 11 with
-        ``sent_at``).
+        comes down more slowly: measured 31-35 refusals to settle 15 -> 10, against 12
+        with ``sent_at``).
         """
         if sent_at is not None:
             if sent_at < self.decreases:

@@ -191,10 +191,11 @@ class IndexSync:
             raise ValueError(f"max_pages must be at least 1, got {max_pages}")
         self.harvest = harvest
         # A path or URL is opened here; anything else is the caller's index.
-        self._owns_index = isinstance(index, str | os.PathLike)
-        sink: HarvestSink | PriceIndex = (
-            open_sink(index) if isinstance(index, str | os.PathLike) else index
-        )
+        sink: HarvestSink | PriceIndex
+        if isinstance(index, str | os.PathLike):
+            sink, self._owns_index = open_sink(index), True
+        else:
+            sink, self._owns_index = index, False
         if not is_price_index(sink):
             raise ValueError(
                 f"an index sync needs a price index (SQLite or PostgreSQL), not {sink!r}"

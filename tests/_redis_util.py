@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tests._support import skip_unless_up
+
+if TYPE_CHECKING:
+    from maxxton_async.sandbox import Sandbox
 
 DEFAULT_URL = "redis://127.0.0.1:6379/15"
 
@@ -87,19 +90,11 @@ async def redis_time_passes(url: str, seconds: float, limit: float = 30.0) -> No
     raise AssertionError(f"Redis TIME did not advance {seconds} s within {limit} s")
 
 
-async def mint_fleet_token(sandbox: Any, url: str, prefix: str) -> None:
+async def mint_fleet_token(sandbox: Sandbox, url: str, prefix: str) -> None:
     """Mint the token a fleet of workers will share through ``RedisTokenCache`` at
     ``prefix:token``, so that every worker request is an API call (no authenticate call
     can be trapped behind a cap the test holds full)."""
-    from maxxton_async import MaxxtonClient, MemoryLedger
     from maxxton_async.auth import RedisTokenCache
 
-    async with MaxxtonClient(
-        sandbox.client_id,
-        sandbox.client_secret,
-        sandbox.scope,
-        base_url=sandbox.base_url,
-        ledger=MemoryLedger(),
-        token_cache=RedisTokenCache(url, prefix=prefix + ":token"),
-    ) as minter:
+    async with sandbox.client(token_cache=RedisTokenCache(url, prefix=prefix + ":token")) as minter:
         await minter.tokens.token()

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .._errors import MaxxtonError
+from .._harvest_sinks import is_price_index
 from .._speed import run as run_fast
 from ..harvest import (
     DEFAULT_WINDOW,
@@ -32,7 +33,6 @@ from ..harvest import (
     HarvestResult,
     HarvestSink,
     PostgresPriceIndex,
-    PriceIndex,
     open_sink,
 )
 from ..index_sync import IndexPass, IndexSync
@@ -318,7 +318,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _follow(args: argparse.Namespace, job: Harvest, sink: HarvestSink) -> int:
-    if not isinstance(sink, PriceIndex):  # pragma: no cover - refused above
+    if not is_price_index(sink):  # pragma: no cover - refused above
         raise ValueError("--follow needs a price index")
     checkpoint = args.checkpoint
     if checkpoint is None:
